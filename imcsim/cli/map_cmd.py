@@ -1,0 +1,73 @@
+"""``imcsim map``: map every layer of a model and print cycles, speedup, utilization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from imcsim.cli import app
+from imcsim.cli.common import (
+    ArrayOpt, CellBitsOpt, ChipOpt, Format, FormatOpt, LayersOpt, ModelOpt, WeightBitsOpt,
+    build_chip, emit, split_list,
+)
+from imcsim.mappers import DENSE_MAPPERS, get_mapper
+from imcsim.network import map_network
+from imcsim.report import format_table
+from imcsim.workloads import load_workload
+
+MapperOpt = Annotated[
+    str,
+    typer.Option(
+        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, vw-sdk)."
+    ),
+]
+
+
+@app.command("map")
+def map_command(
+    model: ModelOpt = None,
+    layers: LayersOpt = None,
+    array: ArrayOpt = None,
+    mapper: MapperOpt = "vw-sdk",
+    chip: ChipOpt = None,
+    cell_bits: CellBitsOpt = None,
+    weight_bits: WeightBitsOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
+    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
+    mappers = [get_mapper(n) for n in names]
+    chip_cfg = build_chip(chip, array, cell_bits, weight_bits)
+    work = load_workload(model, layers)
+    reports = [
+        map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)
+        for m in mappers
+    ]
+    if len(reports) == 1:
+        report = reports[0]
+        emit(report.to_dict(), str(report), fmt, report.to_csv())
+        return
+    data = {
+        "layers": [row for r in reports for row in r.rows()],
+        "total": {r.mapper: r.total() for r in reports},
+        "unmapped": list(work.unmapped),
+    }
+    emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
+
+
+def comparison_table(reports: list) -> str:
+    """Side-by-side cycles per layer, one column per mapper, totals and speedups."""
+    rows = []
+    for i, m in enumerate(reports[0].mappings):
+        row = {"name": m.layer.name, "layer": m.layer.describe()}
+        row.update({r.mapper: r.mappings[i].cycles for r in reports})
+        rows.append(row)
+    total = {r.mapper: r.cycles for r in reports}
+    speed = {"name": "speedup", **{r.mapper: r.speedup for r in reports}}
+    util = {"name": "utilization", **{r.mapper: r.utilization for r in reports}}
+    cols = ("name", "layer", *(r.mapper for r in reports))
+    title = f"{reports[0].model} on {reports[0].chip.array.label}: computing cycles per mapper"
+    table = format_table(rows, cols, total, title=title)
+    extra = format_table([speed, util], cols)
+    return table + "\n" + "\n".join(extra.splitlines()[2:])

@@ -1,0 +1,142 @@
+"""The virtual chip: crossbar array geometry, data precisions, and presets.
+
+Axes follow the crossbar convention used by every mapping paper: ``rows`` are word
+lines and carry the reduction (input) dimension, ``cols`` are bit lines and carry the
+outputs.  A weight of ``weight_bits`` stored in cells of ``cell_bits`` spans
+``ceil(weight_bits / cell_bits)`` adjacent columns (bit slicing, as in ISAAC,
+Shafiee et al., ISCA 2016), doubled when signed weights use differential pairs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from imcsim._config import StrictModel
+from imcsim._data import data_dir
+from imcsim.errors import ConfigError
+
+SignEncoding = Literal["offset", "differential"]
+
+
+class ArrayConfig(StrictModel):
+    """One crossbar array and how weights are laid out on it."""
+
+    rows: int = Field(gt=0)
+    """Word lines: inputs summed per column (the reduction dimension)."""
+    cols: int = Field(gt=0)
+    """Bit lines: physical output columns."""
+    cell_bits: int = Field(default=1, ge=1)
+    """Bits stored per cell (conductance levels = 2**cell_bits)."""
+    weight_bits: int = Field(default=1, ge=1)
+    """Bits of a stored weight; it spans ceil(weight_bits / cell_bits) columns."""
+    sign: SignEncoding = "offset"
+    """Signed weights: ``offset`` (ISAAC's biased encoding, no extra columns) or
+    ``differential`` (a positive and a negative column per weight slice)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ArrayConfig":
+        if self.cell_bits > self.weight_bits:
+            raise ValueError(
+                f"cell_bits={self.cell_bits} exceeds weight_bits={self.weight_bits}"
+            )
+        if self.effective_cols == 0:
+            raise ValueError(
+                f"cols={self.cols} cannot hold one weight spanning "
+                f"{self.cols_per_weight} columns"
+            )
+        return self
+
+    @property
+    def cols_per_weight(self) -> int:
+        """Physical columns one weight occupies (bit slices × sign columns)."""
+        slices = math.ceil(self.weight_bits / self.cell_bits)
+        return slices * (2 if self.sign == "differential" else 1)
+
+    @property
+    def effective_cols(self) -> int:
+        """Weights that fit side by side on one array row (C_eff in REFERENCES.md)."""
+        return self.cols // self.cols_per_weight
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def label(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+
+class PrecisionConfig(StrictModel):
+    """Input and read-out precisions (weight precision lives in ``ArrayConfig``)."""
+
+    input_bits: int = Field(default=8, ge=1)
+    """Bits of an activation entering the array."""
+    dac_bits: int = Field(default=1, ge=1)
+    """Bits a DAC applies per input cycle; inputs stream in input_bits/dac_bits slices."""
+    adc_bits: int = Field(default=8, ge=1)
+    """Resolution of the column ADC."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "PrecisionConfig":
+        if self.dac_bits > self.input_bits:
+            raise ValueError(
+                f"dac_bits={self.dac_bits} exceeds input_bits={self.input_bits}"
+            )
+        return self
+
+    @property
+    def input_slices(self) -> int:
+        """Bit-serial input cycles per computing cycle."""
+        return math.ceil(self.input_bits / self.dac_bits)
+
+
+class ChipConfig(StrictModel):
+    """A chip: identical arrays, their precisions and (optionally) how many exist."""
+
+    name: str = "custom"
+    """Preset name or a label of the user's choice."""
+    source: str = ""
+    """Where the numbers come from (paper, chip)."""
+    array: ArrayConfig
+    precision: PrecisionConfig = PrecisionConfig()
+    n_arrays: int | None = Field(default=None, ge=1)
+    """Arrays on the chip; ``None`` means as many as the network needs."""
+
+
+_ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_array(text: str, **fields: int | str) -> ArrayConfig:
+    """``"128x256"`` → ``ArrayConfig(rows=128, cols=256, **fields)``."""
+    match = _ARRAY_RE.match(text)
+    if match is None:
+        raise ConfigError(f"array {text!r}: expected ROWSxCOLS, e.g. 128x128")
+    return ArrayConfig(rows=int(match[1]), cols=int(match[2]), **fields)
+
+
+def chip_presets() -> list[str]:
+    """Names of the chip presets shipped under ``mappings/chips/``."""
+    return sorted(p.stem for p in data_dir("chips").glob("*.toml"))
+
+
+def load_chip(name_or_path: str | Path) -> ChipConfig:
+    """Load a chip preset by name (``mappings/chips/NAME.toml``) or from a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = data_dir("chips") / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(chip_presets())
+            raise ConfigError(f"chip preset {name_or_path!r} not found (known: {known})")
+    elif not path.exists():
+        raise ConfigError(f"chip file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"chip file {path.name}: {exc}") from None
+    return ChipConfig.parse(data)

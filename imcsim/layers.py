@@ -1,0 +1,199 @@
+"""Torch-free layer geometry: what a mapper needs to know about a Conv2d or Linear.
+
+Names follow ``torch.nn.Conv2d`` (``in_channels, out_channels, kernel_size, stride,
+padding, dilation, groups``).  A Linear layer is a 1×1 convolution over its
+positions (1 for a plain classifier, the token count for a sequence).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from imcsim._config import StrictModel
+
+Pair = tuple[int, int]
+LayerKind = Literal["conv2d", "linear"]
+
+
+def as_pair(value: int | tuple[int, int] | list[int]) -> Pair:
+    """``3`` → ``(3, 3)``; ``(3, 5)`` stays."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or an (h, w) pair, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+class LayerShape(StrictModel):
+    """Geometry of one Conv2d/Linear layer, plus an optional mask of its nonzero weights."""
+
+    name: str = ""
+    kind: LayerKind = "conv2d"
+    in_channels: int = Field(gt=0)
+    out_channels: int = Field(gt=0)
+    kernel_size: Pair
+    input_size: Pair
+    """Unpadded input height × width (positions of a Linear layer: 1 × tokens)."""
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    groups: int = Field(default=1, gt=0)
+    nonzero: bytes | None = Field(default=None, repr=False)
+    """Bit-packed mask of the nonzero weights (shape ``weight_shape``), set for pruned layers."""
+    factor_of: str | None = None
+    """Name of the original layer when this layer is a low-rank factor of it."""
+
+    @field_validator("kernel_size", "input_size", "stride", "dilation", mode="before")
+    @classmethod
+    def _positive_pair(cls, value: object) -> Pair:
+        pair = as_pair(value)  # type: ignore[arg-type]
+        if min(pair) < 1:
+            raise ValueError(f"must be positive, got {pair}")
+        return pair
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _padding_pair(cls, value: object) -> Pair:
+        pair = as_pair(value)  # type: ignore[arg-type]
+        if min(pair) < 0:
+            raise ValueError(f"must be >= 0, got {pair}")
+        return pair
+
+    @model_validator(mode="after")
+    def _check(self) -> "LayerShape":
+        who = f"layer {self.name!r}" if self.name else "layer"
+        for field in ("in_channels", "out_channels"):
+            if getattr(self, field) % self.groups:
+                raise ValueError(
+                    f"{who}: {field}={getattr(self, field)} not divisible by groups={self.groups}"
+                )
+        for axis, (k, i) in enumerate(zip(self.effective_kernel, self.padded_input)):
+            if k > i:
+                raise ValueError(
+                    f"{who}: kernel {self.kernel_size[0]}x{self.kernel_size[1]} "
+                    f"(dilation {self.dilation[axis]}) exceeds padded input "
+                    f"{self.padded_input[0]}x{self.padded_input[1]}"
+                )
+        if self.nonzero is not None and len(self.nonzero) != -(-self.params // 8):
+            raise ValueError(f"{who}: nonzero mask has the wrong size for {self.weight_shape}")
+        return self
+
+    # -- constructors -----------------------------------------------------------------
+    @classmethod
+    def conv2d(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Pair,
+        input_size: int | Pair,
+        stride: int | Pair = 1,
+        padding: int | Pair = 0,
+        dilation: int | Pair = 1,
+        groups: int = 1,
+        name: str = "",
+    ) -> "LayerShape":
+        return cls(
+            name=name, kind="conv2d", in_channels=in_channels, out_channels=out_channels,
+            kernel_size=kernel_size, input_size=input_size, stride=stride,
+            padding=padding, dilation=dilation, groups=groups,
+        )
+
+    @classmethod
+    def linear(
+        cls, in_features: int, out_features: int, positions: int = 1, name: str = ""
+    ) -> "LayerShape":
+        """A Linear layer applied at ``positions`` independent positions (tokens)."""
+        return cls(
+            name=name, kind="linear", in_channels=in_features, out_channels=out_features,
+            kernel_size=1, input_size=(1, positions),
+        )
+
+    def with_mask(self, mask: np.ndarray) -> "LayerShape":
+        """A copy that records which weights are nonzero (``mask.shape == weight_shape``)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.weight_shape:
+            raise ValueError(
+                f"layer {self.name!r}: mask shape {mask.shape} != weight shape {self.weight_shape}"
+            )
+        return self.model_copy(update={"nonzero": np.packbits(mask.ravel()).tobytes()})
+
+    # -- derived geometry -------------------------------------------------------------
+    @property
+    def effective_kernel(self) -> Pair:
+        """Kernel extent on the input once dilated: d·(K − 1) + 1."""
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    @property
+    def padded_input(self) -> Pair:
+        (ih, iw), (ph, pw) = self.input_size, self.padding
+        return ih + 2 * ph, iw + 2 * pw
+
+    @property
+    def output_size(self) -> Pair:
+        """O = ⌊(I + 2p − d(K − 1) − 1)/s⌋ + 1 per axis (torch's formula)."""
+        return tuple(  # type: ignore[return-value]
+            (i - k) // s + 1
+            for i, k, s in zip(self.padded_input, self.effective_kernel, self.stride)
+        )
+
+    @property
+    def in_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def out_per_group(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def reduction_size(self) -> int:
+        """Rows of one filter unrolled (im2col): C_in/g · K_h · K_w."""
+        return self.in_per_group * self.kernel_size[0] * self.kernel_size[1]
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        return (self.out_channels, self.in_per_group, *self.kernel_size)
+
+    @property
+    def params(self) -> int:
+        """Weights (bias excluded: it is added digitally)."""
+        return self.out_channels * self.reduction_size
+
+    @property
+    def output_positions(self) -> int:
+        oh, ow = self.output_size
+        return oh * ow
+
+    @property
+    def macs(self) -> int:
+        return self.output_positions * self.params
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels
+
+    def nonzero_mask(self) -> np.ndarray | None:
+        """Boolean mask of the nonzero weights, or ``None`` for a dense layer."""
+        if self.nonzero is None:
+            return None
+        bits = np.unpackbits(np.frombuffer(self.nonzero, dtype=np.uint8), count=self.params)
+        return bits.astype(bool).reshape(self.weight_shape)
+
+    @property
+    def nonzero_params(self) -> int:
+        mask = self.nonzero_mask()
+        return self.params if mask is None else int(mask.sum())
+
+    def describe(self) -> str:
+        """Short geometry string, e.g. ``3x3 64->64 @56x56 s1 p1``."""
+        (kh, kw), (ih, iw) = self.kernel_size, self.input_size
+        text = f"{kh}x{kw} {self.in_channels}->{self.out_channels} @{ih}x{iw}"
+        text += f" s{self.stride[0]} p{self.padding[0]}"
+        if self.dilation != (1, 1):
+            text += f" d{self.dilation[0]}"
+        if self.groups > 1:
+            text += f" g{self.groups}"
+        return text

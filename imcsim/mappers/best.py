@@ -1,0 +1,22 @@
+"""``best``: the cheapest of several mappers, layer by layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imcsim.hardware import ArrayConfig
+from imcsim.layers import LayerShape
+from imcsim.mappers.base import LayerMapping, Mapper
+
+
+@dataclass(frozen=True)
+class Best:
+    """Keeps the candidate with the fewest cycles (ties: the earlier candidate)."""
+
+    candidates: tuple[Mapper, ...] = field(default_factory=tuple)
+    name: str = "best"
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        results = [m.map(layer, array) for m in self.candidates]
+        chosen = min(results, key=lambda r: r.cycles)
+        return chosen.model_copy(update={"mapper": f"{self.name}:{chosen.mapper}"})

@@ -1,0 +1,32 @@
+"""im2col: one output position per cycle (Yanai et al., ACM MM 2016).
+
+Each filter's C_in/g·K_h·K_w weights are unrolled down the rows and cut every R rows;
+the filters spread over columns cut every C_eff columns:
+CC = O_h·O_w · ⌈K_h·K_w·C_in/R⌉ · ⌈C_out/C_eff⌉ for a dense layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imcsim.hardware import ArrayConfig
+from imcsim.layers import LayerShape
+from imcsim.mappers.base import LayerMapping, mapping_from
+from imcsim.mappers.geometry import Candidates, candidates
+
+ONE = np.array([1])
+
+
+def im2col_candidate(layer: LayerShape, array: ArrayConfig) -> Candidates:
+    """The single 1×1-window, element-tiled candidate."""
+    return candidates(layer, array, ONE, ONE, "element")
+
+
+@dataclass(frozen=True)
+class Im2col:
+    name: str = "im2col"
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        return mapping_from(layer, array, self.name, "element", im2col_candidate(layer, array), 0)

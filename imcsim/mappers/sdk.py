@@ -1,0 +1,59 @@
+"""SDK: shift and duplicate kernel (Zhang, He, Wang, Li, IEEE TCAD 2020).
+
+A square parallel window of n×n outputs reads a P×P patch (P = K + (n − 1)s); the
+filter bank is duplicated n² times across the columns, each copy shifted to its
+window's offset.  Rows P²·C_in and columns n²·C_out are cut element-wise.
+
+* ``sdk`` — the baseline as the VW-SDK paper re-implements it (Rhe et al., DATE
+  2022): keep im2col's tile budget A_r × A_c, n feasible while the window fits it,
+  CC(n) = ⌈O_h/n⌉·⌈O_w/n⌉·A_r·A_c; n = 1 is im2col.  (A window never needs fewer
+  row or column tiles than im2col, so a feasible window uses exactly the budget.)
+* ``sdk-unconstrained`` — the tile count grows with the window:
+  CC(n) = ⌈O_h/n⌉·⌈O_w/n⌉·⌈P²C_in/R⌉·⌈n²C_out/C_eff⌉.
+
+Windows are clipped to the output (a non-square output gets min(n, O) per axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from imcsim.hardware import ArrayConfig
+from imcsim.layers import LayerShape
+from imcsim.mappers.base import LayerMapping, mapping_from
+from imcsim.mappers.geometry import Candidates, argmin_cycles, candidates
+from imcsim.mappers.im2col import im2col_candidate
+
+
+def square_windows(layer: LayerShape, array: ArrayConfig) -> Candidates:
+    """Element-tiled square windows n = 1..max(O_h, O_w), clipped per axis."""
+    oh, ow = layer.output_size
+    n = np.arange(1, max(oh, ow) + 1)
+    return candidates(layer, array, np.minimum(n, oh), np.minimum(n, ow), "element")
+
+
+@dataclass(frozen=True)
+class SdkReference:
+    name: str = "sdk"
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        base = im2col_candidate(layer, array)
+        c = square_windows(layer, array)
+        within = (
+            (c.row_tiles <= base.row_tiles)
+            & (c.col_tiles <= base.col_tiles)
+            & (c.group_sets <= base.group_sets)
+        )
+        c = replace(c, valid=c.valid & within)
+        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))
+
+
+@dataclass(frozen=True)
+class SdkUnconstrained:
+    name: str = "sdk-unconstrained"
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        c = square_windows(layer, array)
+        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))

@@ -1,0 +1,1 @@
+"""Neural-network side of imcsim: reference models and offline datasets."""

@@ -1,0 +1,104 @@
+"""Extract ``LayerShape``s from any ``nn.Module`` by running one example input.
+
+Forward hooks on every leaf module record, in execution order, the input size each
+Conv2d/Linear really sees; hooks are removed in ``finally``.  Modules are named by
+their qualified name (``layer1.0.conv1``); a module called twice gets ``name#2``.
+Digital operations (norms, activations, pooling, dropout…) need no array and are
+skipped; leaf modules holding weights that imcsim cannot map (Conv1d, Embedding,
+ConvTranspose2d, LSTM…) are listed in ``Extraction.unmapped``, never dropped silently.
+A layer whose weights contain zeros records a nonzero mask, so pruning reaches the
+mappers through the ordinary shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from imcsim.errors import UnsupportedLayerError
+from imcsim.layers import LayerShape
+
+DIGITAL = (
+    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.ReLU, nn.ReLU6,
+    nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardtanh,
+    nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout,
+    nn.Identity, nn.Flatten, nn.Softmax,
+)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Layers in execution order, and the weight-holding modules that could not be mapped."""
+
+    layers: tuple[LayerShape, ...]
+    unmapped: tuple[str, ...]
+
+
+def conv_shape(name: str, conv: nn.Conv2d, x: torch.Tensor) -> LayerShape:
+    if isinstance(conv.padding, str):
+        raise UnsupportedLayerError(
+            f"layer {name!r}: padding={conv.padding!r}; give explicit integer padding"
+        )
+    if conv.padding_mode != "zeros":
+        raise UnsupportedLayerError(f"layer {name!r}: padding_mode={conv.padding_mode!r}")
+    return LayerShape.conv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, tuple(x.shape[-2:]),
+        stride=conv.stride, padding=conv.padding, dilation=conv.dilation,
+        groups=conv.groups, name=name,
+    )
+
+
+def linear_shape(name: str, fc: nn.Linear, x: torch.Tensor) -> LayerShape:
+    positions = x.numel() // (x.shape[0] * fc.in_features) if x.dim() > 2 else 1
+    return LayerShape.linear(fc.in_features, fc.out_features, positions=positions, name=name)
+
+
+def _with_mask(shape: LayerShape, weight: torch.Tensor) -> LayerShape:
+    nonzero = (weight.detach() != 0).reshape(shape.weight_shape)
+    if bool(nonzero.all()):
+        return shape
+    return shape.with_mask(nonzero.cpu().numpy())
+
+
+def _unmapped_reason(module: nn.Module) -> str | None:
+    has_weights = any(True for _ in module.parameters(recurse=False))
+    if has_weights and not isinstance(module, DIGITAL):
+        return f"{type(module).__name__} has weights but no crossbar mapping"
+    return None
+
+
+def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
+    """Run ``example_input`` through ``model`` and record every Conv2d/Linear it executes."""
+    layers: list[LayerShape] = []
+    unmapped: dict[str, str] = {}
+    calls: dict[str, int] = {}
+
+    def hook(name: str):
+        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: object) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            label = name if calls[name] == 1 else f"{name}#{calls[name]}"
+            if isinstance(module, nn.Conv2d):
+                layers.append(_with_mask(conv_shape(label, module, inputs[0]), module.weight))
+            elif isinstance(module, nn.Linear):
+                layers.append(_with_mask(linear_shape(label, module, inputs[0]), module.weight))
+            elif (reason := _unmapped_reason(module)) is not None:
+                unmapped[name] = reason
+        return record
+
+    leaves = [(n, m) for n, m in model.named_modules() if not any(m.children())]
+    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in leaves]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return Extraction(
+        layers=tuple(layers),
+        unmapped=tuple(f"{name}: {reason}" for name, reason in unmapped.items()),
+    )
