@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class NetworkReport:
     """Modules the extractor met but cannot place on a crossbar (name: reason)."""
     extras: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     """Per-layer columns added by later stages (cost, simulation), keyed by stage."""
+    extra_totals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Network totals of later stages, keyed by stage; they override plain sums."""
 
     @property
     def cycles(self) -> int:
@@ -77,7 +79,19 @@ class NetworkReport:
         }
         for key in _summable(rows) - total.keys():
             total[key] = sum(r[key] for r in rows)
+        for stage in self.extra_totals.values():
+            total.update(stage)
         return total
+
+    def with_stage(
+        self, stage: str, rows: list[dict[str, Any]], total: dict[str, Any] | None = None
+    ) -> "NetworkReport":
+        """A copy with per-layer columns (and totals) of a later stage, e.g. ``cost``."""
+        if len(rows) != len(self.mappings):
+            raise ValueError(f"stage {stage!r}: {len(rows)} rows for {len(self.mappings)} layers")
+        extras = {**self.extras, stage: tuple(rows)}
+        totals = {**self.extra_totals, stage: dict(total or {})}
+        return replace(self, extras=extras, extra_totals=totals)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": self.rows(), "total": self.total(), "unmapped": list(self.unmapped)}
