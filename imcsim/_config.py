@@ -14,6 +14,12 @@ def one_line(model: str, exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(part) for part in err["loc"])
     where = f"{model}.{loc}" if loc else model
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, ConfigError):  # a nested model already named its field
+        text = str(inner)
+        head = text.split(":", 1)[0]
+        tail = text[len(head.split(".", 1)[0]) :] if head.isidentifier() or "." in head else f": {text}"
+        return f"{where}{tail}"
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
     shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
@@ -34,7 +40,7 @@ class StrictModel(BaseModel):
             raise ConfigError(one_line(type(self).__name__, exc)) from None
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> "StrictModel":
+    def parse(cls, data: dict[str, Any]) -> StrictModel:
         """Validate a plain dict (from TOML/JSON) with the same one-line errors."""
         try:
             return cls.model_validate(data)

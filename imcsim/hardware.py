@@ -40,7 +40,7 @@ class ArrayConfig(StrictModel):
     ``differential`` (a positive and a negative column per weight slice)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "ArrayConfig":
+    def _check(self) -> ArrayConfig:
         if self.cell_bits > self.weight_bits:
             raise ValueError(
                 f"cell_bits={self.cell_bits} exceeds weight_bits={self.weight_bits}"
@@ -83,7 +83,7 @@ class PrecisionConfig(StrictModel):
     """Resolution of the column ADC."""
 
     @model_validator(mode="after")
-    def _check(self) -> "PrecisionConfig":
+    def _check(self) -> PrecisionConfig:
         if self.dac_bits > self.input_bits:
             raise ValueError(
                 f"dac_bits={self.dac_bits} exceeds input_bits={self.input_bits}"

@@ -63,7 +63,7 @@ class LayerShape(StrictModel):
         return pair
 
     @model_validator(mode="after")
-    def _check(self) -> "LayerShape":
+    def _check(self) -> LayerShape:
         who = f"layer {self.name!r}" if self.name else "layer"
         for field in ("in_channels", "out_channels"):
             if getattr(self, field) % self.groups:
@@ -94,7 +94,7 @@ class LayerShape(StrictModel):
         dilation: int | Pair = 1,
         groups: int = 1,
         name: str = "",
-    ) -> "LayerShape":
+    ) -> LayerShape:
         return cls(
             name=name, kind="conv2d", in_channels=in_channels, out_channels=out_channels,
             kernel_size=kernel_size, input_size=input_size, stride=stride,
@@ -104,14 +104,14 @@ class LayerShape(StrictModel):
     @classmethod
     def linear(
         cls, in_features: int, out_features: int, positions: int = 1, name: str = ""
-    ) -> "LayerShape":
+    ) -> LayerShape:
         """A Linear layer applied at ``positions`` independent positions (tokens)."""
         return cls(
             name=name, kind="linear", in_channels=in_features, out_channels=out_features,
             kernel_size=1, input_size=(1, positions),
         )
 
-    def with_mask(self, mask: np.ndarray) -> "LayerShape":
+    def with_mask(self, mask: np.ndarray) -> LayerShape:
         """A copy that records which weights are nonzero (``mask.shape == weight_shape``)."""
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.weight_shape:

@@ -39,7 +39,7 @@ def map_network(
     mapper = get_mapper(mapper) if isinstance(mapper, str) else mapper
     chip = as_chip(chip)
     mappings = tuple(map_layer(layer, mapper, chip.array) for layer in layers)
-    baseline = tuple(int(im2col_candidate(l, chip.array).cycles[0]) for l in layers)
+    baseline = tuple(int(im2col_candidate(layer, chip.array).cycles[0]) for layer in layers)
     return NetworkReport(
         model=model, chip=chip, mapper=mapper.name, mappings=mappings,
         baseline_cycles=baseline, unmapped=tuple(unmapped),

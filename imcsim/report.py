@@ -85,7 +85,7 @@ class NetworkReport:
 
     def with_stage(
         self, stage: str, rows: list[dict[str, Any]], total: dict[str, Any] | None = None
-    ) -> "NetworkReport":
+    ) -> NetworkReport:
         """A copy with per-layer columns (and totals) of a later stage, e.g. ``cost``."""
         if len(rows) != len(self.mappings):
             raise ValueError(f"stage {stage!r}: {len(rows)} rows for {len(self.mappings)} layers")

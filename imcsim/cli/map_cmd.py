@@ -8,8 +8,17 @@ import typer
 
 from imcsim.cli import app
 from imcsim.cli.common import (
-    ArrayOpt, CellBitsOpt, ChipOpt, Format, FormatOpt, LayersOpt, ModelOpt, WeightBitsOpt,
-    build_chip, emit, split_list,
+    ArrayOpt,
+    CellBitsOpt,
+    ChipOpt,
+    Format,
+    FormatOpt,
+    LayersOpt,
+    ModelOpt,
+    WeightBitsOpt,
+    build_chip,
+    emit,
+    split_list,
 )
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.network import map_network

@@ -10,17 +10,18 @@ from imcsim.mappers.base import (
 )
 from imcsim.mappers.best import Best
 from imcsim.mappers.im2col import Im2col
-from imcsim.mappers.sdk import SdkReference, SdkUnconstrained
+from imcsim.mappers.sdk import SdkRectangular, SdkReference, SdkUnconstrained
 from imcsim.mappers.vw_sdk import VwSdk
 
 register_mapper("im2col", Im2col)
 register_mapper("sdk", SdkReference)
 register_mapper("sdk-unconstrained", SdkUnconstrained)
 register_mapper("vw-sdk", VwSdk)
+register_mapper("sdk-rect", SdkRectangular)
 register_mapper("vw-sdk-ref", lambda: VwSdk(name="vw-sdk-ref", reference_bounds=True))
 register_mapper("best", lambda: Best(tuple(get_mapper(n) for n in DENSE_MAPPERS)))
 
 __all__ = [
     "Best", "DENSE_MAPPERS", "Im2col", "LayerMapping", "Mapper", "SdkReference",
-    "SdkUnconstrained", "VwSdk", "get_mapper", "mapper_names", "register_mapper",
+    "SdkRectangular", "SdkUnconstrained", "VwSdk", "get_mapper", "mapper_names", "register_mapper",
 ]

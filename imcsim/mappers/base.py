@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from pydantic import Field
 
@@ -149,7 +150,7 @@ class Mapper(Protocol):
 
 MapperFactory = Callable[[], Mapper]
 _REGISTRY: dict[str, MapperFactory] = {}
-DENSE_MAPPERS = ("im2col", "sdk", "sdk-unconstrained", "vw-sdk")
+DENSE_MAPPERS = ("im2col", "sdk", "sdk-unconstrained", "vw-sdk", "sdk-rect")
 
 
 def register_mapper(name: str, factory: MapperFactory) -> None:

@@ -129,6 +129,8 @@ class Placement:
     def _group_set_tiles(self, groups: range) -> list[Tile]:
         rows = np.concatenate([self.group_rows(g) for g in groups])
         cols = np.concatenate([self.group_cols(g) for g in groups])
+        if self.mapping.groups_per_tile > 1:  # whole groups share one array block-diagonally
+            return [Tile(rows=rows, cols=cols, row_tile=0, col_tile=0)]
         tiles = []
         for ct, col_chunk in enumerate(self._col_chunks(cols)):
             kept = self._kept_rows(rows, col_chunk) if self.mapping.skip_zero_rows else rows

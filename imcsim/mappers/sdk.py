@@ -11,7 +11,12 @@ window's offset.  Rows P²·C_in and columns n²·C_out are cut element-wise.
 * ``sdk-unconstrained`` — the tile count grows with the window:
   CC(n) = ⌈O_h/n⌉·⌈O_w/n⌉·⌈P²C_in/R⌉·⌈n²C_out/C_eff⌉.
 
-Windows are clipped to the output (a non-square output gets min(n, O) per axis).
+* ``sdk-rect`` — imcsim's extension (not from a paper): every rectangular window
+  a_h × a_w of VW-SDK, tiled element-wise as SDK does.  Cutting a patch at element
+  rather than channel granularity wastes no rows, so it can beat VW-SDK (VGG-13
+  conv1_2 on 512×512: 18,648 vs 24,642 cycles) and it never loses to ``sdk``.
+
+Square windows are clipped to the output (a non-square output gets min(n, O) per axis).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
 from imcsim.mappers.base import LayerMapping, mapping_from
-from imcsim.mappers.geometry import Candidates, argmin_cycles, candidates
+from imcsim.mappers.geometry import Candidates, argmin_cycles, candidates, window_grid
 from imcsim.mappers.im2col import im2col_candidate
 
 
@@ -56,4 +61,13 @@ class SdkUnconstrained:
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
         c = square_windows(layer, array)
+        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))
+
+
+@dataclass(frozen=True)
+class SdkRectangular:
+    name: str = "sdk-rect"
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        c = candidates(layer, array, *window_grid(*layer.output_size), "element")
         return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))

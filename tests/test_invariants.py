@@ -1,0 +1,76 @@
+"""Invariants every mapping must satisfy, as property tests over random layers."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imcsim import ArrayConfig, LayerShape, get_mapper
+from imcsim.mappers import DENSE_MAPPERS
+
+
+@st.composite
+def layers(draw) -> LayerShape:
+    groups = draw(st.sampled_from([1, 1, 1, 1, 2, 4]))
+    cin = groups * draw(st.integers(1, 64))
+    cout = groups * draw(st.integers(1, 64))
+    k = draw(st.sampled_from([1, 3, 3, 5, 7]))
+    stride = draw(st.sampled_from([1, 1, 2]))
+    padding = draw(st.integers(0, k // 2))
+    size = draw(st.integers(max(1, k - 2 * padding), 40))
+    return LayerShape.conv2d(cin, cout, k, size, stride, padding, groups=groups, name="p")
+
+
+one_bit_arrays = st.builds(ArrayConfig, rows=st.sampled_from([16, 32, 64, 100, 128, 256, 512]),
+                           cols=st.sampled_from([8, 32, 64, 128, 256, 512]))
+sliced_arrays = st.builds(ArrayConfig, rows=st.sampled_from([32, 64, 128]),
+                          cols=st.sampled_from([32, 64, 128]), weight_bits=st.just(8),
+                          cell_bits=st.sampled_from([1, 2, 4, 8]))
+ALL = [*DENSE_MAPPERS, "vw-sdk-ref", "best"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(layer=layers(), array=st.one_of(one_bit_arrays, sliced_arrays))
+def test_utilization_and_lower_bound(layer: LayerShape, array: ArrayConfig) -> None:
+    for name in ALL:
+        m = get_mapper(name).map(layer, array)
+        assert 0 < m.utilization <= 1, name
+        assert 0 < m.row_utilization <= 1, name
+        assert 0 < m.col_utilization <= 1, name
+        assert m.cycles >= math.ceil(layer.macs / (array.rows * array.cols)), name
+        assert m.cycles == m.windows * m.tiles
+
+
+@settings(max_examples=150, deadline=None)
+@given(layer=layers(), array=st.one_of(one_bit_arrays, sliced_arrays))
+def test_best_is_no_worse_than_any_candidate(layer: LayerShape, array: ArrayConfig) -> None:
+    best = get_mapper("best").map(layer, array).cycles
+    assert all(best <= get_mapper(n).map(layer, array).cycles for n in DENSE_MAPPERS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(layer=layers(), array=one_bit_arrays)
+def test_vw_sdk_le_sdk_le_im2col_for_one_bit_weights(layer: LayerShape, array: ArrayConfig) -> None:
+    names = ("vw-sdk", "sdk", "im2col", "sdk-rect")
+    vw, sdk, im2col, rect = (get_mapper(n).map(layer, array).cycles for n in names)
+    assert rect <= sdk <= im2col
+    if layer.kernel_size[0] * layer.kernel_size[1] <= array.rows:
+        assert vw <= sdk, (vw, sdk)
+
+
+def test_vw_sdk_can_lose_to_sdk_when_one_kernel_exceeds_the_rows() -> None:
+    """VW-SDK tiles whole channels: if K_h·K_w > R no channel-tiled window exists and
+    VW-SDK falls back to im2col, while SDK cuts a patch across row tiles element-wise."""
+    layer = LayerShape.conv2d(1, 1, 7, 8)
+    array = ArrayConfig(rows=16, cols=128)
+    vw, sdk = (get_mapper(n).map(layer, array) for n in ("vw-sdk", "sdk"))
+    assert (vw.cycles, vw.tiling) == (16, "element") and (sdk.cycles, sdk.window) == (4, (2, 2))
+
+
+@settings(max_examples=100, deadline=None)
+@given(layer=layers(), array=one_bit_arrays)
+def test_full_width_windows_never_lose_to_the_reference_bounds(layer: LayerShape, array: ArrayConfig) -> None:
+    full, ref = (get_mapper(n).map(layer, array).cycles for n in ("vw-sdk", "vw-sdk-ref"))
+    assert full <= ref

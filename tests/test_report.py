@@ -1,0 +1,38 @@
+"""NetworkReport: totals, speedups, exports."""
+
+from __future__ import annotations
+
+import json
+
+from imcsim import ArrayConfig, load_layer_table, map_network
+
+
+def test_totals_speedup_and_exports(tmp_path) -> None:
+    layers = load_layer_table("resnet18")
+    array = ArrayConfig(rows=256, cols=256)
+    im2col = map_network(layers, "im2col", array, model="resnet18")
+    vw = map_network(layers, "vw-sdk", array, model="resnet18")
+    assert im2col.speedup == 1.0
+    assert vw.speedup == im2col.cycles / vw.cycles > 1
+    rows = vw.rows()
+    assert [r["speedup"] for r in rows] == [
+        a.cycles / b.cycles for a, b in zip(im2col.mappings, vw.mappings)
+    ]
+    cells = sum(m.tiles * array.cells for m in vw.mappings)
+    assert vw.utilization == sum(m.weight_cells for m in vw.mappings) / cells
+    data = json.loads(vw.to_json(tmp_path / "r.json"))
+    assert data == json.loads((tmp_path / "r.json").read_text())
+    assert data["total"]["cycles"] == vw.cycles
+    text = vw.to_csv(tmp_path / "r.csv")
+    assert text.count("\n") == len(layers) + 1
+    table = str(vw)
+    assert "TOTAL" in table and "layer4.1.conv2" in table
+
+
+def test_with_stage_adds_columns_and_totals() -> None:
+    report = map_network(load_layer_table("cnn8"), "vw-sdk", ArrayConfig(rows=256, cols=512))
+    staged = report.with_stage("cost", [{"energy_pj": float(i)} for i in range(5)],
+                               {"schedule": "sequential"})
+    assert staged.total()["energy_pj"] == 10.0
+    assert staged.total()["schedule"] == "sequential"
+    assert "energy_pj" not in report.rows()[0]
