@@ -7,6 +7,7 @@ positions (1 for a plain classifier, the token count for a sequence).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -121,18 +122,18 @@ class LayerShape(StrictModel):
         return self.model_copy(update={"nonzero": np.packbits(mask.ravel()).tobytes()})
 
     # -- derived geometry -------------------------------------------------------------
-    @property
+    @cached_property
     def effective_kernel(self) -> Pair:
         """Kernel extent on the input once dilated: d·(K − 1) + 1."""
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         return dh * (kh - 1) + 1, dw * (kw - 1) + 1
 
-    @property
+    @cached_property
     def padded_input(self) -> Pair:
         (ih, iw), (ph, pw) = self.input_size, self.padding
         return ih + 2 * ph, iw + 2 * pw
 
-    @property
+    @cached_property
     def output_size(self) -> Pair:
         """O = ⌊(I + 2p − d(K − 1) − 1)/s⌋ + 1 per axis (torch's formula)."""
         return tuple(  # type: ignore[return-value]
@@ -182,10 +183,12 @@ class LayerShape(StrictModel):
         bits = np.unpackbits(np.frombuffer(self.nonzero, dtype=np.uint8), count=self.params)
         return bits.astype(bool).reshape(self.weight_shape)
 
-    @property
+    @cached_property
     def nonzero_params(self) -> int:
-        mask = self.nonzero_mask()
-        return self.params if mask is None else int(mask.sum())
+        """Weights that are not exactly zero."""
+        if self.nonzero is None:
+            return self.params
+        return int(np.unpackbits(np.frombuffer(self.nonzero, dtype=np.uint8), count=self.params).sum())
 
     def describe(self) -> str:
         """Short geometry string, e.g. ``3x3 64->64 @56x56 s1 p1``."""

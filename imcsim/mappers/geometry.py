@@ -58,7 +58,7 @@ def patch_extent(a: np.ndarray, k: int, s: int, d: int) -> np.ndarray:
     return d * (k - 1) + 1 + (np.asarray(a) - 1) * s
 
 
-def _ceil(x: np.ndarray, y: np.ndarray | int) -> np.ndarray:
+def _ceil(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
     return -(-x // y)
 
 
@@ -99,7 +99,7 @@ def candidates(
     cin, cout, g = layer.in_per_group, layer.out_per_group, layer.groups
     pixels = touched(a_h, kh, sh, dh) * touched(a_w, kw, sw, dw)
     outs = a_h * a_w
-    windows = _ceil(np.full_like(a_h, oh), a_h) * _ceil(np.full_like(a_w, ow), a_w)
+    windows = _ceil(oh, a_h) * _ceil(ow, a_w)
     if tiling == "element":
         row_tiles = _ceil(pixels * cin, rows_n)
         col_tiles = _ceil(outs * cout, cols_n)
@@ -110,14 +110,14 @@ def candidates(
         ic_t = np.minimum(rows_n // pixels, cin)
         oc_t = np.minimum(cols_n // outs, cout)
         valid = (ic_t > 0) & (oc_t > 0)
-        row_tiles = _ceil(np.full_like(ic_t, cin), np.maximum(ic_t, 1))
-        col_tiles = _ceil(np.full_like(oc_t, cout), np.maximum(oc_t, 1))
+        row_tiles = _ceil(cin, np.maximum(ic_t, 1))
+        col_tiles = _ceil(cout, np.maximum(oc_t, 1))
     fits = (pixels * cin <= rows_n) & (outs * cout <= cols_n)
     share = np.where(
         fits, np.minimum((rows_n // (pixels * cin)), cols_n // np.maximum(outs * cout, 1)), 1
     )
     share = np.clip(share, 1, g)
-    group_sets = np.where(fits, _ceil(np.full_like(share, g), share), g)
+    group_sets = np.where(fits, _ceil(g, share), g)
     return Candidates(
         a_h=a_h, a_w=a_w, pixels=pixels, windows=windows, row_tiles=row_tiles,
         col_tiles=col_tiles, group_sets=group_sets, groups_per_tile=share,
@@ -125,9 +125,26 @@ def candidates(
     )
 
 
-def window_grid(max_h: int, max_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """All windows 1..max_h × 1..max_w, flattened."""
-    hh, ww = np.meshgrid(np.arange(1, max_h + 1), np.arange(1, max_w + 1), indexing="ij")
+def useful_sizes(out: int, limit: int) -> np.ndarray:
+    """Window sizes a ≤ limit that are the smallest giving their window count ⌈out/a⌉.
+
+    Rows (patch pixels) and columns (a_h·a_w copies) grow with a, so a larger window
+    with the same count never needs fewer tiles: skipping it keeps the true minimum
+    (and the tie-break towards smaller windows) while the search shrinks from O to
+    about 2√O sizes per axis.
+    """
+    counts = _ceil(out, np.arange(1, limit + 1))
+    return np.unique(_ceil(out, counts))
+
+
+def window_grid(
+    out: tuple[int, int], limit: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every useful window a_h × a_w up to ``limit`` (default: the output size), flattened."""
+    limit = out if limit is None else limit
+    hh, ww = np.meshgrid(
+        useful_sizes(out[0], limit[0]), useful_sizes(out[1], limit[1]), indexing="ij"
+    )
     return hh.ravel(), ww.ravel()
 
 

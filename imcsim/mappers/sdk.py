@@ -69,5 +69,5 @@ class SdkRectangular:
     name: str = "sdk-rect"
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        c = candidates(layer, array, *window_grid(*layer.output_size), "element")
+        c = candidates(layer, array, *window_grid(layer.output_size), "element")
         return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))

@@ -32,7 +32,7 @@ class VwSdk:
         return oh, ow
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        a_h, a_w = window_grid(*self._limits(layer))
+        a_h, a_w = window_grid(layer.output_size, self._limits(layer))
         c = candidates(layer, array, a_h, a_w, "channel")
         best = argmin_cycles(c)
         base = im2col_candidate(layer, array)
