@@ -131,6 +131,8 @@ def _summable(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -143,12 +145,12 @@ def format_table(
     title: str = "",
 ) -> str:
     """Plain-text table with right-aligned numbers and an optional total line."""
-    cols = [c for c in columns if rows and c in rows[0]]
+    cols = [c for c in columns if rows and c in rows[0] and any(r[c] is not None for r in rows)]
     body = [[_fmt(r[c]) for c in cols] for r in rows]
     if total is not None:
         body.append([_fmt(total.get(c, "")) if c != cols[0] else "TOTAL" for c in cols])
     widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(cols)]
-    numeric = [isinstance(rows[0][c], (int, float)) for c in cols] if rows else []
+    numeric = [any(isinstance(r[c], (int, float)) for r in rows) for c in cols]
 
     def line(cells: list[str]) -> str:
         return "  ".join(

@@ -1,0 +1,140 @@
+"""``imcsim sweep``, ``imcsim run`` and ``imcsim plot``: studies, their records and charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from imcsim.cli import app
+from imcsim.cli.common import split_list
+from imcsim.errors import ConfigError
+from imcsim.recipes import Recipe, load_recipe
+from imcsim.report import format_table
+from imcsim.sweep import RESULTS, SweepSpec, pending, read_results, sweep
+
+SUMMARY_COLUMNS = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits",
+                   "cycles", "speedup", "utilization", "latency_ns", "energy_pj", "accuracy")
+
+
+def run_with_progress(spec: SweepSpec, out: Path, backend: str, workers: int | None,
+                      address: str | None) -> list[dict]:
+    """Run a sweep with a rich progress bar (points done, rate, ETA) on stderr."""
+    total = pending(spec, out)
+    columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} pt/s"), TimeRemainingColumn())
+    with Progress(*columns, console=_stderr_console(), transient=False) as progress:
+        task = progress.add_task("sweep", total=total, rate="-")
+
+        def advance(_record: dict, _done: int, _all: int) -> None:
+            progress.advance(task)
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:.1f}")
+
+        return sweep(spec, out, backend=backend, workers=workers, address=address,
+                     on_record=advance)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def summary(records: list[dict]) -> str:
+    return format_table([{c: r.get(c) for c in SUMMARY_COLUMNS} for r in records],
+                        SUMMARY_COLUMNS)
+
+
+def write_outputs(records: list[dict], out: Path, charts: tuple[str, ...]) -> list[Path]:
+    """summary.txt / summary.csv and the requested charts that the records support."""
+    import csv
+
+    from imcsim.plotting import render_charts
+
+    (out / "summary.txt").write_text(summary(records) + "\n")
+    with (out / "summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    return [p for p in render_charts(records, out) if p.stem in charts]
+
+
+def axis(text: str | None, what: str, cast=str) -> tuple | None:
+    if text is None:
+        return None
+    try:
+        return tuple(cast(v) if v.lower() != "none" else None for v in split_list(text, what))
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a list of {cast.__name__}") from None
+
+
+@app.command("sweep")
+def sweep_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (results.jsonl).")],
+    models: Annotated[str, typer.Option("--model", "--models", "-m", help="Comma list of models (or table:NAME).")] = "resnet20",
+    arrays: Annotated[str, typer.Option("--arrays", "-a", help="Comma list ROWSxCOLS.")] = "64x64,128x128,256x256,512x512",
+    mappers: Annotated[str, typer.Option("--mappers", help="Comma list of mappers.")] = "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect",
+    compressions: Annotated[str, typer.Option("--compressions", help="Comma list: dense and/or compression methods.")] = "dense",
+    keep: Annotated[str, typer.Option("--keep", help="Comma list of parameter fractions kept (compressed points).")] = "0.5",
+    chips: Annotated[str | None, typer.Option("--chips", help="Comma list of chip presets (cost, bit slicing).")] = None,
+    adc_bits: Annotated[str | None, typer.Option("--adc-bits", help="Comma list of ADC bits.")] = None,
+    cell_bits: Annotated[str | None, typer.Option("--cell-bits", help="Comma list of cell bits.")] = None,
+    accuracy: Annotated[bool, typer.Option("--accuracy", help="Also measure on-chip accuracy (slow).")] = False,
+    images: Annotated[int, typer.Option("--images", help="Test images per accuracy point.")] = 200,
+    backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start a local Ray).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes / Ray CPUs.")] = None,
+    charts: Annotated[bool, typer.Option("--charts/--no-charts", help="Render PNG charts into --out.")] = False,
+) -> None:
+    """Sweep models × arrays × mappers × compression × chips; append one JSON record per point.
+
+    Rerunning the same command after a kill completes the missing points only.
+    """
+    fields = {"models": axis(models, "--model"), "arrays": axis(arrays, "--arrays"),
+              "mappers": axis(mappers, "--mappers"), "compressions": axis(compressions, "--compressions"),
+              "keep": axis(keep, "--keep", float), "chips": axis(chips, "--chips"),
+              "adc_bits": axis(adc_bits, "--adc-bits", int), "cell_bits": axis(cell_bits, "--cell-bits", int),
+              "accuracy": accuracy, "images": images}
+    spec = SweepSpec(**{k: v for k, v in fields.items() if v is not None})
+    records = run_with_progress(spec, out, backend, workers, address)
+    typer.echo(summary(records))
+    if charts:
+        for path in write_outputs(records, out, Recipe.model_fields["charts"].default):
+            typer.echo(f"chart: {path}")
+    typer.echo(f"{len(records)} records in {out / RESULTS}")
+
+
+@app.command("run")
+def run_command(
+    recipe: Annotated[str, typer.Argument(help="Recipe name (mappings/recipes) or TOML file.")] = "default",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
+) -> None:
+    """Run a whole study from a recipe; with no argument, the built-in default study."""
+    study = load_recipe(recipe)
+    target = out or Path(study.out)
+    records = run_with_progress(study.sweep, target, study.backend, study.workers, None)
+    typer.echo(summary(records))
+    for path in write_outputs(records, target, study.charts):
+        typer.echo(f"chart: {path}")
+    typer.echo(f"{len(records)} records in {target / RESULTS}; table in {target / 'summary.txt'}")
+
+
+@app.command("plot")
+def plot_command(
+    results: Annotated[Path, typer.Argument(help="A results.jsonl file (or the directory holding it).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the PNGs go (default: beside results).")] = None,
+) -> None:
+    """Render every chart a results file supports."""
+    from imcsim.plotting import render_charts
+
+    path = results / RESULTS if results.is_dir() else results
+    if not path.exists():
+        raise ConfigError(f"results file {str(path)!r} does not exist")
+    records = read_results(path)
+    if not records:
+        raise ConfigError(f"results file {str(path)!r} holds no records")
+    for chart in render_charts(records, out or path.parent):
+        typer.echo(f"chart: {chart}")

@@ -1,0 +1,58 @@
+"""Recipes: a whole study in one TOML file (workload axes, chip, outputs).
+
+Validated by the same pydantic models as the API (``SweepSpec``): an unknown key, a
+wrong type or a bad value is a one-line ``ConfigError`` naming it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from imcsim._config import StrictModel
+from imcsim._data import data_dir
+from imcsim.errors import ConfigError
+from imcsim.sweep import SweepSpec
+
+Chart = Literal["utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto"]
+
+
+class Recipe(StrictModel):
+    """A study: what to sweep, how to run it, where its table and charts go."""
+
+    name: str
+    description: str = ""
+    out: str = "imcsim-out"
+    """Output directory (results.jsonl, summary table, PNG charts)."""
+    sweep: SweepSpec
+    backend: Literal["local", "ray"] = "local"
+    workers: int | None = Field(default=None, ge=1)
+    """Worker processes (local) or CPUs (local Ray); default: all cores."""
+    charts: tuple[Chart, ...] = ("utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto")
+    """Charts to render when the records support them."""
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in data_dir("recipes").glob("*.toml"))
+
+
+def load_recipe(name_or_path: str | Path = "default") -> Recipe:
+    """A shipped recipe by name (``mappings/recipes/NAME.toml``) or a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = data_dir("recipes") / f"{name_or_path}.toml"
+        if not path.exists():
+            raise ConfigError(f"recipe {name_or_path!r} not found (known: {', '.join(recipe_names())})")
+    elif not path.exists():
+        raise ConfigError(f"recipe file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"recipe {path.name}: {exc}") from None
+    try:
+        return Recipe.parse(data)  # type: ignore[return-value]
+    except ConfigError as exc:
+        raise ConfigError(f"recipe {path.name}: {exc}") from None
