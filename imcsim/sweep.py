@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import DENSE_MAPPERS, mapper_names
+from imcsim.tables import table_names
 
 Record = dict[str, Any]
 AXES = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits", "cell_bits")
@@ -41,9 +42,9 @@ class SweepSpec(StrictModel):
     """Fractions of the dense parameters kept, for every compression but ``dense``."""
     chips: tuple[str, ...] = ("",)
     """Chip presets (bit slicing, precisions, cost); "" is the 1-bit mapping-study chip."""
-    adc_bits: tuple[int | None, ...] = (None,)
+    adc_bits: tuple[PositiveInt | None, ...] = (None,)
     """ADC resolutions overriding the chip's (None keeps it)."""
-    cell_bits: tuple[int | None, ...] = (None,)
+    cell_bits: tuple[PositiveInt | None, ...] = (None,)
     """Cell bits overriding the chip's (None keeps it)."""
     schedule: str = "sequential"
     """Layer schedule for latency when a chip has a cost model: sequential or pipelined."""
@@ -59,6 +60,19 @@ class SweepSpec(StrictModel):
             raise ValueError("needs at least one value")
         if len(set(value)) != len(value):
             raise ValueError(f"repeats a value: {list(value)}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name.startswith("table:"):
+                if name.removeprefix("table:") not in table_names():
+                    raise ValueError(f"unknown layer table {name!r} (known: {', '.join(table_names())})")
+            elif not name.endswith(".csv"):
+                from imcsim.nn.models import get_spec
+
+                get_spec(name)
         return value
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from imcsim._executors import make_executor
 from imcsim.cli import app
 from imcsim.cli.common import split_list
 from imcsim.errors import ConfigError
@@ -22,6 +23,7 @@ SUMMARY_COLUMNS = ("model", "compression", "keep", "chip", "array", "mapper", "a
 def run_with_progress(spec: SweepSpec, out: Path, backend: str, workers: int | None,
                       address: str | None) -> list[dict]:
     """Run a sweep with a rich progress bar (points done, rate, ETA) on stderr."""
+    make_executor(backend, workers=workers, address=address)  # bad backend: fail before the bar
     total = pending(spec, out)
     columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} pt/s"), TimeRemainingColumn())
