@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from imcsim.cli.common import build_chip
+from imcsim.cost import estimate_network
 from imcsim.hardware import ChipConfig
 from imcsim.network import map_network
 from imcsim.workloads import Workload, load_workload
@@ -27,18 +28,36 @@ def cached_workload(model: str, compression: str, keep: float) -> Workload:
     """Layers of ``model`` after ``compression`` (pure, so memoised per worker)."""
     if compression == "dense":
         return resolve_workload(model)
-    from imcsim.compression_points import compressed_workload
+    from imcsim.nn.compress.methods import compressed, resolve_model
+    from imcsim.nn.extract import extract_layers
 
-    return compressed_workload(model, compression, keep)
+    name, module, x, _weights = resolve_model(model, None)
+    variant = compressed(module, compression, keep, groups=2, split="input")
+    return Workload(name, extract_layers(variant, x).layers)
+
+
+@lru_cache(maxsize=256)
+def cached_chip(chip: str, array: str, cell_bits: int | None, adc_bits: int | None) -> ChipConfig:
+    """A preset (or the 1-bit mapping chip) with array and bit overrides."""
+    config = build_chip(chip or None, array, cell_bits)
+    if adc_bits is not None:
+        precision = config.precision.model_copy(update={"adc_bits": adc_bits})
+        config = ChipConfig.parse({**config.model_dump(), "precision": precision.model_dump()})
+    return config
 
 
 def point_chip(point: Record) -> ChipConfig:
-    """The point's chip: preset (or the 1-bit mapping chip) with array and bit overrides."""
-    chip = build_chip(point["chip"] or None, point["array"], point["cell_bits"])
-    if point["adc_bits"] is not None:
-        precision = chip.precision.model_copy(update={"adc_bits": point["adc_bits"]})
-        chip = ChipConfig.parse({**chip.model_dump(), "precision": precision.model_dump()})
-    return chip
+    return cached_chip(point["chip"], point["array"], point["cell_bits"], point["adc_bits"])
+
+
+@lru_cache(maxsize=256)
+def dense_im2col_cycles(model: str, chip: ChipConfig) -> int:
+    """The speedup reference: the dense model mapped with im2col on the same chip."""
+    return map_network(cached_workload(model, "dense", 1.0).layers, "im2col", chip).cycles
+
+
+COST_KEYS = ("latency_ns", "interval_ns", "energy_pj", "area_um2", "tops", "tops_per_w",
+             "energy_breakdown_pj")
 
 
 def evaluate_point(point: Record) -> Record:
@@ -47,18 +66,22 @@ def evaluate_point(point: Record) -> Record:
     dense = cached_workload(point["model"], "dense", 1.0)
     chip = point_chip(point)
     report = map_network(work.layers, point["mapper"], chip, model=work.name)
-    dense_im2col = map_network(dense.layers, "im2col", chip).cycles
+    if chip.cost is not None:
+        report = estimate_network(report, chip, point["schedule"])
+    dense_im2col = dense_im2col_cycles(point["model"], chip)
     record = dict(point)
+    totals = report.as_record()
     record.update(
         cycles=report.cycles,
         latency_cycles=report.latency_cycles,
-        im2col_cycles=sum(report.baseline_cycles),
+        im2col_cycles=totals["im2col_cycles"],
         dense_im2col_cycles=dense_im2col,
         speedup=dense_im2col / report.latency_cycles,
         utilization=report.utilization,
-        tiles=report.total()["tiles"],
-        params=report.total()["params"],
+        tiles=totals["tiles"],
+        params=totals["params"],
         dense_params=sum(layer.params for layer in dense.layers),
-        layer_cycles=[[m.layer.name, m.latency_cycles] for m in report.mappings],
+        layer_cycles=totals["layer_cycles"],
     )
+    record.update({k: totals[k] for k in COST_KEYS if k in totals})
     return record

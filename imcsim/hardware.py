@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from imcsim._config import StrictModel
 from imcsim._data import data_dir
 from imcsim.errors import ConfigError
+from imcsim.periphery import CostConfig
 
 SignEncoding = Literal["offset", "differential"]
 
@@ -107,6 +108,8 @@ class ChipConfig(StrictModel):
     precision: PrecisionConfig = PrecisionConfig()
     n_arrays: int | None = Field(default=None, ge=1)
     """Arrays on the chip; ``None`` means as many as the network needs."""
+    cost: CostConfig | None = None
+    """Periphery energies, times and areas (``imcsim.cost``); ``None``: not costed."""
 
 
 _ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from imcsim._config import StrictModel
 
 Pair = tuple[int, int]
+_CACHED = ("effective_kernel", "padded_input", "output_size", "nonzero_params")
 LayerKind = Literal["conv2d", "linear"]
 
 
@@ -111,6 +112,13 @@ class LayerShape(StrictModel):
             name=name, kind="linear", in_channels=in_features, out_channels=out_features,
             kernel_size=1, input_size=(1, positions),
         )
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> LayerShape:
+        """A copy whose cached geometry is recomputed from its own fields."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copy.__dict__.pop(name, None)
+        return copy
 
     def with_mask(self, mask: np.ndarray) -> LayerShape:
         """A copy that records which weights are nonzero (``mask.shape == weight_shape``)."""

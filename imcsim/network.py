@@ -25,6 +25,35 @@ def map_layer(layer: LayerShape, mapper: Mapper, array: ArrayConfig) -> LayerMap
         raise MappingError(f"layer {layer.name!r}, mapper {mapper.name!r}: {exc}") from None
 
 
+def map_pair(
+    r: LayerShape, l_layer: LayerShape, mapper: Mapper, array: ArrayConfig
+) -> tuple[LayerMapping, LayerMapping]:
+    """``mapper.map_factors`` of a low-rank factor pair, errors naming the pair."""
+    try:
+        return mapper.map_factors(r, l_layer, array)  # type: ignore[attr-defined]
+    except ImcsimError as exc:
+        raise MappingError(f"factor pair {r.factor_of!r}, mapper {mapper.name!r}: {exc}") from None
+
+
+def map_layers(
+    layers: Sequence[LayerShape], mapper: Mapper, array: ArrayConfig
+) -> tuple[LayerMapping, ...]:
+    """Map layers in order; consecutive layers with the same non-None ``factor_of`` go
+    through ``mapper.map_factors(r, l, array)`` when the mapper has one."""
+    pairs = hasattr(mapper, "map_factors")
+    out: list[LayerMapping] = []
+    i = 0
+    while i < len(layers):
+        layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        if pairs and nxt is not None and layer.factor_of is not None and nxt.factor_of == layer.factor_of:
+            out.extend(map_pair(layer, nxt, mapper, array))
+            i += 2
+        else:
+            out.append(map_layer(layer, mapper, array))
+            i += 1
+    return tuple(out)
+
+
 def map_network(
     layers: Sequence[LayerShape],
     mapper: Mapper | str,
@@ -38,7 +67,7 @@ def map_network(
         raise MappingError(f"{model}: no Conv2d/Linear layer to map")
     mapper = get_mapper(mapper) if isinstance(mapper, str) else mapper
     chip = as_chip(chip)
-    mappings = tuple(map_layer(layer, mapper, chip.array) for layer in layers)
+    mappings = map_layers(layers, mapper, chip.array)
     baseline = tuple(int(im2col_candidate(layer, chip.array).cycles[0]) for layer in layers)
     return NetworkReport(
         model=model, chip=chip, mapper=mapper.name, mappings=mappings,

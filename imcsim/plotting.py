@@ -100,9 +100,12 @@ def plot_layer_cycles(records: list[Record], ax: Axes | None = None) -> Axes:
 
 def plot_energy_breakdown(records: list[Record], ax: Axes | None = None) -> Axes:
     """Energy per image split by component, one stacked bar per record."""
-    ax = _ax(ax)
+    ax = _ax(ax, (7.2, 4.2))
     keys = _varying(records, ("model", "compression", "array", "chip", "mapper")) or ["mapper"]
-    components = sorted({c for r in records for c in r["energy_breakdown_pj"]})
+    components = sorted(
+        {c for r in records for c, v in r["energy_breakdown_pj"].items() if v > 0},
+        key=lambda c: -sum(r["energy_breakdown_pj"].get(c, 0.0) for r in records),
+    )
     bottoms = [0.0] * len(records)
     for component in components:
         values = [r["energy_breakdown_pj"].get(component, 0.0) / 1e6 for r in records]
@@ -111,8 +114,8 @@ def plot_energy_breakdown(records: list[Record], ax: Axes | None = None) -> Axes
     ax.set_xticks(range(len(records)), [_series_label(r, keys) for r in records],
                   rotation=30, ha="right", fontsize="small")
     ax.set_ylabel("energy per image (µJ)")
-    ax.set_title("Energy by component")
-    ax.legend(fontsize="small", ncols=2)
+    ax.set_title(f"Energy by component — {records[0]['model']} on {records[0]['array']}")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return ax
 

@@ -54,7 +54,7 @@ class NetworkReport:
         rows = []
         for i, (m, base) in enumerate(zip(self.mappings, self.baseline_cycles)):
             row = m.summary()
-            row["speedup"] = base / m.latency_cycles
+            row["speedup"] = base / m.latency_cycles if m.latency_cycles else None  # fully overlapped
             for stage in self.extras.values():
                 row.update(stage[i])
             rows.append(row)
@@ -92,6 +92,12 @@ class NetworkReport:
         extras = {**self.extras, stage: tuple(rows)}
         totals = {**self.extra_totals, stage: dict(total or {})}
         return replace(self, extras=extras, extra_totals=totals)
+
+    def as_record(self) -> dict[str, Any]:
+        """One flat record (the shape of a sweep record): totals plus per-layer cycles."""
+        record = self.total()
+        record["layer_cycles"] = [[m.layer.name, m.latency_cycles] for m in self.mappings]
+        return record
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": self.rows(), "total": self.total(), "unmapped": list(self.unmapped)}

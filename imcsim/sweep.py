@@ -1,7 +1,7 @@
 """Design-space sweeps: every point of a product of axes becomes one flat record.
 
 Records are appended to ``results.jsonl`` as each point finishes (one JSON object per
-line, flushed and fsync'ed), so a sweep that is killed and restarted skips the points
+line, flushed), so a sweep that is killed and restarted skips the points
 already done and loses nothing.  Points run on an executor from
 ``imcsim._executors`` (local processes by default, or Ray).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,10 @@ class SweepSpec(StrictModel):
     """Array sizes ROWSxCOLS (non-square allowed)."""
     mappers: tuple[str, ...] = DENSE_MAPPERS
     compressions: tuple[str, ...] = ("dense",)
-    """``dense`` or a compression method of ``imcsim.compress_methods()``."""
+    """``dense`` or a model transform: unstructured, filter, channel, pattern (pruning at
+    sparsity 1 − keep), low-rank, group-low-rank (2 groups).  Pair them with mappers
+    that exploit them: ``pruned-sdk``/``pruned-im2col`` skip zero rows,
+    ``low-rank-sdk``/``low-rank-vw-sdk`` map factor pairs (Jeon, Rhe, Ko, DATE 2025)."""
     keep: tuple[float, ...] = (0.5,)
     """Fractions of the dense parameters kept, for every compression but ``dense``."""
     chips: tuple[str, ...] = ("",)
@@ -73,6 +75,17 @@ class SweepSpec(StrictModel):
                 from imcsim.nn.models import get_spec
 
                 get_spec(name)
+        return value
+
+    @field_validator("compressions")
+    @classmethod
+    def _known_compressions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(c != "dense" for c in value):
+            from imcsim.nn.compress.methods import TRANSFORMS
+
+            unknown = [c for c in value if c not in TRANSFORMS]
+            if unknown:
+                raise ValueError(f"unknown compression {unknown[0]!r} (known: {', '.join(TRANSFORMS)})")
         return value
 
     @model_validator(mode="after")
@@ -140,9 +153,9 @@ def _repair(path: Path) -> None:
 
 
 def _append(handle, record: Record) -> None:
+    """One line per record, flushed: a killed process loses no finished point."""
     handle.write(json.dumps(record) + "\n")
     handle.flush()
-    os.fsync(handle.fileno())
 
 
 def sweep(

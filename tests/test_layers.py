@@ -55,3 +55,12 @@ def test_every_chip_preset_loads() -> None:
     for name in names:
         chip = load_chip(name)
         assert chip.name == name and chip.source
+
+
+def test_copies_recompute_cached_geometry() -> None:
+    layer = LayerShape.conv2d(2, 3, 3, 5)
+    assert layer.nonzero_params == 54 and layer.output_size == (3, 3)
+    mask = torch.ones(layer.weight_shape, dtype=torch.bool)
+    mask[0] = False
+    assert layer.with_mask(mask.numpy()).nonzero_params == 36
+    assert layer.model_copy(update={"input_size": (7, 7)}).output_size == (5, 5)

@@ -24,7 +24,9 @@ app = typer.Typer(
 )
 
 # Verbs register themselves on ``app`` when their module is imported.
-from imcsim.cli import info, map_cmd  # noqa: E402,F401
+from imcsim.cli import info, map_cmd, sweep_cmd  # noqa: E402,F401
+from imcsim.cli import simulate_cmd  # noqa: E402,F401
+from imcsim.cli import compare_cmd  # noqa: E402,F401
 
 
 def fail(message: str) -> None:

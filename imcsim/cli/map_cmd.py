@@ -20,9 +20,11 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
+from imcsim.cost import SCHEDULES, estimate_network, with_cost
+from imcsim.errors import ConfigError
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.network import map_network
-from imcsim.report import format_table
+from imcsim.report import TABLE_COLUMNS, format_table
 from imcsim.workloads import load_workload
 
 MapperOpt = Annotated[
@@ -31,6 +33,24 @@ MapperOpt = Annotated[
         "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, vw-sdk)."
     ),
 ]
+
+CostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cost",
+        help="Cost preset (isaac, wang2022, or a TOML file): adds latency, energy and area. "
+        "Without --chip, the preset's own array bits and precisions are used.",
+    ),
+]
+ScheduleOpt = Annotated[
+    str,
+    typer.Option(
+        "--schedule",
+        help=f"Layer schedule for the cost totals: {' or '.join(SCHEDULES)} "
+        "(pipelined: layers on their own arrays, throughput set by the slowest layer).",
+    ),
+]
+COST_COLUMNS = ("latency_ns", "energy_pj", "area_um2", "tops_per_w")
 
 
 @app.command("map")
@@ -43,19 +63,30 @@ def map_command(
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
     fmt: FormatOpt = Format.table,
+    cost: CostOpt = None,
+    schedule: ScheduleOpt = "sequential",
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
     names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
     mappers = [get_mapper(n) for n in names]
+    if cost is not None and chip is None:
+        chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = build_chip(chip, array, cell_bits, weight_bits)
     work = load_workload(model, layers)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)
         for m in mappers
     ]
+    if cost is not None:
+        costed = with_cost(chip_cfg, cost)
+        reports = [estimate_network(r, costed, schedule) for r in reports]
+    elif schedule != "sequential":
+        raise ConfigError(f"--schedule {schedule} needs --cost PRESET")
     if len(reports) == 1:
         report = reports[0]
-        emit(report.to_dict(), str(report), fmt, report.to_csv())
+        columns = TABLE_COLUMNS + (COST_COLUMNS if cost is not None else ())
+        table = format_table(report.rows(), columns, report.total(), title=report.title)
+        emit(report.to_dict(), table, fmt, report.to_csv())
         return
     data = {
         "layers": [row for r in reports for row in r.rows()],

@@ -10,6 +10,8 @@ from imcsim.mappers.base import (
 )
 from imcsim.mappers.best import Best
 from imcsim.mappers.im2col import Im2col
+from imcsim.mappers.low_rank import LowRank
+from imcsim.mappers.pruned import Pruned
 from imcsim.mappers.sdk import SdkRectangular, SdkReference, SdkUnconstrained
 from imcsim.mappers.vw_sdk import VwSdk
 
@@ -20,8 +22,12 @@ register_mapper("vw-sdk", VwSdk)
 register_mapper("sdk-rect", SdkRectangular)
 register_mapper("vw-sdk-ref", lambda: VwSdk(name="vw-sdk-ref", reference_bounds=True))
 register_mapper("best", lambda: Best(tuple(get_mapper(n) for n in DENSE_MAPPERS)))
+register_mapper("pruned-im2col", lambda: Pruned(base="im2col", name="pruned-im2col"))
+register_mapper("pruned-sdk", Pruned)
+register_mapper("low-rank-sdk", LowRank)
+register_mapper("low-rank-vw-sdk", lambda: LowRank(base="vw-sdk", name="low-rank-vw-sdk"))
 
 __all__ = [
-    "Best", "DENSE_MAPPERS", "Im2col", "LayerMapping", "Mapper", "SdkReference",
+    "Best", "DENSE_MAPPERS", "Im2col", "LayerMapping", "LowRank", "Mapper", "Pruned", "SdkReference",
     "SdkRectangular", "SdkUnconstrained", "VwSdk", "get_mapper", "mapper_names", "register_mapper",
 ]

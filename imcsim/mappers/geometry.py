@@ -116,7 +116,7 @@ def candidates(
     share = np.where(
         fits, np.minimum((rows_n // (pixels * cin)), cols_n // np.maximum(outs * cout, 1)), 1
     )
-    share = np.clip(share, 1, g)
+    share = np.minimum(np.maximum(share, 1), g)
     group_sets = np.where(fits, _ceil(g, share), g)
     return Candidates(
         a_h=a_h, a_w=a_w, pixels=pixels, windows=windows, row_tiles=row_tiles,

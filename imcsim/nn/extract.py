@@ -8,6 +8,8 @@ skipped; leaf modules holding weights that imcsim cannot map (Conv1d, Embedding,
 ConvTranspose2d, LSTM…) are listed in ``Extraction.unmapped``, never dropped silently.
 A layer whose weights contain zeros records a nonzero mask, so pruning reaches the
 mappers through the ordinary shape.
+The ``r`` and ``l`` convs of a low-rank module (``imcsim.nn.compress``) carry
+``factor_of=<module name>`` so that a mapper can place the pair together.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from imcsim.errors import UnsupportedLayerError
 from imcsim.layers import LayerShape
+from imcsim.nn.compress.modules import FACTORIZED
 
 DIGITAL = (
     nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.ReLU, nn.ReLU6,
@@ -69,20 +72,34 @@ def _unmapped_reason(module: nn.Module) -> str | None:
     return None
 
 
+def factor_names(model: nn.Module) -> dict[str, str]:
+    """``{"<name>.r": name, "<name>.l": name}`` for every low-rank factorised module."""
+    return {
+        f"{name}.{child}": name
+        for name, module in model.named_modules() if isinstance(module, FACTORIZED)
+        for child in ("r", "l")
+    }
+
+
 def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
     """Run ``example_input`` through ``model`` and record every Conv2d/Linear it executes."""
     layers: list[LayerShape] = []
     unmapped: dict[str, str] = {}
     calls: dict[str, int] = {}
 
+    factors = factor_names(model)
+
     def hook(name: str):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: object) -> None:
             calls[name] = calls.get(name, 0) + 1
             label = name if calls[name] == 1 else f"{name}#{calls[name]}"
+            tag = {"factor_of": factors[name]} if name in factors else {}
             if isinstance(module, nn.Conv2d):
-                layers.append(_with_mask(conv_shape(label, module, inputs[0]), module.weight))
+                shape = conv_shape(label, module, inputs[0]).model_copy(update=tag)
+                layers.append(_with_mask(shape, module.weight))
             elif isinstance(module, nn.Linear):
-                layers.append(_with_mask(linear_shape(label, module, inputs[0]), module.weight))
+                shape = linear_shape(label, module, inputs[0]).model_copy(update=tag)
+                layers.append(_with_mask(shape, module.weight))
             elif (reason := _unmapped_reason(module)) is not None:
                 unmapped[name] = reason
         return record

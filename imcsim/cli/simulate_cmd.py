@@ -1,0 +1,70 @@
+"""``imcsim simulate``: replay a model's mapping on real activations (cycle simulator)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from imcsim.cli import app
+from imcsim.cli.common import (
+    ArrayOpt,
+    CellBitsOpt,
+    Format,
+    FormatOpt,
+    WeightBitsOpt,
+    build_chip,
+    emit,
+)
+from imcsim.errors import ConfigError
+from imcsim.report import format_table
+
+SIM_COLUMNS = (
+    "name", "layer", "window", "tiles", "analytic_cycles", "cycles", "skip_saving",
+    "zero_inputs", "energy_pj", "analytic_energy_pj", "latency_ns",
+)
+
+
+@app.command("simulate")
+def simulate_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model, e.g. resnet20.")],
+    array: ArrayOpt = None,
+    mapper: Annotated[str, typer.Option("--mapper", help="Mapper name (vw-sdk, im2col, best...).")] = "vw-sdk",
+    chip: Annotated[
+        str, typer.Option("--chip", help="Chip preset or TOML: array bits and precisions.")
+    ] = "default",
+    cost: Annotated[
+        str, typer.Option("--cost", help="Cost preset or TOML whose [cost] section prices events.")
+    ] = "isaac",
+    images: Annotated[int, typer.Option("--images", "-n", help="Images to simulate.")] = 1,
+    skip: Annotated[
+        bool, typer.Option("--skip/--no-skip", help="Price energy/latency with all-zero bit-slices skipped.")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Which test images are drawn.")] = 0,
+    cell_bits: CellBitsOpt = None,
+    weight_bits: WeightBitsOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Run N images through a model and count the cycles, rows, conversions and energy
+    its mapping really spends (per image, averaged over the images)."""
+    from imcsim.cost import with_cost
+    from imcsim.cyclesim import simulate_network
+    from imcsim.network import map_network
+    from imcsim.nn.extract import extract_layers
+    from imcsim.nn.zoo import load_model, model_inputs
+
+    if images < 1:
+        raise ConfigError(f"--images must be >= 1 (got {images})")
+    chip_cfg = with_cost(build_chip(chip, array, cell_bits, weight_bits), cost)
+    net, weights = load_model(model)
+    inputs, _labels, described = model_inputs(model, images, seed=seed)
+    extraction = extract_layers(net, inputs[:1])
+    report = map_network(extraction.layers, mapper, chip_cfg, model=model, unmapped=extraction.unmapped)
+    sim = simulate_network(net, report, inputs, chip_cfg, skip_zero_slices=skip)
+    data = {**sim.to_dict(), "inputs": f"{images} {described}", "weights": weights}
+    title = (
+        f"{sim.title}, costed with {cost}\ninputs: {data['inputs']}; weights: {weights}; "
+        f"per image, mean of {images}; cycles = bit-slice stages "
+        f"({chip_cfg.precision.input_slices} per computing cycle)"
+    )
+    emit(data, format_table(sim.rows(), SIM_COLUMNS, sim.total(), title=title), fmt)

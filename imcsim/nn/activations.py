@@ -1,0 +1,88 @@
+"""Capture the input activations of mapped layers with forward hooks.
+
+Layers are named as ``imcsim.nn.extract`` names them: the module's qualified name
+(``layer1.0.conv1``), ``name#k`` for its k-th call.  Hooks are removed in ``finally``.
+Inputs come back as numpy (N, C, H, W): a Linear layer's (N, F) input is
+(N, F, 1, 1) and an (N, …, F) sequence input is (N, F, 1, tokens), the geometry of
+``LayerShape.linear``.  ``mapped_inputs`` also drops the input channels a pruned
+mapping removed (all-zero weights), so each array sees exactly its mapped rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from imcsim.errors import MappingError
+from imcsim.mappers.base import LayerMapping
+
+
+def as_nchw(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """A layer input as numpy (N, C, H, W) in the layout its ``LayerShape`` describes."""
+    x = x.detach().float().cpu()
+    if isinstance(module, nn.Linear):
+        tokens = x.reshape(x.shape[0], -1, module.in_features)
+        x = tokens.transpose(1, 2).unsqueeze(2)
+    return x.numpy()
+
+
+def capture_activations(
+    model: nn.Module, inputs: torch.Tensor, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Run ``inputs`` through ``model`` once and return the input of each named layer."""
+    wanted, captured, calls = set(names), {}, {}
+
+    def hook(name: str):
+        def record(module: nn.Module, args: tuple[torch.Tensor, ...], _out: object) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            label = name if calls[name] == 1 else f"{name}#{calls[name]}"
+            if label in wanted:
+                captured[label] = as_nchw(module, args[0])
+        return record
+
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in layers]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    missing = [n for n in names if n not in captured]
+    if missing:
+        raise MappingError(f"layer(s) {', '.join(missing)} never ran on these inputs")
+    return captured
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    base = name.split("#", 1)[0]
+    modules = dict(model.named_modules())
+    return modules.get(base, model if base == type(model).__name__ else None)
+
+
+def _kept_channels(module: nn.Module) -> np.ndarray:
+    """Input channels with a nonzero weight: the pruned mapper's ``shrink`` rule."""
+    weight = module.weight.detach()
+    nonzero = (weight != 0).reshape(weight.shape[0], weight.shape[1], -1)
+    return nonzero.any(dim=2).any(dim=0).cpu().numpy()
+
+
+def mapped_inputs(
+    model: nn.Module, inputs: torch.Tensor, mappings: Sequence[LayerMapping]
+) -> dict[str, np.ndarray]:
+    """The input of every mapped layer, restricted to the input channels the mapping
+    kept when a pruned mapper dropped the channels whose weights are all zero."""
+    captured = capture_activations(model, inputs, [m.layer.name for m in mappings])
+    for m in mappings:
+        x, name = captured[m.layer.name], m.layer.name
+        if x.shape[1] != m.layer.in_channels and m.layer.groups == 1:
+            keep = _kept_channels(_module(model, name))
+            if int(keep.sum()) == m.layer.in_channels:
+                captured[name] = x[:, keep]
+    return captured

@@ -1,0 +1,166 @@
+"""Periphery and cost configuration of a chip: per-event energies, times and areas.
+
+Every number is per *event* (one ADC conversion, one DAC activation, one cell read,
+one bit moved) or per *instance* (one ADC, one DAC, one array), so the cost model in
+``imcsim.cost`` and the cycle simulator in ``imcsim.cyclesim`` price the same event
+counts.  Presets (``mappings/chips/*.toml``, section ``[cost]``) cite where each value
+comes from and mark the ones that are assumptions.
+
+Converter scaling with resolution follows ISAAC's own method (Shafiee et al.,
+ISCA 2016, §VII): "we scaled the power/area of the vref buffer, memory, and clock
+linearly, and the power/area of the capacitive DAC exponentially".  A value given at
+``ref_bits`` is therefore split into a linear and an exponential part::
+
+    value(b) = value(ref) · ((1 − f) · b / ref + f · 2^(b − ref))
+
+with ``f`` the exponential fraction at ``ref_bits``.  ``f = 0`` is linear in bits
+(a SAR ADC's conversion time: one comparison per bit), ``f = 1`` doubles per bit.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from imcsim._config import StrictModel
+
+WeightCombine = Literal["digital", "analog"]
+
+
+def scale_bits(value: float, bits: int, ref_bits: int, exp_fraction: float) -> float:
+    """ISAAC's converter scaling: linear part ∝ bits, exponential part ∝ 2^bits."""
+    linear = (1.0 - exp_fraction) * bits / ref_bits
+    return value * (linear + exp_fraction * 2.0 ** (bits - ref_bits))
+
+
+class AdcConfig(StrictModel):
+    """Column ADCs: shared by ``cols_per_adc`` column signals through a multiplexer."""
+
+    cols_per_adc: int = Field(ge=1)
+    """Column signals one ADC converts in turn (ISAAC: 128, one ADC per array)."""
+    ref_bits: int = Field(ge=1)
+    """Resolution at which ``energy_pj``, ``area_um2`` and ``conversion_ns`` are given."""
+    energy_pj: float = Field(ge=0)
+    """Energy of one conversion at ``ref_bits``."""
+    energy_exp_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Exponential share of the energy at ``ref_bits`` (see ``scale_bits``)."""
+    area_um2: float = Field(ge=0)
+    """Area of one ADC at ``ref_bits``."""
+    area_exp_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Exponential share of the area at ``ref_bits``."""
+    conversion_ns: float = Field(gt=0)
+    """Time of one conversion at ``ref_bits``."""
+    time_exp_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Exponential share of the conversion time (0: SAR, one comparison per bit)."""
+    sample_hold_energy_pj: float = Field(default=0.0, ge=0)
+    """Energy of one sample-and-hold capture (one per conversion)."""
+    sample_hold_area_um2: float = Field(default=0.0, ge=0)
+    """Area of one sample-and-hold circuit (one per column signal)."""
+    overlap_read: bool = True
+    """Sample-and-hold latches the columns, so conversions overlap the next array read:
+    a bit-slice stage takes max(read, conversions) instead of read + conversions."""
+    weight_combine: WeightCombine = "digital"
+    """``digital``: every physical column is converted and weight slices are shift-added
+    (ISAAC); ``analog``: a weight's columns are combined before one conversion
+    (C-2C ladder, Wang et al., VLSI 2022)."""
+
+    def energy_at(self, bits: int) -> float:
+        return scale_bits(self.energy_pj, bits, self.ref_bits, self.energy_exp_fraction)
+
+    def area_at(self, bits: int) -> float:
+        return scale_bits(self.area_um2, bits, self.ref_bits, self.area_exp_fraction)
+
+    def conversion_at(self, bits: int) -> float:
+        return scale_bits(self.conversion_ns, bits, self.ref_bits, self.time_exp_fraction)
+
+
+class DacConfig(StrictModel):
+    """Row DACs (one per word line): drive a ``dac_bits`` input slice per stage."""
+
+    ref_bits: int = Field(ge=1)
+    """Resolution at which ``energy_pj`` and ``area_um2`` are given."""
+    energy_pj: float = Field(ge=0)
+    """Energy of one row activation (a nonzero input slice driven) at ``ref_bits``."""
+    energy_exp_fraction: float = Field(default=1.0, ge=0, le=1)
+    """Exponential share of the energy (capacitive DAC: exponential, ISAAC §VII)."""
+    area_um2: float = Field(ge=0)
+    """Area of one DAC at ``ref_bits``."""
+    area_exp_fraction: float = Field(default=1.0, ge=0, le=1)
+    """Exponential share of the area."""
+    settle_ns: float = Field(default=0.0, ge=0)
+    """Time the DAC adds before each array read (0: inside the read time)."""
+
+    def energy_at(self, bits: int) -> float:
+        return scale_bits(self.energy_pj, bits, self.ref_bits, self.energy_exp_fraction)
+
+    def area_at(self, bits: int) -> float:
+        return scale_bits(self.area_um2, bits, self.ref_bits, self.area_exp_fraction)
+
+
+class CellConfig(StrictModel):
+    """The crossbar itself."""
+
+    read_energy_pj: float = Field(ge=0)
+    """Energy of one cell read: one driven row × one column in use, one input slice."""
+    read_ns: float = Field(gt=0)
+    """Time of one array read (one input bit-slice on every row)."""
+    array_area_um2: float = Field(ge=0)
+    """Area of one array (cells and wires)."""
+
+
+class DigitalConfig(StrictModel):
+    """Digital recombination after the ADCs."""
+
+    shift_add_energy_pj: float = Field(ge=0)
+    """One shift-and-add of a converted value into its partial sum (per conversion)."""
+    shift_add_area_um2: float = Field(ge=0)
+    """Shift-and-add units of one array."""
+    add_energy_pj: float = Field(ge=0)
+    """One addition of two partial sums across row tiles (digital accumulation)."""
+    add_ns: float = Field(ge=0)
+    """Time of one level of the adder tree that sums the row tiles of a window."""
+    output_bits: int = Field(ge=1)
+    """Bits of one output written back to the buffer."""
+
+
+class BufferConfig(StrictModel):
+    """Input/output buffers and registers that feed the arrays and collect their outputs."""
+
+    input_energy_pj_per_bit: float = Field(ge=0)
+    """Moving one input bit from the buffer into an array's input register and DAC."""
+    output_energy_pj_per_bit: float = Field(ge=0)
+    """Moving one output bit from an array's output register to the buffer."""
+    input_register_area_um2: float = Field(ge=0)
+    """Input register of one array."""
+    output_register_area_um2: float = Field(ge=0)
+    """Output register of one array."""
+    shared_area_um2: float = Field(default=0.0, ge=0)
+    """Share of one array in the buffers and buses that serve many arrays."""
+
+
+class IndexConfig(StrictModel):
+    """Index/multiplexer logic that routes inputs to the kept rows of a pruned layer."""
+
+    energy_pj: float = Field(ge=0)
+    """Routing one input slice to one kept row (per routed row, per bit-slice stage)."""
+    area_um2: float = Field(ge=0)
+    """Index register and multiplexer of one routed row."""
+
+
+class CostConfig(StrictModel):
+    """Everything the cost model needs beyond the array geometry and precisions."""
+
+    source: str = ""
+    """Where the numbers come from."""
+    adc: AdcConfig
+    dac: DacConfig
+    cell: CellConfig
+    digital: DigitalConfig
+    buffer: BufferConfig
+    index: IndexConfig
+    other_area_um2: float = Field(default=0.0, ge=0)
+    """Share of one array in other on-chip logic (router, pooling, activation units)."""
+    periphery_sharing: int = Field(default=1, ge=1)
+    """Arrays that take turns on one set of ADCs, DACs, S+H and registers (their area
+    is divided by this); Wang et al.'s 512-row macro activates one of 8 row groups."""
