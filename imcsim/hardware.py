@@ -142,4 +142,9 @@ def load_chip(name_or_path: str | Path) -> ChipConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"chip file {path.name}: {exc}") from None
-    return ChipConfig.parse(data)
+    if "cost_preset" in data:  # borrow another preset's periphery figures
+        if "cost" in data:
+            raise ConfigError(f"chip file {path.name}: give [cost] or cost_preset, not both")
+        borrowed = load_chip(data.pop("cost_preset")).cost
+        data["cost"] = None if borrowed is None else borrowed.model_dump()
+    return ChipConfig.parse(data)  # type: ignore[return-value]

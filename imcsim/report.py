@@ -74,6 +74,8 @@ class NetworkReport:
             "speedup": self.speedup,
             "utilization": self.utilization,
             "tiles": sum(m.tiles for m in self.mappings),
+            "n_arrays": self.chip.n_arrays,
+            "fits_on_chip": _fits(self.mappings, self.chip.n_arrays),
             "params": sum(m.layer.nonzero_params for m in self.mappings),
             "macs": sum(m.layer.macs for m in self.mappings),
         }
@@ -124,6 +126,11 @@ class NetworkReport:
     @property
     def title(self) -> str:
         return f"{self.model} on {self.chip.array.label} ({self.chip.name}), mapper {self.mapper}"
+
+
+def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | None:
+    """Whether every layer's tiles stay resident at once (None: array count not given)."""
+    return None if n_arrays is None else sum(m.tiles for m in mappings) <= n_arrays
 
 
 TABLE_COLUMNS = ("name", "layer", "mapper", "window", "tiles", "cycles", "speedup", "utilization")

@@ -55,6 +55,7 @@ def test_every_chip_preset_loads() -> None:
     for name in names:
         chip = load_chip(name)
         assert chip.name == name and chip.source
+    assert load_chip("default").cost == load_chip("isaac").cost  # borrowed via cost_preset
 
 
 def test_copies_recompute_cached_geometry() -> None:

@@ -36,3 +36,16 @@ def test_with_stage_adds_columns_and_totals() -> None:
     assert staged.total()["energy_pj"] == 10.0
     assert staged.total()["schedule"] == "sequential"
     assert "energy_pj" not in report.rows()[0]
+
+
+def test_fits_on_chip_follows_the_array_count() -> None:
+    from imcsim import ChipConfig
+
+    layers = load_layer_table("cnn8")
+    array = ArrayConfig(rows=256, cols=512)
+    tiles = map_network(layers, "vw-sdk", array).total()["tiles"]
+    assert map_network(layers, "vw-sdk", array).total()["fits_on_chip"] is None
+    small = ChipConfig(array=array, n_arrays=tiles - 1)
+    assert map_network(layers, "vw-sdk", small).total()["fits_on_chip"] is False
+    exact = ChipConfig(array=array, n_arrays=tiles)
+    assert map_network(layers, "vw-sdk", exact).total()["fits_on_chip"] is True
