@@ -146,3 +146,12 @@ def test_unknown_model_raises_config_error() -> None:
 def test_bad_sizes_raise_config_error(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         build_model("resnet20", **kwargs)
+
+
+def test_build_model_is_deterministic_and_leaves_the_global_generator_alone() -> None:
+    state = torch.random.get_rng_state()
+    a, b = build_model("resnet20"), build_model("resnet20")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    c = build_model("resnet20", seed=1)
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)

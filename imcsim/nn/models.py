@@ -364,13 +364,21 @@ def check_positive(field: str, value: int) -> None:
         raise ConfigError(f"{field} must be a positive integer (got {value!r})")
 
 
-def build_model(name: str, *, num_classes: int | None = None, in_channels: int = 3) -> nn.Module:
-    """Build registry model ``name``; ``num_classes`` defaults to the spec's value."""
+def build_model(
+    name: str, *, num_classes: int | None = None, in_channels: int = 3, seed: int = 0
+) -> nn.Module:
+    """Build registry model ``name``; ``num_classes`` defaults to the spec's value.
+
+    Weights are initialised from ``seed`` without touching torch's global generator, so
+    the same call gives the same model in every process (sweep workers agree).
+    """
     spec = get_spec(name)
     classes = spec.num_classes if num_classes is None else num_classes
     check_positive("num_classes", classes)
     check_positive("in_channels", in_channels)
-    return spec.builder(num_classes=classes, in_channels=in_channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spec.builder(num_classes=classes, in_channels=in_channels)
 
 
 def example_input(name: str, batch: int = 1, in_channels: int = 3) -> torch.Tensor:
