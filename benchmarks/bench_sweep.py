@@ -20,7 +20,7 @@ import numpy as np
 
 from imcsim._evaluate import cached_workload
 from imcsim.hardware import ArrayConfig
-from imcsim.mappers import DENSE_MAPPERS, geometry
+from imcsim.mappers import DENSE_MAPPERS
 from imcsim.network import map_network
 from imcsim.sweep import SweepSpec, sweep
 

@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import ScalarFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
 
 Record = dict[str, Any]
 MARKERS = "osD^v<>pXh*"
@@ -42,25 +39,45 @@ def _varying(records: list[Record], keys: Sequence[str]) -> list[str]:
     return [k for k in keys if len({str(r.get(k)) for r in records}) > 1]
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+
+
 def _lines_vs_array(records: list[Record], field: str, ax: Axes) -> Axes:
+    """One line per series: colour and marker by mapper, line style by the other keys."""
     arrays = sorted({r["array"] for r in records}, key=_cells)
-    keys = _varying(records, ("model", "compression", "chip", "mapper")) or ["mapper"]
-    series: dict[str, dict[str, float]] = defaultdict(dict)
+    others = _varying(records, ("model", "compression", "chip"))
+    series: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for r in records:
-        series[_series_label(r, keys)][r["array"]] = r[field]
-    for i, (label, values) in enumerate(sorted(series.items())):
-        xs = [j for j, a in enumerate(arrays) if a in values]
-        ax.plot(xs, [values[arrays[j]] for j in xs], marker=MARKERS[i % len(MARKERS)], label=label)
+        series[(_series_label(r, others) if others else "", r["mapper"])][r["array"]] = r[field]
+    groups = sorted({g for g, _ in series})
+    mappers = sorted({m for _, m in series})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (group, mapper), values in sorted(series.items()):
+        i, j = mappers.index(mapper), groups.index(group)
+        xs = [k for k, a in enumerate(arrays) if a in values]
+        label = f"{mapper} — {group}" if group else mapper
+        ax.plot(xs, [values[arrays[k]] for k in xs], marker=MARKERS[i % len(MARKERS)],
+                color=colours[i % len(colours)], ls=LINESTYLES[j % len(LINESTYLES)], label=label)
     ax.set_xticks(range(len(arrays)), [a.replace("x", "×") for a in arrays])
     ax.set_xlabel("array size (rows × columns)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", title=" / ".join(keys))
+    title = "mapper" + (f" — {' / '.join(others)}" if others else "")
+    if len(series) > 5:  # many series: keep the lines clear, legend beside the axes
+        ax.legend(fontsize="small", title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False)
+    else:
+        ax.legend(fontsize="small", title=title)
     return ax
+
+
+def _line_ax(ax: Axes | None, records: list[Record]) -> Axes:
+    wide = len({(r["model"], r["compression"], r["chip"], r["mapper"]) for r in records}) > 5
+    return _ax(ax, (9.0, 4.6) if wide else (6.4, 4.2))
 
 
 def plot_utilization(records: list[Record], ax: Axes | None = None) -> Axes:
     """Array utilization (weight cells / cells of the tiles used) vs array size."""
-    ax = _lines_vs_array(records, "utilization", _ax(ax))
+    ax = _lines_vs_array(records, "utilization", _line_ax(ax, records))
     ax.set_ylabel("array utilization (weight cells / tile cells)")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Utilization vs array size — {', '.join(sorted({r['model'] for r in records}))}")
@@ -69,9 +86,9 @@ def plot_utilization(records: list[Record], ax: Axes | None = None) -> Axes:
 
 def plot_speedup(records: list[Record], ax: Axes | None = None) -> Axes:
     """Speedup over the dense model mapped with im2col, vs array size."""
-    ax = _lines_vs_array(records, "speedup", _ax(ax))
+    ax = _lines_vs_array(records, "speedup", _line_ax(ax, records))
     ax.set_yscale("log", base=2)
-    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{y:g}"))
     ax.set_ylabel("speedup over dense im2col (×, log scale)")
     ax.set_title(f"Speedup vs array size — {', '.join(sorted({r['model'] for r in records}))}")
     return ax
@@ -151,24 +168,30 @@ def plot_pareto(records: list[Record], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def render_charts(records: list[Record], out_dir: str | Path) -> list[Path]:
-    """Save every chart the records support as PNG under ``out_dir``; return the paths."""
+CHARTS = ("utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto")
+
+
+def render_charts(
+    records: list[Record], out_dir: str | Path, charts: Sequence[str] = CHARTS
+) -> list[Path]:
+    """Save the requested charts the records support as PNG under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    charts = {"utilization": plot_utilization, "speedup": plot_speedup}
     largest = max((r["array"] for r in records), key=_cells)
     per_layer = [r for r in records if r["array"] == largest]
-    paths = []
-    for name, plot in charts.items():
-        paths.append(_save(plot(records), out / f"{name}.png"))
-    paths.append(_save(plot_layer_cycles(_first_model(per_layer)), out / "layer_cycles.png"))
     costed = [r for r in per_layer if r.get("energy_breakdown_pj")]
-    if costed:
-        paths.append(_save(plot_energy_breakdown(costed), out / "energy_breakdown.png"))
     accurate = [r for r in records if r.get("accuracy") is not None]
-    if accurate:
-        paths.append(_save(plot_pareto(accurate), out / "pareto.png"))
-    return paths
+    plans = {
+        "utilization": (plot_utilization, records),
+        "speedup": (plot_speedup, records),
+        "layer_cycles": (plot_layer_cycles, _first_model(per_layer)),
+        "energy_breakdown": (plot_energy_breakdown, costed),
+        "pareto": (plot_pareto, accurate),
+    }
+    return [
+        _save(plot(data), out / f"{name}.png")
+        for name, (plot, data) in plans.items() if name in charts and data
+    ]
 
 
 def _first_model(records: list[Record]) -> list[Record]:

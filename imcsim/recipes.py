@@ -15,6 +15,7 @@ from pydantic import Field
 from imcsim._config import StrictModel
 from imcsim._data import data_dir
 from imcsim.errors import ConfigError
+from imcsim.plotting import CHARTS
 from imcsim.sweep import SweepSpec
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto"]
@@ -31,7 +32,7 @@ class Recipe(StrictModel):
     backend: Literal["local", "ray"] = "local"
     workers: int | None = Field(default=None, ge=1)
     """Worker processes (local) or CPUs (local Ray); default: all cores."""
-    charts: tuple[Chart, ...] = ("utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto")
+    charts: tuple[Chart, ...] = CHARTS  # type: ignore[assignment]
     """Charts to render when the records support them."""
 
 

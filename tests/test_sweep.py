@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import run
 from imcsim import ArrayConfig, ConfigError, load_layer_table, map_network
 from imcsim.plotting import pareto_front
 from imcsim.recipes import load_recipe
 from imcsim.sweep import RESULTS, SweepSpec, point_key, points, read_results, sweep
+
+from cli_helpers import run
 
 
 def test_records_are_flat_and_match_map_network(tmp_path: Path) -> None:

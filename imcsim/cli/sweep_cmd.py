@@ -12,7 +12,8 @@ from imcsim._executors import make_executor
 from imcsim.cli import app
 from imcsim.cli.common import split_list
 from imcsim.errors import ConfigError
-from imcsim.recipes import Recipe, load_recipe
+from imcsim.plotting import CHARTS
+from imcsim.recipes import load_recipe
 from imcsim.report import format_table
 from imcsim.sweep import RESULTS, SweepSpec, pending, read_results, sweep
 
@@ -61,7 +62,7 @@ def write_outputs(records: list[dict], out: Path, charts: tuple[str, ...]) -> li
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
-    return [p for p in render_charts(records, out) if p.stem in charts]
+    return render_charts(records, out, charts)
 
 
 def axis(text: str | None, what: str, cast=str) -> tuple | None:
@@ -104,7 +105,7 @@ def sweep_command(
     records = run_with_progress(spec, out, backend, workers, address)
     typer.echo(summary(records))
     if charts:
-        for path in write_outputs(records, out, Recipe.model_fields["charts"].default):
+        for path in write_outputs(records, out, CHARTS):
             typer.echo(f"chart: {path}")
     typer.echo(f"{len(records)} records in {out / RESULTS}")
 
