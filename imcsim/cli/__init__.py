@@ -23,10 +23,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Verbs register themselves on ``app`` when their module is imported.
-from imcsim.cli import info, map_cmd, sweep_cmd  # noqa: E402,F401
-from imcsim.cli import simulate_cmd  # noqa: E402,F401
-from imcsim.cli import compare_cmd  # noqa: E402,F401
+# Verbs register themselves on ``app`` when their module is imported, in the order
+# ``imcsim --help`` lists them.
+# isort: off
+from imcsim.cli import map_cmd, compare_cmd, simulate_cmd  # noqa: E402,F401
+from imcsim.cli import accuracy_cmd, train_cmd  # noqa: E402,F401
+from imcsim.cli import sweep_cmd, info  # noqa: E402,F401
+# isort: on
 
 
 def fail(message: str) -> None:

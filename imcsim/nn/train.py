@@ -1,0 +1,250 @@
+"""Train, evaluate and fine-tune models on in-memory tensors (CPU friendly, seeded, resumable).
+
+Training is SGD with Nesterov momentum and a per-step cosine learning-rate schedule after a
+short linear warm-up (Loshchilov & Hutter, "SGDR", ICLR 2017; Goyal et al., 2017), light
+augmentation by random translations of up to ``shift_px`` pixels.  Every random choice
+(initialisation is the caller's, shuffling and augmentation are ours) is drawn from
+generators seeded by ``(seed, epoch, step)``, so a run killed after a saved checkpoint and
+resumed gives the same weights as an uninterrupted run.
+
+Masks stay applied while fine-tuning compressed models: weights that are exactly zero when
+training starts (pruned weights) are forced back to zero after every optimizer step, which
+works for any module whose ``weight`` is a plain parameter; modules pruned with
+``torch.nn.utils.prune`` keep their own ``weight_mask`` and need nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from imcsim._config import StrictModel
+from imcsim.errors import ConfigError
+
+__all__ = ["TrainConfig", "TrainProgress", "TrainResult", "evaluate", "finetune", "train"]
+
+
+class TrainConfig(StrictModel):
+    """Hyper-parameters of one training (or fine-tuning) run."""
+
+    epochs: int = Field(default=8, ge=1)
+    """Passes over the training images."""
+    batch_size: int = Field(default=64, ge=1)
+    """Images per optimizer step."""
+    lr: float = Field(default=0.05, gt=0)
+    """Peak learning rate of the cosine schedule."""
+    warmup_steps: int = Field(default=30, ge=0)
+    """Steps of linear warm-up before the cosine decay."""
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    """Nesterov momentum."""
+    weight_decay: float = Field(default=5e-4, ge=0)
+    """L2 penalty on every parameter."""
+    shift_px: int = Field(default=2, ge=0)
+    """Augmentation: random translation of up to this many pixels (0 = none)."""
+    seed: int = 0
+    """Seed of shuffling and augmentation (model initialisation is seeded by the caller)."""
+    checkpoint_every_steps: int = Field(default=50, ge=1)
+    """Save the resumable training state every this many steps (and at every epoch end)."""
+    keep_zeros: bool = True
+    """Weights that are exactly zero at the start stay zero (pruning masks stay applied)."""
+
+
+FINETUNE = TrainConfig(epochs=2, lr=0.01, warmup_steps=0)
+"""Default fine-tuning budget: two epochs at a low, constant-then-cosine learning rate."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Reported after every optimizer step."""
+
+    epoch: int
+    step: int
+    """Global step (1-based) over the whole run."""
+    total_steps: int
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run did."""
+
+    steps: int
+    resumed_from_step: int
+    final_loss: float
+
+
+Progress = Callable[[TrainProgress], None]
+
+
+def _mixed_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([abs(p) for p in parts]).generate_state(1)[0])
+
+
+def lr_at(step: int, total: int, config: TrainConfig) -> float:
+    """Learning rate of (0-based) ``step``: linear warm-up, then cosine decay to zero."""
+    warm = min(config.warmup_steps, max(total - 1, 0))
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    frac = (step - warm) / max(total - warm, 1)
+    return 0.5 * config.lr * (1 + math.cos(math.pi * frac))
+
+
+def shift_batch(images: torch.Tensor, shift_px: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate every image by its own random (dy, dx) in [−shift_px, shift_px], edge-padded."""
+    if shift_px == 0:
+        return images
+    n, _, h, w = images.shape
+    padded = F.pad(images, (shift_px,) * 4, mode="replicate")
+    offs = torch.randint(0, 2 * shift_px + 1, (n, 2), generator=gen)
+    rows = (offs[:, 0, None] + torch.arange(h)[None, :])[:, None, :, None]
+    cols = (offs[:, 1, None] + torch.arange(w)[None, :])[:, None, None, :]
+    batch = torch.arange(n)[:, None, None, None]
+    chans = torch.arange(images.shape[1])[None, :, None, None]
+    return padded[batch, chans, rows, cols]
+
+
+def zero_masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``{param name: mask}`` of conv/linear weights holding exact zeros (pruned weights)."""
+    masks = {}
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and isinstance(weight, nn.Parameter):
+            nonzero = weight.detach() != 0
+            if not bool(nonzero.all()):
+                masks[f"{name}.weight" if name else "weight"] = nonzero
+    return masks
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256
+) -> float:
+    """Top-1 accuracy (fraction in [0, 1]) of ``model`` in eval mode; restores its mode."""
+    if len(images) == 0:
+        raise ConfigError("evaluate: no images")
+    was_training = model.training
+    model.eval()
+    try:
+        correct = 0
+        for start in range(0, len(images), batch_size):
+            logits = model(images[start : start + batch_size])
+            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+    finally:
+        model.train(was_training)
+    return correct / len(images)
+
+
+def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
+                config: TrainConfig) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "config": config.model_dump()}, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
+                config: TrainConfig) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("config") != config.model_dump():
+        raise ConfigError(
+            f"training state {path} was written with other settings; delete it to restart"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["step"])
+
+
+def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
+           config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (augmented) batch of global ``step``: a function of (seed, epoch, step) only."""
+    epoch, within = divmod(step, steps_per_epoch)
+    order = torch.randperm(
+        len(images), generator=torch.Generator().manual_seed(_mixed_seed(config.seed, epoch))
+    )
+    idx = order[within * config.batch_size : (within + 1) * config.batch_size]
+    gen = torch.Generator().manual_seed(_mixed_seed(config.seed, epoch, within + 1))
+    return shift_batch(images[idx], config.shift_px, gen), labels[idx]
+
+
+def train(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig | None = None,
+    *,
+    state_path: str | Path | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``images``/``labels`` (cross-entropy).
+
+    With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps
+    and at every epoch end; a later call with the same path and config resumes from it.
+    The state file is removed when the run completes.
+    """
+    config = config if config is not None else TrainConfig()
+    if len(images) != len(labels) or len(images) == 0:
+        raise ConfigError(f"train: {len(images)} images for {len(labels)} labels")
+    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    masks = zero_masks(model) if config.keep_zeros else {}
+    path = Path(state_path) if state_path is not None else None
+    start = _load_state(path, model, opt, config) if path and path.exists() else 0
+    model.train()
+    loss_value = float("nan")
+    for step in range(start, total):
+        x, y = _batch(images, labels, step, steps_per_epoch, config)
+        lr = lr_at(step, total, config)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        apply_masks(model, masks)
+        loss_value = float(loss.detach())
+        done = step + 1
+        if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
+            _save_state(path, model, opt, done, config)
+        if progress is not None:
+            progress(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
+    model.eval()
+    if path and path.exists():
+        path.unlink()
+    return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value)
+
+
+def finetune(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Short, low-learning-rate training of a compressed (or crossbar) model; zeros stay zero.
+
+    Works on any module: low-rank factors train as ordinary convolutions, pruned weights
+    keep their masks (``keep_zeros``), and crossbar layers from :func:`to_crossbar` train
+    with their quantization in the loop through a straight-through estimator.
+    """
+    config = config if config is not None else FINETUNE
+    return train(model, images, labels, config, progress=progress)

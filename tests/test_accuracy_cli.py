@@ -1,0 +1,108 @@
+"""``imcsim accuracy`` / ``accuracy-sweep`` / ``train`` end to end, and their one-line errors."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imcsim.nn.models import build_model
+from imcsim.nn.zoo import save_checkpoint
+
+from cli_helpers import run
+
+BASE = ("accuracy", "--model", "resnet20", "--array", "128x128", "--mapper", "vw-sdk")
+
+
+def test_accuracy_json_on_shipped_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, *BASE, "--adc-bits", "6", "--format", "json", "--images", "100")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert 0 <= data["accuracy"] <= 1 and 0 <= data["float_accuracy"] <= 1
+    assert data["float_accuracy"] > 0.9  # the shipped weights are trained
+    assert data["adc_bits"] == 6 and data["array"] == "128x128" and data["images"] == 100
+    assert "mnist5k" in data["data"] and data["cycles"] > 0
+
+
+def test_ideal_chip_equals_float(capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, *BASE, "--ideal", "--format", "json", "--images", "60")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["accuracy"] == data["float_accuracy"] and data["ideal"] is True
+
+
+def test_sweep_accuracy_does_not_rise_as_adc_bits_drop(capsys: pytest.CaptureFixture[str]) -> None:
+    res = run(capsys, "accuracy-sweep", "--array", "128x128", "--adc-bits", "8,3",
+              "--noise", "0.5", "--images", "60", "--slicing", "none", "--format", "json")
+    assert res.code == 0, res.err
+    rows = res.json()["rows"]
+    acc = {(r["varied"], r["value"]): r["accuracy"] for r in rows}
+    assert acc["ideal", "-"] >= acc["adc_bits", 8] >= acc["adc_bits", 3]
+    assert acc["adc_bits", 3] < acc["ideal", "-"] and acc["noise_sigma", 0.5] < acc["ideal", "-"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--adc-bits", "0"), "adc_bits"),
+    (("--noise", "-0.1"), "programming_noise"),
+    (("--faults", "2"), "--faults"),
+    (("--mapper", "nope"), "unknown mapper"),
+    (("--slicing", "half"), "slicing"),
+    (("--method", "magic"), "unknown method"),
+])
+def test_bad_inputs_are_one_line_errors(capsys, args, needle) -> None:
+    res = run(capsys, *BASE, "--images", "5", *args)
+    assert res.code == 2
+    assert needle in res.err and res.err.count("\n") == 1
+
+
+def test_checkpoint_of_another_model_is_refused(capsys, tmp_path: Path) -> None:
+    path = save_checkpoint(build_model("vgg-cifar"), tmp_path / "vgg.pt", model_name="vgg-cifar",
+                           dataset="mnist5k", num_classes=10)
+    res = run(capsys, *BASE, "--checkpoint", str(path), "--images", "5")
+    assert res.code == 2 and "holds model 'vgg-cifar', not 'resnet20'" in res.err
+
+
+def write_cifar(root: Path, n: int = 12) -> None:
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, n).tolist()}
+        (folder / name).write_bytes(pickle.dumps(batch))
+
+
+def test_cifar_data_dir_with_checkpoint(capsys, tmp_path: Path) -> None:
+    write_cifar(tmp_path / "data")
+    ckpt = save_checkpoint(build_model("resnet20"), tmp_path / "c.pt", model_name="resnet20",
+                           dataset="cifar10", num_classes=10)
+    res = run(capsys, *BASE, "--checkpoint", str(ckpt), "--data-dir", str(tmp_path / "data"),
+              "--ideal", "--format", "json", "--images", "8")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["images"] == 8 and "cifar10" in data["data"]
+    assert data["accuracy"] == data["float_accuracy"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run(capsys, *BASE, "--checkpoint", str(ckpt), "--data-dir", str(empty), "--images", "4")
+    assert res.code == 2 and "no CIFAR batch file" in res.err
+    res = run(capsys, *BASE, "--data-dir", str(empty), "--images", "4")
+    assert res.code == 2 and "--checkpoint" in res.err
+
+
+def test_train_command_writes_a_loadable_checkpoint(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "r20.pt"
+    res = run(capsys, "train", "--model", "resnet20", "--epochs", "1", "--train-images", "64",
+              "--batch-size", "32", "--out", str(out), "--format", "json")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["steps"] == 2 and 0 <= data["float_accuracy"] <= 1 and out.exists()
+    assert not Path(str(out) + ".state").exists()
+    res = run(capsys, *BASE, "--checkpoint", str(out), "--ideal", "--images", "20",
+              "--format", "json")
+    assert res.code == 0 and res.json()["float_accuracy"] == res.json()["accuracy"]
+    res = run(capsys, "train", "--model", "resnet20", "--data-dir", str(tmp_path), "--out",
+              str(out))
+    assert res.code == 2 and "no CIFAR batch file" in res.err
