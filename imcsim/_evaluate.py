@@ -84,4 +84,34 @@ def evaluate_point(point: Record) -> Record:
         layer_cycles=totals["layer_cycles"],
     )
     record.update({k: totals[k] for k in COST_KEYS if k in totals})
+    if point["measure_accuracy"]:
+        record.update(accuracy_fields(point, chip))
     return record
+
+
+ACCURACY_FINETUNE_EPOCHS = 1
+"""Fine-tuning epochs of a compressed model before its accuracy is measured."""
+
+
+@lru_cache(maxsize=8)
+def cached_prepared(model: str, compression: str, keep: float, images: int):  # noqa: ANN201
+    """The trained model, compressed and fine-tuned once per worker (any chip re-maps it)."""
+    from imcsim.nn.accuracy import PRUNING_ALIASES, AccuracySpec, prepare
+
+    method = f"pruned-{compression}" if f"pruned-{compression}" in PRUNING_ALIASES else compression
+    spec = AccuracySpec(model=model, chip=ChipConfig(array={"rows": 128, "cols": 128}),
+                        mapper="im2col", images=images, method=method,
+                        keep=keep, finetune_epochs=ACCURACY_FINETUNE_EPOCHS)
+    return prepare(spec)
+
+
+def accuracy_fields(point: Record, chip: ChipConfig) -> Record:
+    """Float and on-chip top-1 accuracy (calibrated ADC range, as ``imcsim accuracy``)."""
+    from imcsim.nn.accuracy import evaluate_on_chip
+    from imcsim.nn.accuracy_study import remap
+    from imcsim.nn.crossbar import CrossbarConfig
+
+    prepared = cached_prepared(point["model"], point["compression"], point["keep"], point["images"])
+    spec = prepared.spec.model_copy(update={"chip": chip, "mapper": point["mapper"]})
+    result = evaluate_on_chip(remap(prepared, spec), CrossbarConfig(adc_range="calibrated"))
+    return {"accuracy": result.accuracy, "float_accuracy": prepared.float_accuracy}

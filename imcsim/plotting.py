@@ -148,23 +148,42 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def plot_pareto(records: list[Record], ax: Axes | None = None) -> Axes:
-    """On-chip accuracy vs computing cycles across compression methods, with the Pareto front."""
-    ax = _ax(ax)
-    keys = _varying(records, ("compression", "mapper", "chip", "adc_bits")) or ["compression"]
-    groups: dict[str, list[Record]] = defaultdict(list)
+    """On-chip accuracy vs computing cycles across compression methods.
+
+    Colour by compression/mapper, marker by chip condition; one Pareto front (fewer
+    cycles, higher accuracy) per chip condition.
+    """
+    ax = _ax(ax, (8.4, 4.6))
+    methods = _varying(records, ("compression", "mapper")) or ["compression"]
+    conditions = _varying(records, ("model", "chip", "array", "adc_bits"))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    method_labels = sorted({_series_label(r, methods) for r in records})
+    condition_labels = sorted({_series_label(r, conditions) for r in records}) if conditions else [""]
     for r in records:
-        groups[_series_label(r, keys)].append(r)
-    for i, (label, rs) in enumerate(sorted(groups.items())):
-        ax.scatter([r["latency_cycles"] for r in rs], [100 * r["accuracy"] for r in rs],
-                   marker=MARKERS[i % len(MARKERS)], s=50, label=label)
-    front = pareto_front([(r["latency_cycles"], 100 * r["accuracy"]) for r in records])
-    ax.plot(*zip(*front), color="black", lw=1, ls="--", label="Pareto front")
+        i = method_labels.index(_series_label(r, methods))
+        j = condition_labels.index(_series_label(r, conditions)) if conditions else 0
+        ax.scatter(r["latency_cycles"], 100 * r["accuracy"], s=55, color=colours[i % len(colours)],
+                   marker=MARKERS[j % len(MARKERS)], zorder=3)
+    for j, condition in enumerate(condition_labels):
+        group = [r for r in records if not conditions or _series_label(r, conditions) == condition]
+        front = pareto_front([(r["latency_cycles"], 100 * r["accuracy"]) for r in group])
+        ax.plot(*zip(*front), color="0.3", lw=1, ls=LINESTYLES[(j + 1) % len(LINESTYLES)],
+                label=f"Pareto front {condition}".strip())
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colours[i % len(colours)], label=m)
+               for i, m in enumerate(method_labels)]
+    handles += [plt.Line2D([], [], ls="", marker=MARKERS[j % len(MARKERS)], color="0.3", label=c)
+                for j, c in enumerate(condition_labels) if c]
+    handles += ax.get_legend_handles_labels()[0]
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
+    ax.tick_params(axis="x", which="minor", labelsize="x-small")
     ax.set_xlabel("computing cycles per image (log)")
     ax.set_ylabel("on-chip top-1 accuracy (%)")
     ax.set_title("Accuracy vs cycles")
-    ax.legend(fontsize="small", title=" / ".join(keys))
-    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              frameon=False, title=" / ".join(methods))
+    ax.grid(alpha=0.3, which="both")
     return ax
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from imcsim.nn.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 from imcsim.nn.crossbar import CrossbarConfig
 
-__all__ = ["STUDY_METHODS", "compression_study", "markdown_table", "sweep"]
+__all__ = ["STUDY_METHODS", "compression_study", "markdown_table", "remap", "sweep"]
 
 STUDY_METHODS: tuple[tuple[str, str], ...] = (
     ("dense", "im2col"),
@@ -60,7 +60,7 @@ def compression_study(
         mspec = AccuracySpec.parse(mspec.model_dump())
         key = method
         if key in cache:  # same compressed, fine-tuned weights, another mapping
-            prepared = _remap(cache[key], mspec)
+            prepared = remap(cache[key], mspec)
         else:
             prepared = cache[key] = prepare(mspec)
         total = prepared.report.total()
@@ -75,7 +75,8 @@ def compression_study(
     return rows
 
 
-def _remap(prepared: Prepared, spec: AccuracySpec) -> Prepared:
+def remap(prepared: Prepared, spec: AccuracySpec) -> Prepared:
+    """The same trained model mapped again with ``spec``'s mapper and chip."""
     from dataclasses import replace
 
     from imcsim.network import map_network
