@@ -144,3 +144,15 @@ def test_pareto_front() -> None:
     assert pareto_front([(10, 0.9), (5, 0.8), (7, 0.7), (20, 0.95), (12, 0.9)]) == [
         (5, 0.8), (10, 0.9), (20, 0.95)
     ]
+
+
+def test_sweep_measures_accuracy_and_draws_the_pareto_chart(tmp_path: Path) -> None:
+    from imcsim.plotting import render_charts
+
+    spec = SweepSpec(models=("resnet20",), arrays=("128x128",), mappers=("vw-sdk",),
+                     chips=("default",), adc_bits=(8, 4), accuracy=True, images=40)
+    records = sweep(spec, tmp_path, workers=1)
+    high, low = (r["accuracy"] for r in records)
+    assert 0.8 <= high <= 1.0 and records[0]["float_accuracy"] >= high - 0.05
+    assert low < high  # a 4-bit ADC loses accuracy
+    assert [p.name for p in render_charts(records, tmp_path, ["pareto"])] == ["pareto.png"]
