@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
-from imcsim._data import data_dir
+from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.errors import ConfigError
 from imcsim.periphery import CostConfig
 
@@ -130,18 +129,8 @@ def chip_presets() -> list[str]:
 
 def load_chip(name_or_path: str | Path) -> ChipConfig:
     """Load a chip preset by name (``mappings/chips/NAME.toml``) or from a TOML file."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = data_dir("chips") / f"{name_or_path}.toml"
-        if not path.exists():
-            known = ", ".join(chip_presets())
-            raise ConfigError(f"chip preset {name_or_path!r} not found (known: {known})")
-    elif not path.exists():
-        raise ConfigError(f"chip file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"chip file {path.name}: {exc}") from None
+    path = find_preset("chips", name_or_path, ".toml", "chip preset")
+    data = read_toml(path, "chip file")
     if "cost_preset" in data:  # borrow another preset's periphery figures
         if "cost" in data:
             raise ConfigError(f"chip file {path.name}: give [cost] or cost_preset, not both")

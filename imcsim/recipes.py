@@ -6,14 +6,13 @@ wrong type or a bad value is a one-line ``ConfigError`` naming it.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from imcsim._config import StrictModel
-from imcsim._data import data_dir
+from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
 from imcsim.sweep import SweepSpec
@@ -42,17 +41,8 @@ def recipe_names() -> list[str]:
 
 def load_recipe(name_or_path: str | Path = "default") -> Recipe:
     """A shipped recipe by name (``mappings/recipes/NAME.toml``) or a TOML file."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = data_dir("recipes") / f"{name_or_path}.toml"
-        if not path.exists():
-            raise ConfigError(f"recipe {name_or_path!r} not found (known: {', '.join(recipe_names())})")
-    elif not path.exists():
-        raise ConfigError(f"recipe file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"recipe {path.name}: {exc}") from None
+    path = find_preset("recipes", name_or_path, ".toml", "recipe")
+    data = read_toml(path, "recipe")
     try:
         return Recipe.parse(data)  # type: ignore[return-value]
     except ConfigError as exc:

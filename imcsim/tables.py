@@ -13,7 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from imcsim._data import data_dir
+from imcsim._data import data_dir, find_preset
 from imcsim.errors import ConfigError, ImcsimError
 from imcsim.layers import LayerShape, Pair
 
@@ -89,13 +89,5 @@ def parse_layer_table(text: str, source: str = "table") -> list[LayerShape]:
 
 def load_layer_table(name_or_path: str | Path) -> list[LayerShape]:
     """Layer shapes from a CSV file, or a shipped table by name (``vgg13``, ``resnet18``…)."""
-    path = Path(name_or_path)
-    if path.suffix.lower() != ".csv":
-        path = data_dir("networks") / f"{name_or_path}.csv"
-        if not path.exists():
-            raise ConfigError(
-                f"layer table {name_or_path!r} not found (known: {', '.join(table_names())})"
-            )
-    if not path.exists():
-        raise ConfigError(f"layer table {str(path)!r} does not exist")
+    path = find_preset("networks", name_or_path, ".csv", "layer table")
     return parse_layer_table(path.read_text(), source=path.name)

@@ -18,6 +18,7 @@ from torch import nn
 
 from imcsim.errors import MappingError
 from imcsim.mappers.base import LayerMapping
+from imcsim.nn.extract import run_with_hooks
 
 
 def as_nchw(module: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -33,27 +34,14 @@ def capture_activations(
     model: nn.Module, inputs: torch.Tensor, names: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Run ``inputs`` through ``model`` once and return the input of each named layer."""
-    wanted, captured, calls = set(names), {}, {}
+    wanted, captured = set(names), {}
 
-    def hook(name: str):
-        def record(module: nn.Module, args: tuple[torch.Tensor, ...], _out: object) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            label = name if calls[name] == 1 else f"{name}#{calls[name]}"
-            if label in wanted:
-                captured[label] = as_nchw(module, args[0])
-        return record
+    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
+        if label in wanted:
+            captured[label] = as_nchw(module, x)
 
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in layers]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, inputs, layers, visit)
     missing = [n for n in names if n not in captured]
     if missing:
         raise MappingError(f"layer(s) {', '.join(missing)} never ran on these inputs")

@@ -14,6 +14,7 @@ The ``r`` and ``l`` convs of a low-rank module (``imcsim.nn.compress``) carry
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -81,40 +82,55 @@ def factor_names(model: nn.Module) -> dict[str, str]:
     }
 
 
-def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
-    """Run ``example_input`` through ``model`` and record every Conv2d/Linear it executes."""
-    layers: list[LayerShape] = []
-    unmapped: dict[str, str] = {}
+Visit = Callable[[str, nn.Module, torch.Tensor], None]
+
+
+def run_with_hooks(
+    model: nn.Module, inputs: torch.Tensor, modules: Iterable[tuple[str, nn.Module]], visit: Visit
+) -> None:
+    """Run ``inputs`` once (eval mode, no grad) and call ``visit(label, module, input)``
+    at every call of ``modules``; ``label`` is the name, ``name#k`` for the k-th call.
+    Hooks are removed and the training mode restored in ``finally``."""
     calls: dict[str, int] = {}
 
-    factors = factor_names(model)
-
     def hook(name: str):
-        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: object) -> None:
+        def record(module: nn.Module, args: tuple[torch.Tensor, ...], _out: object) -> None:
             calls[name] = calls.get(name, 0) + 1
-            label = name if calls[name] == 1 else f"{name}#{calls[name]}"
-            tag = {"factor_of": factors[name]} if name in factors else {}
-            if isinstance(module, nn.Conv2d):
-                shape = conv_shape(label, module, inputs[0]).model_copy(update=tag)
-                layers.append(_with_mask(shape, module.weight))
-            elif isinstance(module, nn.Linear):
-                shape = linear_shape(label, module, inputs[0]).model_copy(update=tag)
-                layers.append(_with_mask(shape, module.weight))
-            elif (reason := _unmapped_reason(module)) is not None:
-                unmapped[name] = reason
+            visit(name if calls[name] == 1 else f"{name}#{calls[name]}", module, args[0])
         return record
 
-    leaves = [(n, m) for n, m in model.named_modules() if not any(m.children())]
-    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in leaves]
+    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in modules]
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model(example_input)
+            model(inputs)
     finally:
         model.train(was_training)
         for handle in handles:
             handle.remove()
+
+
+def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
+    """Run ``example_input`` through ``model`` and record every Conv2d/Linear it executes."""
+    layers: list[LayerShape] = []
+    unmapped: dict[str, str] = {}
+    factors = factor_names(model)
+
+    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
+        name = label.split("#", 1)[0]
+        tag = {"factor_of": factors[name]} if name in factors else {}
+        if isinstance(module, nn.Conv2d):
+            shape = conv_shape(label, module, x).model_copy(update=tag)
+            layers.append(_with_mask(shape, module.weight))
+        elif isinstance(module, nn.Linear):
+            shape = linear_shape(label, module, x).model_copy(update=tag)
+            layers.append(_with_mask(shape, module.weight))
+        elif (reason := _unmapped_reason(module)) is not None:
+            unmapped[name] = reason
+
+    leaves = [(n, m) for n, m in model.named_modules() if not any(m.children())]
+    run_with_hooks(model, example_input, leaves, visit)
     return Extraction(
         layers=tuple(layers),
         unmapped=tuple(f"{name}: {reason}" for name, reason in unmapped.items()),
