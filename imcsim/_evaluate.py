@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imcsim.cli.common import build_chip
 from imcsim.cost import estimate_network
-from imcsim.hardware import ChipConfig
+from imcsim.hardware import ChipConfig, build_chip
 from imcsim.network import map_network
 from imcsim.workloads import Workload, load_workload
+
+if TYPE_CHECKING:
+    from imcsim.nn.accuracy import Prepared
 
 Record = dict[str, Any]
 
@@ -94,7 +96,7 @@ ACCURACY_FINETUNE_EPOCHS = 1
 
 
 @lru_cache(maxsize=8)
-def cached_prepared(model: str, compression: str, keep: float, images: int):  # noqa: ANN201
+def cached_prepared(model: str, compression: str, keep: float, images: int) -> Prepared:
     """The trained model, compressed and fine-tuned once per worker (any chip re-maps it)."""
     from imcsim.nn.accuracy import PRUNING_ALIASES, AccuracySpec, prepare
 

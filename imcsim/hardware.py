@@ -137,3 +137,25 @@ def load_chip(name_or_path: str | Path) -> ChipConfig:
         borrowed = load_chip(data.pop("cost_preset")).cost
         data["cost"] = None if borrowed is None else borrowed.model_dump()
     return ChipConfig.parse(data)  # type: ignore[return-value]
+
+
+def build_chip(
+    chip: str | None, array: str | None, cell_bits: int | None = None,
+    weight_bits: int | None = None,
+) -> ChipConfig:
+    """A chip preset, or the mapping-study chip (one weight per column), with the array
+    size and bit overrides a user gave (command line, sweep points)."""
+    if chip is None and array is None:
+        raise ConfigError("give --array ROWSxCOLS or --chip PRESET")
+    base = load_chip(chip) if chip is not None else ChipConfig(array=ArrayConfig(rows=1, cols=1))
+    fields = base.array.model_dump()
+    if array is not None:
+        shape = parse_array(array)
+        fields.update(rows=shape.rows, cols=shape.cols)
+    if cell_bits is not None:
+        fields["cell_bits"] = cell_bits
+    if weight_bits is not None:
+        fields["weight_bits"] = weight_bits
+    data = base.model_dump()
+    data["array"] = fields
+    return ChipConfig.parse(data)  # type: ignore[return-value]

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.errors import ConfigError
-from imcsim.hardware import ArrayConfig, ChipConfig, load_chip, parse_array
 
 
 class Format(StrEnum):
@@ -34,27 +33,6 @@ ChipOpt = Annotated[
 CellBitsOpt = Annotated[int | None, typer.Option("--cell-bits", help="Bits per cell.")]
 WeightBitsOpt = Annotated[int | None, typer.Option("--weight-bits", help="Bits per weight.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-
-
-def build_chip(
-    chip: str | None, array: str | None, cell_bits: int | None = None,
-    weight_bits: int | None = None,
-) -> ChipConfig:
-    """A chip preset (or the 1-bit mapping-study default) with command-line overrides."""
-    if chip is None and array is None:
-        raise ConfigError("give --array ROWSxCOLS or --chip PRESET")
-    base = load_chip(chip) if chip is not None else ChipConfig(array=ArrayConfig(rows=1, cols=1))
-    fields = base.array.model_dump()
-    if array is not None:
-        shape = parse_array(array)
-        fields.update(rows=shape.rows, cols=shape.cols)
-    if cell_bits is not None:
-        fields["cell_bits"] = cell_bits
-    if weight_bits is not None:
-        fields["weight_bits"] = weight_bits
-    data = base.model_dump()
-    data["array"] = fields
-    return ChipConfig.parse(data)  # type: ignore[return-value]
 
 
 def split_list(text: str, what: str) -> list[str]:

@@ -14,12 +14,12 @@ from imcsim.cli.common import (
     Format,
     FormatOpt,
     WeightBitsOpt,
-    build_chip,
     emit,
     split_list,
 )
 from imcsim.compare import METHODS, compare_methods
 from imcsim.errors import ConfigError
+from imcsim.hardware import build_chip
 
 KeepOpt = Annotated[
     float, typer.Option("--keep", help="Fraction of the dense conv/linear weights kept, in (0, 1].")

@@ -16,12 +16,12 @@ from imcsim.cli.common import (
     LayersOpt,
     ModelOpt,
     WeightBitsOpt,
-    build_chip,
     emit,
     split_list,
 )
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
+from imcsim.hardware import build_chip
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table

@@ -13,10 +13,10 @@ from imcsim.cli.common import (
     Format,
     FormatOpt,
     WeightBitsOpt,
-    build_chip,
     emit,
 )
 from imcsim.errors import ConfigError
+from imcsim.hardware import build_chip
 from imcsim.report import format_table
 
 SIM_COLUMNS = (
