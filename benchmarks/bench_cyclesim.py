@@ -20,12 +20,13 @@ import time
 import numpy as np
 
 from imcsim.cost import with_cost
-from imcsim.cyclesim import count_events, layer_program, quantize, simulate_network
+from imcsim.cyclesim import count_events, layer_program, quantize
+from imcsim.nn.simulate import simulate_network
 from imcsim.hardware import load_chip
 from imcsim.network import map_network
 from imcsim.nn.activations import mapped_inputs
 from imcsim.nn.extract import extract_layers
-from imcsim.nn.zoo import load_model, model_inputs
+from imcsim.studies.zoo import load_model, model_inputs
 
 
 def best_of(repeat: int, fn) -> float:

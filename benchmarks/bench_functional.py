@@ -29,7 +29,7 @@ from imcsim.hardware import load_chip
 from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 from imcsim.nn.extract import extract_layers
-from imcsim.nn.zoo import load_model, model_inputs
+from imcsim.studies.zoo import load_model, model_inputs
 
 
 def timed(fn, x: torch.Tensor) -> float:

@@ -1,11 +1,14 @@
 """imcsim: map PyTorch models onto in-memory-computing crossbar arrays.
 
-The analytic core imports no torch; ``imcsim.nn`` holds the torch side.
+``import imcsim`` loads only the torch-free core.  Three names reach into the torch
+side and are resolved on first use (PEP 562): ``simulate_network`` (``imcsim.nn``),
+``compare_methods``, ``Comparison`` and ``MethodResult`` (``imcsim.studies``).
 """
 
-from imcsim.compare import Comparison, MethodResult, compare_methods
+from importlib import import_module
+from typing import Any
+
 from imcsim.cost import LayerCost, estimate, estimate_network
-from imcsim.cyclesim import simulate_network
 from imcsim.errors import ConfigError, ImcsimError, MappingError, UnsupportedLayerError
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig, load_chip, parse_array
 from imcsim.layers import LayerShape
@@ -17,11 +20,23 @@ from imcsim.tables import load_layer_table
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "simulate_network": "imcsim.nn.simulate",
+    "compare_methods": "imcsim.studies.compare",
+    "Comparison": "imcsim.studies.compare",
+    "MethodResult": "imcsim.studies.compare",
+}
+
 __all__ = [
-    "ArrayConfig", "ChipConfig", "ConfigError", "ImcsimError", "LayerMapping", "LayerShape",
-    "MappingError", "NetworkReport", "PrecisionConfig", "UnsupportedLayerError",
-    "compare_mappers", "get_mapper", "load_chip", "load_layer_table", "map_network",
-    "mapper_names", "parse_array", "register_mapper",
-    "CostConfig", "LayerCost", "estimate", "estimate_network", "simulate_network",
-    "Comparison", "MethodResult", "compare_methods",
+    "ArrayConfig", "ChipConfig", "ConfigError", "CostConfig", "ImcsimError", "LayerCost",
+    "LayerMapping", "LayerShape", "MappingError", "NetworkReport", "PrecisionConfig",
+    "UnsupportedLayerError", "compare_mappers", "estimate", "estimate_network", "get_mapper",
+    "load_chip", "load_layer_table", "map_network", "mapper_names", "parse_array",
+    "register_mapper", *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'imcsim' has no attribute {name!r}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,9 +46,6 @@ from imcsim.hardware import ChipConfig
 from imcsim.mappers.base import LayerMapping
 from imcsim.mappers.placement import Placement
 from imcsim.report import NetworkReport
-
-if TYPE_CHECKING:  # torch stays out of the simulator itself
-    import torch
 
 Engine = Literal["numba", "python"]
 
@@ -232,19 +229,7 @@ def simulate_activations(
     return report.with_stage("sim", [s.row() for s in sims], total)
 
 
-def simulate_network(
-    model: torch.nn.Module, report: NetworkReport, inputs: torch.Tensor,
-    chip: ChipConfig | None = None, *, skip_zero_slices: bool = True,
-) -> NetworkReport:
-    """Run ``model`` on ``inputs`` (N images), capture every mapped layer's input and
-    simulate the whole report.  Per-image figures are means over the N images."""
-    from imcsim.nn.activations import mapped_inputs
-
-    activations = mapped_inputs(model, inputs, report.mappings)
-    return simulate_activations(report, activations, chip, skip_zero_slices=skip_zero_slices)
-
-
 __all__ = [
     "LayerProgram", "LayerSim", "count_events", "layer_program",
-    "quantize", "simulate_activations", "simulate_layer", "simulate_network",
+    "quantize", "simulate_activations", "simulate_layer",
 ]

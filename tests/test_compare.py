@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imcsim import ArrayConfig, LayerShape, get_mapper, map_network
-from imcsim.compare import METHODS, CompareOptions, compare_methods, compare_workloads
+from imcsim.studies.compare import METHODS, CompareOptions, compare_methods, compare_workloads
 from imcsim.errors import ConfigError
 
 from cli_helpers import run

@@ -16,7 +16,6 @@ from imcsim.cyclesim import (
     quantize,
     simulate_activations,
     simulate_layer,
-    simulate_network,
 )
 from imcsim.errors import ConfigError, ImcsimError, MappingError
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig, load_chip
@@ -26,7 +25,8 @@ from imcsim.mappers.placement import Placement
 from imcsim.network import map_network
 from imcsim.nn.activations import capture_activations
 from imcsim.nn.extract import extract_layers
-from imcsim.workloads import model_workload
+from imcsim.nn.simulate import simulate_network
+from imcsim.studies.workloads import model_workload
 
 from cli_helpers import run
 
@@ -166,7 +166,7 @@ def test_resnet20_every_layer_every_mapper(resnet20_layers, costed_default) -> N
 
 
 def test_resnet20_real_images_skip_measurably(costed_default) -> None:
-    from imcsim.nn.zoo import load_model, model_inputs
+    from imcsim.studies.zoo import load_model, model_inputs
 
     model, _ = load_model("resnet20")
     images, _, described = model_inputs("resnet20", 1)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from imcsim.errors import ConfigError
-from imcsim.nn import data
-from imcsim.nn.data import (
+from imcsim.studies import data
+from imcsim.studies.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CIFAR100_MEAN,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from imcsim.nn.extract import extract_layers
-from imcsim.nn.models import MODELS, build_model, example_input
+from imcsim.studies.models import MODELS, build_model, example_input
 
 
 def real_output_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:

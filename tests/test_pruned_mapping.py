@@ -194,7 +194,7 @@ def test_resnet20_maps_in_under_a_second() -> None:
     from imcsim.network import map_network
     from imcsim.nn.compress import prune
     from imcsim.nn.extract import extract_layers
-    from imcsim.nn.models import build_model, example_input
+    from imcsim.studies.models import build_model, example_input
 
     model = build_model("resnet20")
     layers = extract_layers(prune(model, "pattern", 0.5).model, example_input("resnet20")).layers

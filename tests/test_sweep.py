@@ -14,8 +14,8 @@ import pytest
 
 from imcsim import ArrayConfig, ConfigError, load_layer_table, map_network
 from imcsim.plotting import pareto_front
-from imcsim.recipes import load_recipe
-from imcsim.sweep import RESULTS, SweepSpec, point_key, points, read_results, sweep
+from imcsim.studies.recipes import load_recipe
+from imcsim.studies.sweep import RESULTS, SweepSpec, point_key, points, read_results, sweep
 
 from cli_helpers import run
 

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from imcsim.errors import ConfigError
-from imcsim.nn.models import build_model
-from imcsim.nn.train import TrainConfig, evaluate, finetune, lr_at, shift_batch, train
-from imcsim.nn.zoo import (
+from imcsim.studies.models import build_model
+from imcsim.studies.train import TrainConfig, evaluate, finetune, lr_at, shift_batch, train
+from imcsim.studies.zoo import (
     checkpoint_path,
     load_checkpoint,
     load_model,
@@ -160,7 +160,7 @@ def test_shipped_checkpoint_is_small_and_trained() -> None:
 def test_finetune_with_the_chip_in_the_loop_writes_weights_back() -> None:
     from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
     from imcsim.network import map_network
-    from imcsim.nn.accuracy import AccuracySpec, Prepared, evaluate_on_chip, finetune_on_chip
+    from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, finetune_on_chip
     from imcsim.nn.compress import prune
     from imcsim.nn.crossbar import CrossbarConfig
     from imcsim.nn.extract import extract_layers

@@ -65,7 +65,7 @@ def accuracy_chip(chip: str, array: str | None, **fields: Any) -> ChipConfig:
 
 def _spec(model, chip, mapper, images, seed, checkpoint, data_dir, dataset, method, keep, groups,
           finetune_epochs):
-    from imcsim.nn.accuracy import AccuracySpec
+    from imcsim.studies.accuracy import AccuracySpec
 
     if data_dir is not None and checkpoint is None:
         raise ConfigError("--data-dir needs --checkpoint (the shipped weights are trained on mnist5k)")
@@ -107,7 +107,7 @@ def accuracy_command(
     Default data: the shipped ResNet-20 checkpoint and bundled MNIST test images padded
     to 3x32x32 (--checkpoint and --data-dir for other weights and CIFAR).
     """
-    from imcsim.nn.accuracy import run_accuracy
+    from imcsim.studies.accuracy import run_accuracy
 
     config = _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed)
     hw = accuracy_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
@@ -140,8 +140,8 @@ def accuracy_sweep_command(
     fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
     """Accuracy as the ADC resolution drops and as device noise grows (one mapped model)."""
-    from imcsim.nn.accuracy import prepare
-    from imcsim.nn.accuracy_study import sweep
+    from imcsim.studies.accuracy import prepare
+    from imcsim.studies.accuracy_study import sweep
 
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed)
     spec = _spec(model, accuracy_chip(chip, array), mapper, images, seed, checkpoint, None,
@@ -163,7 +163,7 @@ def accuracy_study_command(
 ) -> None:
     """Dense, pruned, low-rank and group low-rank at equal parameter budget, fine-tuned:
     cycles next to float, ideal-chip and low-ADC accuracy."""
-    from imcsim.nn.accuracy_study import compression_study
+    from imcsim.studies.accuracy_study import compression_study
 
     spec = _spec(model, accuracy_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs)
@@ -175,7 +175,7 @@ def accuracy_study_command(
 
 
 def _emit_rows(rows: list[dict], title: str, fmt: TableFormat) -> None:
-    from imcsim.nn.accuracy_study import markdown_table
+    from imcsim.studies.accuracy_study import markdown_table
 
     if fmt is TableFormat.json:
         emit({"title": title, "rows": rows}, "", Format.json)

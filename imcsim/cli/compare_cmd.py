@@ -17,7 +17,7 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
-from imcsim.compare import METHODS, compare_methods
+from imcsim.studies.compare import METHODS, compare_methods
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 

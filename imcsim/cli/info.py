@@ -13,7 +13,7 @@ from imcsim.tables import table_names
 @app.command("list")
 def list_command() -> None:
     """List built-in models, layer tables, mappers and chip presets."""
-    from imcsim.nn.models import MODELS
+    from imcsim.studies.models import MODELS
 
     typer.echo("models:   " + ", ".join(MODELS))
     typer.echo("tables:   " + ", ".join(table_names()))

@@ -25,7 +25,7 @@ from imcsim.hardware import build_chip
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table
-from imcsim.workloads import load_workload
+from imcsim.studies.workloads import load_workload
 
 MapperOpt = Annotated[
     str,

@@ -46,9 +46,9 @@ def train_command(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Train a model (progress bar, seeded); a killed run resumes from OUT.state when rerun."""
-    from imcsim.nn.models import build_model
-    from imcsim.nn.train import TrainConfig, evaluate, train
-    from imcsim.nn.zoo import load_data, round_to_half, save_checkpoint
+    from imcsim.studies.models import build_model
+    from imcsim.studies.train import TrainConfig, evaluate, train
+    from imcsim.studies.zoo import load_data, round_to_half, save_checkpoint
 
     if train_images is not None and train_images < 1:
         raise ConfigError(f"--train-images must be >= 1 (got {train_images})")
@@ -76,7 +76,7 @@ def train_command(
 
 
 class _progress_bar:
-    """A rich progress bar on stderr, fed by ``imcsim.nn.train`` progress events."""
+    """A rich progress bar on stderr, fed by ``imcsim.studies.train`` progress events."""
 
     def __init__(self, title: str) -> None:
         from rich.console import Console

@@ -1,4 +1,5 @@
-"""Torch side of imcsim: models, data, extraction, compression, crossbar simulation, training."""
+"""The torch adapter: capture a model's layers, compress them, convert them to crossbar
+layers and simulate their MVMs.  Imports the core (``imcsim``), never ``imcsim.studies``."""
 
 from imcsim.nn.compress import RankRule, low_rank, prune
 from imcsim.nn.crossbar import (
@@ -9,12 +10,9 @@ from imcsim.nn.crossbar import (
     to_crossbar,
 )
 from imcsim.nn.extract import Extraction, extract_layers
-from imcsim.nn.models import MODELS, build_model, example_input
-from imcsim.nn.train import TrainConfig, evaluate, finetune, train
-from imcsim.nn.zoo import load_model, model_inputs
+from imcsim.nn.simulate import simulate_network
 
 __all__ = [
-    "MODELS", "CrossbarConfig", "CrossbarConv2d", "CrossbarLinear", "Extraction", "RankRule",
-    "TrainConfig", "build_model", "calibrate", "evaluate", "example_input", "extract_layers",
-    "finetune", "load_model", "low_rank", "model_inputs", "prune", "to_crossbar", "train",
+    "CrossbarConfig", "CrossbarConv2d", "CrossbarLinear", "Extraction", "RankRule",
+    "calibrate", "extract_layers", "low_rank", "prune", "simulate_network", "to_crossbar",
 ]

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from imcsim.cost import estimate_network
 from imcsim.hardware import ChipConfig, build_chip
 from imcsim.network import map_network
-from imcsim.workloads import Workload, load_workload
+from imcsim.studies.workloads import Workload, load_workload
 
 if TYPE_CHECKING:
-    from imcsim.nn.accuracy import Prepared
+    from imcsim.studies.accuracy import Prepared
 
 Record = dict[str, Any]
 
@@ -30,7 +30,7 @@ def cached_workload(model: str, compression: str, keep: float) -> Workload:
     """Layers of ``model`` after ``compression`` (pure, so memoised per worker)."""
     if compression == "dense":
         return resolve_workload(model)
-    from imcsim.nn.compress.methods import compressed, resolve_model
+    from imcsim.studies.variants import compressed, resolve_model
     from imcsim.nn.extract import extract_layers
 
     name, module, x, _weights = resolve_model(model, None)
@@ -98,7 +98,7 @@ ACCURACY_FINETUNE_EPOCHS = 1
 @lru_cache(maxsize=8)
 def cached_prepared(model: str, compression: str, keep: float, images: int) -> Prepared:
     """The trained model, compressed and fine-tuned once per worker (any chip re-maps it)."""
-    from imcsim.nn.accuracy import PRUNING_ALIASES, AccuracySpec, prepare
+    from imcsim.studies.accuracy import PRUNING_ALIASES, AccuracySpec, prepare
 
     method = f"pruned-{compression}" if f"pruned-{compression}" in PRUNING_ALIASES else compression
     spec = AccuracySpec(model=model, chip=ChipConfig(array={"rows": 128, "cols": 128}),
@@ -109,8 +109,8 @@ def cached_prepared(model: str, compression: str, keep: float, images: int) -> P
 
 def accuracy_fields(point: Record, chip: ChipConfig) -> Record:
     """Float and on-chip top-1 accuracy (calibrated ADC range, as ``imcsim accuracy``)."""
-    from imcsim.nn.accuracy import evaluate_on_chip
-    from imcsim.nn.accuracy_study import remap
+    from imcsim.studies.accuracy import evaluate_on_chip
+    from imcsim.studies.accuracy_study import remap
     from imcsim.nn.crossbar import CrossbarConfig
 
     prepared = cached_prepared(point["model"], point["compression"], point["keep"], point["images"])

@@ -2,7 +2,7 @@
 
 A *method* is a model transform (dense, a pruning method, low-rank, group low-rank)
 plus a mapper.  ``compare_methods`` compresses a model every way at the same kept
-fraction ``keep`` of its conv/linear weights (torch, ``imcsim.nn.compress.methods``),
+fraction ``keep`` of its conv/linear weights (torch, ``imcsim.studies.variants``),
 maps each variant on the same chip and reports per method: weights kept, computing
 cycles, critical-path cycles, speedup over the *dense* model under im2col, and
 utilization.  Low-rank vs pruning on IMC arrays: Jeon, Rhe, Ko, DATE 2025; row
@@ -178,7 +178,7 @@ def compare_methods(
     """
     opts = CompareOptions(keep=keep, **options)
     chip = parse_array(array) if isinstance(array, str) else array
-    from imcsim.nn.compress.methods import build_workloads, resolve_model
+    from imcsim.studies.variants import build_workloads, resolve_model
 
     name, module, x, weights = resolve_model(model, example_input)
     transforms = ["dense", *(METHODS[m][0] for m in opts.methods)]

@@ -3,7 +3,7 @@
 Records are appended to ``results.jsonl`` as each point finishes (one JSON object per
 line, flushed), so a sweep that is killed and restarted skips the points
 already done and loses nothing.  Points run on an executor from
-``imcsim._executors`` (local processes by default, or Ray).
+``imcsim.studies.executors`` (local processes by default, or Ray).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class SweepSpec(StrictModel):
                 if name.removeprefix("table:") not in table_names():
                     raise ValueError(f"unknown layer table {name!r} (known: {', '.join(table_names())})")
             elif not name.endswith(".csv"):
-                from imcsim.nn.models import get_spec
+                from imcsim.studies.models import get_spec
 
                 get_spec(name)
         return value
@@ -81,7 +81,7 @@ class SweepSpec(StrictModel):
     @classmethod
     def _known_compressions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(c != "dense" for c in value):
-            from imcsim.nn.compress.methods import TRANSFORMS
+            from imcsim.studies.variants import TRANSFORMS
 
             unknown = [c for c in value if c not in TRANSFORMS]
             if unknown:
@@ -171,7 +171,7 @@ def sweep(
 
     ``on_record(record, done, total)`` is called as each point finishes (progress bars).
     """
-    from imcsim._executors import make_executor
+    from imcsim.studies.executors import make_executor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

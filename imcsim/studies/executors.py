@@ -24,7 +24,7 @@ class Executor(Protocol):
 
 
 def _evaluate(point: Record) -> Record:
-    from imcsim._evaluate import evaluate_point
+    from imcsim.studies.evaluate import evaluate_point
 
     return evaluate_point(point)
 

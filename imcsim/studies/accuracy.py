@@ -23,8 +23,8 @@ from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
 from imcsim.nn.crossbar_config import resolve_settings
 from imcsim.nn.extract import extract_layers
-from imcsim.nn.train import TrainConfig, evaluate, finetune
-from imcsim.nn.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
+from imcsim.studies.train import TrainConfig, evaluate, finetune
+from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
 from imcsim.report import NetworkReport
 
 __all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
@@ -129,7 +129,7 @@ def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
         raise ConfigError(f"unknown method {spec.method!r} (known: {', '.join(METHODS)})")
     if spec.method == "dense":
         return model
-    from imcsim.nn.compress.methods import compressed
+    from imcsim.studies.variants import compressed
 
     transform = PRUNING_ALIASES.get(spec.method, spec.method)
     model = compressed(model, transform, spec.keep, spec.groups, "input")

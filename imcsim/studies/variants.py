@@ -1,10 +1,10 @@
-"""Torch side of ``imcsim.compare``: compress one model every way, extract its layers.
+"""Torch side of ``imcsim.studies.compare``: compress one model every way, extract its layers.
 
 Every transform keeps about ``keep`` of the conv/linear weights, layer by layer:
 pruning uses sparsity 1 − keep; low-rank uses ``RankRule(keep=keep)``; group low-rank
 the same with ``groups`` groups per layer (split axis ``split``).  No training is
 involved: the comparison is about shapes and masks, on the model's shipped weights
-when ``imcsim.nn.zoo.load_model`` has them, else on its Kaiming initialisation.
+when ``imcsim.studies.zoo.load_model`` has them, else on its Kaiming initialisation.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def resolve_model(
 ) -> tuple[str, nn.Module, torch.Tensor, str]:
     """(name, module, example input, description of its weights)."""
     if isinstance(model, str):
-        from imcsim.nn.models import example_input as model_input
-        from imcsim.nn.zoo import load_model
+        from imcsim.studies.models import example_input as model_input
+        from imcsim.studies.zoo import load_model
 
         module, weights = load_model(model)
         return model, module, model_input(model) if example_input is None else example_input, weights

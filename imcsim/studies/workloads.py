@@ -21,7 +21,7 @@ class Workload:
 def model_workload(name: str) -> Workload:
     """Extract a built-in model's layers at its native input size (needs torch)."""
     from imcsim.nn.extract import extract_layers
-    from imcsim.nn.models import build_model, example_input
+    from imcsim.studies.models import build_model, example_input
 
     extraction = extract_layers(build_model(name), example_input(name))
     return Workload(name, extraction.layers, extraction.unmapped)
