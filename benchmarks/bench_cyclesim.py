@@ -21,11 +21,11 @@ import numpy as np
 
 from imcsim.cost import with_cost
 from imcsim.cyclesim import count_events, layer_program, quantize
-from imcsim.nn.simulate import simulate_network
 from imcsim.hardware import load_chip
 from imcsim.network import map_network
 from imcsim.nn.activations import mapped_inputs
 from imcsim.nn.extract import extract_layers
+from imcsim.nn.simulate import simulate_network
 from imcsim.studies.zoo import load_model, model_inputs
 
 

@@ -18,10 +18,10 @@ from unittest import mock
 
 import numpy as np
 
-from imcsim.studies.evaluate import cached_workload
 from imcsim.hardware import ArrayConfig
 from imcsim.mappers import DENSE_MAPPERS
 from imcsim.network import map_network
+from imcsim.studies.evaluate import cached_workload
 from imcsim.studies.sweep import SweepSpec, sweep
 
 MODELS = ("resnet20", "wrn16-4", "vgg13", "resnet18")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from imcsim import ArrayConfig, LayerShape, get_mapper, map_network
-from imcsim.studies.compare import METHODS, CompareOptions, compare_methods, compare_workloads
 from imcsim.errors import ConfigError
+from imcsim.studies.compare import METHODS, CompareOptions, compare_methods, compare_workloads
 
 from cli_helpers import run
 

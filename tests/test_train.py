@@ -160,10 +160,10 @@ def test_shipped_checkpoint_is_small_and_trained() -> None:
 def test_finetune_with_the_chip_in_the_loop_writes_weights_back() -> None:
     from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
     from imcsim.network import map_network
-    from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, finetune_on_chip
     from imcsim.nn.compress import prune
     from imcsim.nn.crossbar import CrossbarConfig
     from imcsim.nn.extract import extract_layers
+    from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, finetune_on_chip
 
     x, y = toy_data()
     model = tiny_net()

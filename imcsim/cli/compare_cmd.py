@@ -17,9 +17,9 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
-from imcsim.studies.compare import METHODS, compare_methods
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
+from imcsim.studies.compare import METHODS, compare_methods
 
 KeepOpt = Annotated[
     float, typer.Option("--keep", help="Fraction of the dense conv/linear weights kept, in (0, 1].")

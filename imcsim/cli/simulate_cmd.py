@@ -48,9 +48,9 @@ def simulate_command(
     """Run N images through a model and count the cycles, rows, conversions and energy
     its mapping really spends (per image, averaged over the images)."""
     from imcsim.cost import with_cost
-    from imcsim.nn.simulate import simulate_network
     from imcsim.network import map_network
     from imcsim.nn.extract import extract_layers
+    from imcsim.nn.simulate import simulate_network
     from imcsim.studies.zoo import load_model, model_inputs
 
     if images < 1:

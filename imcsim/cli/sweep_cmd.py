@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from imcsim.studies.executors import make_executor
 from imcsim.cli import app
 from imcsim.cli.common import split_list
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
-from imcsim.studies.recipes import load_recipe
 from imcsim.report import format_table
+from imcsim.studies.executors import make_executor
+from imcsim.studies.recipes import load_recipe
 from imcsim.studies.sweep import RESULTS, SweepSpec, pending, read_results, sweep
 
 SUMMARY_COLUMNS = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits",

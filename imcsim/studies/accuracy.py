@@ -23,9 +23,9 @@ from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
 from imcsim.nn.crossbar_config import resolve_settings
 from imcsim.nn.extract import extract_layers
+from imcsim.report import NetworkReport
 from imcsim.studies.train import TrainConfig, evaluate, finetune
 from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
-from imcsim.report import NetworkReport
 
 __all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
            "run_accuracy"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 from imcsim.nn.crossbar import CrossbarConfig
+from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 
 __all__ = ["STUDY_METHODS", "compression_study", "markdown_table", "remap", "sweep"]
 

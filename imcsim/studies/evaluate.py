@@ -30,8 +30,8 @@ def cached_workload(model: str, compression: str, keep: float) -> Workload:
     """Layers of ``model`` after ``compression`` (pure, so memoised per worker)."""
     if compression == "dense":
         return resolve_workload(model)
-    from imcsim.studies.variants import compressed, resolve_model
     from imcsim.nn.extract import extract_layers
+    from imcsim.studies.variants import compressed, resolve_model
 
     name, module, x, _weights = resolve_model(model, None)
     variant = compressed(module, compression, keep, groups=2, split="input")
@@ -109,9 +109,9 @@ def cached_prepared(model: str, compression: str, keep: float, images: int) -> P
 
 def accuracy_fields(point: Record, chip: ChipConfig) -> Record:
     """Float and on-chip top-1 accuracy (calibrated ADC range, as ``imcsim accuracy``)."""
+    from imcsim.nn.crossbar import CrossbarConfig
     from imcsim.studies.accuracy import evaluate_on_chip
     from imcsim.studies.accuracy_study import remap
-    from imcsim.nn.crossbar import CrossbarConfig
 
     prepared = cached_prepared(point["model"], point["compression"], point["keep"], point["images"])
     spec = prepared.spec.model_copy(update={"chip": chip, "mapper": point["mapper"]})
