@@ -24,9 +24,8 @@ rows × columns in use × slices; conversions = columns in use (or weights in us
 analog weight combining) × slices, each followed by a shift-and-add and preceded by a
 sample-and-hold capture; accumulations = partial sums − outputs; input bits = driven
 rows × input bits; output bits = outputs × output bits; index routes = routed rows ×
-slices.  Σ rows × columns is exact for dense mappings (tiles form a full grid, or whole
-groups share an array block-diagonally); for row-skipping mappings it uses the mean
-tile, driven_rows × driven_cols / tiles — the cycle simulator counts it exactly.
+slices.  Every count per window is read from the mapping, whose counts are those of its
+placement (``imcsim.mappers.placement``): the model never re-derives a mapper's layout.
 
 Throughput counts 2 operations per MAC of the dense layer: TOPS = 2·MACs / latency,
 TOPS/W = 2·MACs / energy.
@@ -35,17 +34,23 @@ TOPS/W = 2·MACs / energy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, get_args
 
 from imcsim.errors import ConfigError
 from imcsim.hardware import ArrayConfig, ChipConfig, load_chip
-from imcsim.mappers.base import LayerMapping
+from imcsim.mappers.base import Schedule
+from imcsim.mappers.mapping import LayerMapping
 from imcsim.periphery import CostConfig
 from imcsim.report import NetworkReport
 
-Schedule = Literal["sequential", "pipelined"]
-SCHEDULES = ("sequential", "pipelined")
+__all__ = [
+    "CostTotals", "ENERGY_COMPONENTS", "Events", "LayerCost", "SCHEDULES", "analytic_events",
+    "check_chip", "cost_of", "data_independent", "estimate", "estimate_network", "price",
+    "schedule_totals", "with_cost",
+]
+
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 ENERGY_COMPONENTS = (
     "adc", "sample_hold", "dac", "cells", "shift_add", "accumulation",
     "input_buffer", "output_buffer", "index",
@@ -146,20 +151,6 @@ def stage_ns(mapping: LayerMapping, chip: ChipConfig) -> float:
     return max(read, convert) if cost.adc.overlap_read else read + convert
 
 
-def cell_reads_per_window(m: LayerMapping) -> float:
-    """Σ over a window's tiles of driven rows × physical columns in use."""
-    if m.groups_per_tile > 1:  # whole groups share an array: one tile per group set
-        rows_g = m.pixels * m.layer.in_per_group
-        cols_g = m.window[0] * m.window[1] * m.layer.out_per_group * m.array.cols_per_weight
-        full, rest = divmod(m.layer.groups, m.groups_per_tile)
-        return float((full * m.groups_per_tile**2 + rest**2) * rows_g * cols_g)
-    return m.driven_rows * m.driven_cols / m.tiles
-
-
-def outputs_per_window(m: LayerMapping) -> int:
-    return m.window[0] * m.window[1] * m.layer.out_channels
-
-
 def conversions_per_window(m: LayerMapping, cost: CostConfig) -> float:
     """Column signals converted per window and slice (all tiles)."""
     if cost.adc.weight_combine == "analog":
@@ -175,9 +166,9 @@ def data_independent(m: LayerMapping, chip: ChipConfig) -> dict[str, float]:
     return {
         "windows": float(w),
         "activations": float(m.cycles),
-        "accumulations": w * (partial_sums - outputs_per_window(m)),
+        "accumulations": w * (partial_sums - m.outputs),
         "input_bits": float(w * m.driven_rows * chip.precision.input_bits),
-        "output_bits": float(w * outputs_per_window(m) * cost.digital.output_bits),
+        "output_bits": float(w * m.outputs * cost.digital.output_bits),
         "index_routes": float(w * m.index_rows * slices),
     }
 
@@ -189,7 +180,7 @@ def analytic_events(m: LayerMapping, chip: ChipConfig) -> Events:
     return Events(
         stage_cycles=float(m.cycles * slices),
         dac_activations=float(w * m.driven_rows * slices),
-        cell_reads=w * cell_reads_per_window(m) * slices,
+        cell_reads=float(w * m.cell_slots * slices),
         adc_conversions=w * conversions_per_window(m, cost) * slices,
         **data_independent(m, chip),
     )
@@ -267,7 +258,43 @@ def estimate(mapping: LayerMapping, chip: ChipConfig) -> LayerCost:
     return price(analytic_events(mapping, chip), mapping, chip)
 
 
-def schedule_totals(costs: list[LayerCost], schedule: Schedule) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CostTotals:
+    """Network totals of the cost model for one image."""
+
+    schedule: Schedule
+    latency_ns: float
+    """Per-image latency: the sum of the layers'."""
+    interval_ns: float
+    """Time between images: the latency (sequential) or the slowest layer (pipelined)."""
+    bottleneck: str
+    """The slowest layer when layers are pipelined ("" when sequential)."""
+    energy_pj: float
+    tops: float
+    tops_per_w: float
+    energy_breakdown_pj: dict[str, float]
+    area_breakdown_um2: dict[str, float]
+    cost_preset: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Totals a later stage adds (the cycle simulator's counts)."""
+
+    @property
+    def area_um2(self) -> float:
+        return sum(self.area_breakdown_um2.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "schedule": self.schedule, "latency_ns": self.latency_ns,
+            "interval_ns": self.interval_ns, "bottleneck": self.bottleneck,
+            "energy_pj": self.energy_pj, "area_um2": self.area_um2, "tops": self.tops,
+            "tops_per_w": self.tops_per_w, "energy_breakdown_pj": dict(self.energy_breakdown_pj),
+            "area_breakdown_um2": dict(self.area_breakdown_um2), "cost_preset": self.cost_preset,
+        }
+        out.update({f"energy_{k}_pj": v for k, v in self.energy_breakdown_pj.items()})
+        return {**out, **self.extra}
+
+
+def schedule_totals(costs: list[LayerCost], schedule: Schedule, preset: str = "") -> CostTotals:
     """Network totals: per-image latency (Σ layers), the interval between images
     (Σ sequential; the slowest layer when layers run pipelined on their own arrays),
     energy and area, throughput and efficiency."""
@@ -277,22 +304,22 @@ def schedule_totals(costs: list[LayerCost], schedule: Schedule) -> dict[str, Any
     slowest = max(costs, key=lambda c: c.latency_ns)
     interval = latency if schedule == "sequential" else slowest.latency_ns
     energy, ops = sum(c.energy_pj for c in costs), 2 * sum(c.macs for c in costs)
-    breakdown = {k: sum(c.energy_breakdown_pj[k] for c in costs) for k in ENERGY_COMPONENTS}
-    area = {k: sum(c.area_breakdown_um2[k] for c in costs) for k in costs[0].area_breakdown_um2}
-    return {
-        "schedule": schedule, "latency_ns": latency, "interval_ns": interval,
-        "bottleneck": slowest.name if schedule == "pipelined" else "",
-        "energy_pj": energy, "area_um2": sum(area.values()),
-        "tops": ops / interval / 1e3, "tops_per_w": ops / energy,
-        "energy_breakdown_pj": breakdown, "area_breakdown_um2": area,
-    }
+    return CostTotals(
+        schedule=schedule, latency_ns=latency, interval_ns=interval,
+        bottleneck=slowest.name if schedule == "pipelined" else "", energy_pj=energy,
+        tops=ops / interval / 1e3, tops_per_w=ops / energy,
+        energy_breakdown_pj={k: sum(c.energy_breakdown_pj[k] for c in costs)
+                             for k in ENERGY_COMPONENTS},
+        area_breakdown_um2={k: sum(c.area_breakdown_um2[k] for c in costs)
+                            for k in costs[0].area_breakdown_um2},
+        cost_preset=preset,
+    )
 
 
 def estimate_network(
     report: NetworkReport, chip: ChipConfig | None = None, schedule: Schedule = "sequential"
 ) -> NetworkReport:
-    """``report`` with a ``cost`` stage: per-layer latency/energy/area and network totals."""
+    """``report`` with typed per-layer costs (latency/energy/area) and network totals."""
     chip = report.chip if chip is None else chip
-    costs = [estimate(m, chip) for m in report.mappings]
-    total = {**schedule_totals(costs, schedule), "cost_preset": chip.name}
-    return report.with_stage("cost", [c.row() for c in costs], total)
+    costs = tuple(estimate(m, chip) for m in report.mappings)
+    return report.with_costs(costs, schedule_totals(list(costs), schedule, chip.name))

@@ -1,7 +1,8 @@
 """Cycle simulator: replay a mapping's schedule on the layer's real input activations.
 
-For every image, parallel window, array tile (``imcsim.mappers.placement``: rows are
-(channel, dy, dx) of the window's patch) and input bit-slice, the simulator looks at
+For every image, parallel window, array tile of the mapping's placement
+(``imcsim.mappers.placement``: rows are (channel, dy, dx) of the window's patch) and input
+bit-slice, the simulator looks at
 the quantized inputs the tile's rows receive and counts the bit-slice stages spent
 when a stage whose slice is zero on every row is skipped, the rows actually driven
 (nonzero slice), the cell reads and the ADC conversions.  The counts are priced by the
@@ -25,7 +26,7 @@ off, energy and latency are priced on the stages without skipping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -43,8 +44,8 @@ from imcsim.cost import (
 )
 from imcsim.errors import ConfigError, MappingError
 from imcsim.hardware import ChipConfig
-from imcsim.mappers.base import LayerMapping
-from imcsim.mappers.placement import Placement
+from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.placement import check_mapping
 from imcsim.report import NetworkReport
 
 Engine = Literal["numba", "python"]
@@ -73,10 +74,8 @@ def _windows_per_axis(m: LayerMapping) -> tuple[int, int]:
 
 
 def layer_program(m: LayerMapping, analog_combine: bool = False) -> LayerProgram:
-    """Flatten ``Placement(m).tiles`` and the window origins into kernel arrays."""
-    tiles = Placement(m).tiles
-    if len(tiles) != m.tiles:
-        raise MappingError(f"layer {m.layer.name!r}: placement has {len(tiles)} tiles, mapping {m.tiles}")
+    """Flatten the mapping's placement and the window origins into kernel arrays."""
+    tiles = check_mapping(m).tiles
     layer, (n_y, n_x) = m.layer, _windows_per_axis(m)
     step_y, step_x = m.window[0] * layer.stride[0], m.window[1] * layer.stride[1]
     rows = np.concatenate([t.rows for t in tiles])
@@ -197,26 +196,29 @@ def simulate_layer(
     )
 
 
-def _network_total(sims: list[LayerSim], skip: bool, chip: ChipConfig) -> dict[str, Any]:
+SIM_SUMS = ("cycles", "cycles_no_skip", "analytic_cycles", "computing_cycles", "dac_activations",
+            "cell_reads", "adc_conversions", "analytic_latency_ns", "analytic_energy_pj")
+
+
+def _network_total(sims: list[LayerSim], skip: bool, chip: ChipConfig):
+    """The cost totals of the simulated events, plus the simulator's own counts."""
     rows = [s.row() for s in sims]
     per_image = np.sum([s.counts[:, 0] for s in sims], axis=0)
-    total = {key: sum(r[key] for r in rows) for key in (
-        "cycles", "cycles_no_skip", "analytic_cycles", "computing_cycles", "dac_activations",
-        "cell_reads", "adc_conversions", "analytic_latency_ns", "analytic_energy_pj")}
-    total.update(schedule_totals([s.cost for s in sims], "sequential"))
-    total.update(
-        skip_saving=1 - total["cycles"] / total["cycles_no_skip"],
+    counts = {key: sum(r[key] for r in rows) for key in SIM_SUMS}
+    counts.update(
+        skip_saving=1 - counts["cycles"] / counts["cycles_no_skip"],
         cycles_per_image=[int(c) for c in per_image], images=len(per_image),
-        skip_zero_slices=skip, cost_preset=chip.name,
+        skip_zero_slices=skip,
     )
-    return total
+    totals = schedule_totals([s.cost for s in sims], "sequential", chip.name)
+    return replace(totals, extra=counts)
 
 
 def simulate_activations(
     report: NetworkReport, activations: Mapping[str, np.ndarray], chip: ChipConfig | None = None,
     *, skip_zero_slices: bool = True,
 ) -> NetworkReport:
-    """``report`` with a ``sim`` stage from captured activations keyed by layer name."""
+    """``report`` with typed per-layer simulations from activations keyed by layer name."""
     chip = report.chip if chip is None else chip
     missing = [m.layer.name for m in report.mappings if m.layer.name not in activations]
     if missing:
@@ -225,8 +227,7 @@ def simulate_activations(
         simulate_layer(m, activations[m.layer.name], chip, skip_zero_slices=skip_zero_slices)
         for m in report.mappings
     ]
-    total = _network_total(sims, skip_zero_slices, chip)
-    return report.with_stage("sim", [s.row() for s in sims], total)
+    return report.with_sims(tuple(sims), _network_total(sims, skip_zero_slices, chip))
 
 
 __all__ = [

@@ -47,6 +47,8 @@ class LayerShape(StrictModel):
     """Bit-packed mask of the nonzero weights (shape ``weight_shape``), set for pruned layers."""
     factor_of: str | None = None
     """Name of the original layer when this layer is a low-rank factor of it."""
+    factor_role: Literal["R", "L"] | None = None
+    """Which factor: ``R`` (the K×K conv to the rank) or ``L`` (the 1×1 conv from it)."""
 
     @field_validator("kernel_size", "input_size", "stride", "dilation", mode="before")
     @classmethod
@@ -79,6 +81,8 @@ class LayerShape(StrictModel):
                     f"(dilation {self.dilation[axis]}) exceeds padded input "
                     f"{self.padded_input[0]}x{self.padded_input[1]}"
                 )
+        if (self.factor_of is None) != (self.factor_role is None):
+            raise ValueError(f"{who}: factor_of and factor_role go together")
         if self.nonzero is not None and len(self.nonzero) != -(-self.params // 8):
             raise ValueError(f"{who}: nonzero mask has the wrong size for {self.weight_shape}")
         return self

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from imcsim.errors import ImcsimError, MappingError
 from imcsim.hardware import ArrayConfig, ChipConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers import LayerMapping, Mapper, get_mapper
+from imcsim.mappers import LayerMapping, Mapper, MapperOptions, PairMapper, get_mapper
 from imcsim.mappers.im2col import im2col_candidate
 from imcsim.report import NetworkReport
+
+__all__ = ["as_chip", "compare_mappers", "factor_pairs", "map_layers", "map_network"]
 
 
 def as_chip(chip: ChipConfig | ArrayConfig) -> ChipConfig:
@@ -17,41 +19,43 @@ def as_chip(chip: ChipConfig | ArrayConfig) -> ChipConfig:
     return chip if isinstance(chip, ChipConfig) else ChipConfig(array=chip)
 
 
-def map_layer(layer: LayerShape, mapper: Mapper, array: ArrayConfig) -> LayerMapping:
-    """``mapper.map`` with the layer and mapper named in any error."""
+def _map_one(layer: LayerShape, mapper: Mapper, array: ArrayConfig) -> LayerMapping:
     try:
         return mapper.map(layer, array)
     except ImcsimError as exc:
         raise MappingError(f"layer {layer.name!r}, mapper {mapper.name!r}: {exc}") from None
 
 
-def map_pair(
-    r: LayerShape, l_layer: LayerShape, mapper: Mapper, array: ArrayConfig
-) -> tuple[LayerMapping, LayerMapping]:
-    """``mapper.map_factors`` of a low-rank factor pair, errors naming the pair."""
+def _map_pair(r: LayerShape, l_layer: LayerShape, mapper: PairMapper, array: ArrayConfig
+              ) -> tuple[LayerMapping, LayerMapping]:
     try:
-        return mapper.map_factors(r, l_layer, array)  # type: ignore[attr-defined]
+        return mapper.map_pair(r, l_layer, array)
     except ImcsimError as exc:
         raise MappingError(f"factor pair {r.factor_of!r}, mapper {mapper.name!r}: {exc}") from None
+
+
+def factor_pairs(layers: Sequence[LayerShape]) -> dict[int, int]:
+    """Index of each R factor → index of its L factor (same ``factor_of``, L after R)."""
+    pending: dict[str, int] = {}
+    pairs: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.factor_role == "R":
+            pending[layer.factor_of] = i  # type: ignore[index]
+        elif layer.factor_role == "L" and layer.factor_of in pending:
+            pairs[pending.pop(layer.factor_of)] = i  # type: ignore[arg-type]
+    return pairs
 
 
 def map_layers(
     layers: Sequence[LayerShape], mapper: Mapper, array: ArrayConfig
 ) -> tuple[LayerMapping, ...]:
-    """Map layers in order; consecutive layers with the same non-None ``factor_of`` go
-    through ``mapper.map_factors(r, l, array)`` when the mapper has one."""
-    pairs = hasattr(mapper, "map_factors")
-    out: list[LayerMapping] = []
-    i = 0
-    while i < len(layers):
-        layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        if pairs and nxt is not None and layer.factor_of is not None and nxt.factor_of == layer.factor_of:
-            out.extend(map_pair(layer, nxt, mapper, array))
-            i += 2
-        else:
-            out.append(map_layer(layer, mapper, array))
-            i += 1
-    return tuple(out)
+    """Map layers in order; a ``PairMapper`` places each low-rank pair together."""
+    out: list[LayerMapping | None] = [None] * len(layers)
+    if isinstance(mapper, PairMapper):
+        for r, l_index in factor_pairs(layers).items():
+            out[r], out[l_index] = _map_pair(layers[r], layers[l_index], mapper, array)
+    return tuple(m if m is not None else _map_one(layer, mapper, array)
+                 for m, layer in zip(out, layers))
 
 
 def map_network(
@@ -61,11 +65,16 @@ def map_network(
     *,
     model: str = "network",
     unmapped: Sequence[str] = (),
+    options: MapperOptions | None = None,
 ) -> NetworkReport:
-    """Map ``layers`` (in execution order) with ``mapper`` on ``chip``'s arrays."""
+    """Map ``layers`` (in execution order) with ``mapper`` on ``chip``'s arrays.
+
+    ``options`` configure a mapper given by name (``MapperOptions``: the low-rank
+    ``r_mapper``, ``l_mode`` and ``schedule``).
+    """
     if not layers:
         raise MappingError(f"{model}: no Conv2d/Linear layer to map")
-    mapper = get_mapper(mapper) if isinstance(mapper, str) else mapper
+    mapper = get_mapper(mapper, options) if isinstance(mapper, str) else mapper
     chip = as_chip(chip)
     mappings = map_layers(layers, mapper, chip.array)
     baseline = tuple(int(im2col_candidate(layer, chip.array).cycles[0]) for layer in layers)

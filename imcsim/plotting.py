@@ -1,19 +1,45 @@
-"""Charts of sweep records.  Every function takes an ``ax`` (or makes one) and returns it;
-nothing global is changed (no ``plt.style.use``, no rcParams)."""
+"""Charts of network reports and sweep records.
+
+Every chart takes a sequence of ``NetworkReport``s or of network-level records (sweep
+records, ``NetworkReport.summary_record()``) and an ``ax`` (or makes one), and returns
+the ``ax``; nothing global is changed (no ``plt.style.use``, no rcParams).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal, get_args
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
-Record = dict[str, Any]
+from imcsim.report import NetworkReport, Record
+
+__all__ = [
+    "CHARTS", "Chart", "as_records", "pareto_front", "plot_energy_breakdown",
+    "plot_layer_cycles", "plot_pareto", "plot_speedup", "plot_utilization", "render_charts",
+]
+
+Chart = Literal["utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto"]
+CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
+RecordsLike = Sequence[NetworkReport | Record]
+_DEFAULTS: Record = {"compression": "dense", "keep": 1.0, "chip": "", "adc_bits": None}
+
+
+def as_records(data: RecordsLike) -> list[Record]:
+    """Network-level records of ``data``: a report becomes its ``summary_record()``; keys
+    a chart groups by (compression, keep, chip, adc_bits) get neutral defaults."""
+    out = []
+    for item in data:
+        record = item.summary_record() if isinstance(item, NetworkReport) else item
+        if isinstance(item, NetworkReport):
+            record["chip"] = item.chip.name
+        out.append({**_DEFAULTS, **record})
+    return out
 
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (6.4, 4.2)) -> Axes:
@@ -75,8 +101,9 @@ def _line_ax(ax: Axes | None, records: list[Record]) -> Axes:
     return _ax(ax, (9.0, 4.6) if wide else (6.4, 4.2))
 
 
-def plot_utilization(records: list[Record], ax: Axes | None = None) -> Axes:
+def plot_utilization(data: RecordsLike, ax: Axes | None = None) -> Axes:
     """Array utilization (weight cells / cells of the tiles used) vs array size."""
+    records = as_records(data)
     ax = _lines_vs_array(records, "utilization", _line_ax(ax, records))
     ax.set_ylabel("array utilization (weight cells / tile cells)")
     ax.set_ylim(0, 1.05)
@@ -84,8 +111,9 @@ def plot_utilization(records: list[Record], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_speedup(records: list[Record], ax: Axes | None = None) -> Axes:
+def plot_speedup(data: RecordsLike, ax: Axes | None = None) -> Axes:
     """Speedup over the dense model mapped with im2col, vs array size."""
+    records = as_records(data)
     ax = _lines_vs_array(records, "speedup", _line_ax(ax, records))
     ax.set_yscale("log", base=2)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{y:g}"))
@@ -94,8 +122,9 @@ def plot_speedup(records: list[Record], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_layer_cycles(records: list[Record], ax: Axes | None = None) -> Axes:
+def plot_layer_cycles(data: RecordsLike, ax: Axes | None = None) -> Axes:
     """Computing cycles per layer, one bar group per layer and one bar per record."""
+    records = as_records(data)
     ax = _ax(ax, (max(6.4, 0.35 * len(records[0]["layer_cycles"]) + 2), 4.2))
     keys = _varying(records, ("model", "compression", "array", "mapper")) or ["mapper"]
     names = [name for name, _ in records[0]["layer_cycles"]]
@@ -115,8 +144,9 @@ def plot_layer_cycles(records: list[Record], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_energy_breakdown(records: list[Record], ax: Axes | None = None) -> Axes:
+def plot_energy_breakdown(data: RecordsLike, ax: Axes | None = None) -> Axes:
     """Energy per image split by component, one stacked bar per record."""
+    records = as_records(data)
     ax = _ax(ax, (7.2, 4.2))
     keys = _varying(records, ("model", "compression", "array", "chip", "mapper")) or ["mapper"]
     components = sorted(
@@ -147,12 +177,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def plot_pareto(records: list[Record], ax: Axes | None = None) -> Axes:
+def plot_pareto(data: RecordsLike, ax: Axes | None = None) -> Axes:
     """On-chip accuracy vs computing cycles across compression methods.
 
     Colour by compression/mapper, marker by chip condition; one Pareto front (fewer
     cycles, higher accuracy) per chip condition.
     """
+    records = as_records(data)
     ax = _ax(ax, (8.4, 4.6))
     methods = _varying(records, ("compression", "mapper")) or ["compression"]
     conditions = _varying(records, ("model", "chip", "array", "adc_bits"))
@@ -187,13 +218,12 @@ def plot_pareto(records: list[Record], ax: Axes | None = None) -> Axes:
     return ax
 
 
-CHARTS = ("utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto")
-
 
 def render_charts(
-    records: list[Record], out_dir: str | Path, charts: Sequence[str] = CHARTS
+    data: RecordsLike, out_dir: str | Path, charts: Sequence[str] = CHARTS
 ) -> list[Path]:
     """Save the requested charts the records support as PNG under ``out_dir``."""
+    records = as_records(data)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     largest = max((r["array"] for r in records), key=_cells)

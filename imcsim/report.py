@@ -1,21 +1,39 @@
-"""``NetworkReport``: per-layer mapping rows, totals, table / CSV / JSON output."""
+"""``NetworkReport``: every layer's mapping, typed cost and simulation results, totals,
+and one flattening (``to_records``) for JSONL, CSV, tables and charts."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from imcsim.hardware import ChipConfig
-from imcsim.mappers.base import LayerMapping
+from imcsim.mappers.mapping import LayerMapping
+
+__all__ = ["NetworkReport", "Record", "StageResult", "StageTotal", "TABLE_COLUMNS", "format_table"]
+
+Record = dict[str, Any]
+
+
+class StageResult(Protocol):
+    """A typed per-layer result of a later stage (``cost.LayerCost``, ``cyclesim.LayerSim``)."""
+
+    def row(self) -> Record: ...
+
+
+class StageTotal(Protocol):
+    """A typed network total of a later stage (``cost.CostTotals``, ``cyclesim.SimTotals``)."""
+
+    def as_dict(self) -> Record: ...
 
 
 @dataclass(frozen=True)
 class NetworkReport:
-    """Every layer's mapping on one chip, plus the im2col baseline for speedups."""
+    """Every layer's mapping on one chip, plus the im2col baseline for speedups, plus the
+    typed results of the stages run on it (cost model, cycle simulator)."""
 
     model: str
     chip: ChipConfig
@@ -24,12 +42,28 @@ class NetworkReport:
     baseline_cycles: tuple[int, ...]
     """im2col computing cycles of each layer (the speedup reference)."""
     unmapped: tuple[str, ...] = ()
-    """Modules the extractor met but cannot place on a crossbar (name: reason)."""
-    extras: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
-    """Per-layer columns added by later stages (cost, simulation), keyed by stage."""
-    extra_totals: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Network totals of later stages, keyed by stage; they override plain sums."""
+    """Operations the extractor met but cannot place on a crossbar (name: reason)."""
+    costs: tuple[StageResult, ...] | None = None
+    """Per-layer ``cost.LayerCost`` (``estimate_network``)."""
+    cost_total: StageTotal | None = None
+    sims: tuple[StageResult, ...] | None = None
+    """Per-layer ``cyclesim.LayerSim`` (``simulate_activations`` / ``simulate_network``)."""
+    sim_total: StageTotal | None = None
 
+    # -- stages ---------------------------------------------------------------------
+    def _check_stage(self, stage: str, results: tuple) -> None:
+        if len(results) != len(self.mappings):
+            raise ValueError(f"{stage}: {len(results)} results for {len(self.mappings)} layers")
+
+    def with_costs(self, costs: tuple[StageResult, ...], total: StageTotal) -> NetworkReport:
+        self._check_stage("costs", costs)
+        return replace(self, costs=tuple(costs), cost_total=total)
+
+    def with_sims(self, sims: tuple[StageResult, ...], total: StageTotal) -> NetworkReport:
+        self._check_stage("sims", sims)
+        return replace(self, sims=tuple(sims), sim_total=total)
+
+    # -- totals -----------------------------------------------------------------------
     @property
     def cycles(self) -> int:
         return sum(m.cycles for m in self.mappings)
@@ -49,59 +83,56 @@ class NetworkReport:
         used = sum(m.tiles * m.array.cells for m in self.mappings)
         return sum(m.weight_cells for m in self.mappings) / used
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat record per layer."""
+    @property
+    def title(self) -> str:
+        return f"{self.model} on {self.chip.array.label} ({self.chip.name}), mapper {self.mapper}"
+
+    def total(self) -> Record:
+        """Network totals: mapping figures, then each stage's typed totals."""
+        m = self.mappings
+        total: Record = {
+            "model": self.model, "mapper": self.mapper, "array": self.chip.array.label,
+            "layers": len(m), "cycles": self.cycles, "latency_cycles": self.latency_cycles,
+            "im2col_cycles": sum(self.baseline_cycles), "speedup": self.speedup,
+            "utilization": self.utilization, "tiles": sum(x.tiles for x in m),
+            "skipped_rows": sum(x.skipped_rows for x in m),
+            "index_rows": sum(x.index_rows for x in m),
+            "n_arrays": self.chip.n_arrays, "fits_on_chip": _fits(m, self.chip.n_arrays),
+            "params": sum(x.layer.nonzero_params for x in m), "macs": sum(x.layer.macs for x in m),
+        }
+        for stage in (self.cost_total, self.sim_total):
+            if stage is not None:
+                total.update(stage.as_dict())
+        return total
+
+    # -- flattening -------------------------------------------------------------------
+    def rows(self) -> list[Record]:
+        """One flat record per layer: mapping, then cost, then simulation columns."""
         rows = []
         for i, (m, base) in enumerate(zip(self.mappings, self.baseline_cycles)):
             row = m.summary()
             row["speedup"] = base / m.latency_cycles if m.latency_cycles else None  # fully overlapped
-            for stage in self.extras.values():
-                row.update(stage[i])
+            for stage in (self.costs, self.sims):
+                if stage is not None:
+                    row.update(stage[i].row())
             rows.append(row)
         return rows
 
-    def total(self) -> dict[str, Any]:
-        """Network totals (cycles, speedup vs im2col, utilization, and stage totals)."""
-        rows = self.rows()
-        total: dict[str, Any] = {
-            "model": self.model,
-            "mapper": self.mapper,
-            "array": self.chip.array.label,
-            "layers": len(self.mappings),
-            "cycles": self.cycles,
-            "latency_cycles": self.latency_cycles,
-            "im2col_cycles": sum(self.baseline_cycles),
-            "speedup": self.speedup,
-            "utilization": self.utilization,
-            "tiles": sum(m.tiles for m in self.mappings),
-            "n_arrays": self.chip.n_arrays,
-            "fits_on_chip": _fits(self.mappings, self.chip.n_arrays),
-            "params": sum(m.layer.nonzero_params for m in self.mappings),
-            "macs": sum(m.layer.macs for m in self.mappings),
-        }
-        for key in _summable(rows) - total.keys():
-            total[key] = sum(r[key] for r in rows)
-        for stage in self.extra_totals.values():
-            total.update(stage)
-        return total
+    def to_records(self) -> list[Record]:
+        """Per-layer records with their context (model, array, chip): JSONL, CSV and the
+        per-layer charts read these."""
+        context = {"model": self.model, "array": self.chip.array.label, "chip": self.chip.name,
+                   "network_mapper": self.mapper}
+        return [{**context, **row} for row in self.rows()]
 
-    def with_stage(
-        self, stage: str, rows: list[dict[str, Any]], total: dict[str, Any] | None = None
-    ) -> NetworkReport:
-        """A copy with per-layer columns (and totals) of a later stage, e.g. ``cost``."""
-        if len(rows) != len(self.mappings):
-            raise ValueError(f"stage {stage!r}: {len(rows)} rows for {len(self.mappings)} layers")
-        extras = {**self.extras, stage: tuple(rows)}
-        totals = {**self.extra_totals, stage: dict(total or {})}
-        return replace(self, extras=extras, extra_totals=totals)
-
-    def as_record(self) -> dict[str, Any]:
-        """One flat record (the shape of a sweep record): totals plus per-layer cycles."""
+    def summary_record(self) -> Record:
+        """One flat network-level record (the shape of a sweep record): totals plus the
+        per-layer critical-path cycles; the array-size charts read these."""
         record = self.total()
         record["layer_cycles"] = [[m.layer.name, m.latency_cycles] for m in self.mappings]
         return record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return {"layers": self.rows(), "total": self.total(), "unmapped": list(self.unmapped)}
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -123,10 +154,6 @@ class NetworkReport:
     def __str__(self) -> str:
         return format_table(self.rows(), TABLE_COLUMNS, self.total(), title=self.title)
 
-    @property
-    def title(self) -> str:
-        return f"{self.model} on {self.chip.array.label} ({self.chip.name}), mapper {self.mapper}"
-
 
 def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | None:
     """Whether every layer's tiles stay resident at once (None: array count not given)."""
@@ -134,13 +161,6 @@ def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | No
 
 
 TABLE_COLUMNS = ("name", "layer", "mapper", "window", "tiles", "cycles", "speedup", "utilization")
-_EXTENSIVE = ("energy_pj", "latency_ns", "area_um2", "sim_cycles", "adc_conversions")
-
-
-def _summable(rows: list[dict[str, Any]]) -> set[str]:
-    """Per-layer extra columns whose network total is their sum (units in the name)."""
-    keys = set(rows[0]) if rows else set()
-    return {k for k in keys if k.endswith(("_pj", "_ns", "_um2")) or k in _EXTENSIVE}
 
 
 def _fmt(value: Any) -> str:
@@ -154,8 +174,7 @@ def _fmt(value: Any) -> str:
 
 
 def format_table(
-    rows: list[dict[str, Any]], columns: tuple[str, ...], total: dict[str, Any] | None = None,
-    title: str = "",
+    rows: list[Record], columns: tuple[str, ...], total: Record | None = None, title: str = "",
 ) -> str:
     """Plain-text table with right-aligned numbers and an optional total line."""
     cols = [c for c in columns if rows and c in rows[0] and any(r[c] is not None for r in rows)]

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imcsim import ArrayConfig, LayerShape, get_mapper
-from imcsim.mappers.placement import Placement
+from imcsim.mappers.placement import check_mapping
 
 from bruteforce import count
 
@@ -42,8 +42,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def test_closed_form_equals_brute_force_placement(layer: LayerShape, array: ArrayConfig) -> None:
     for name in MAPPERS:
         m = get_mapper(name).map(layer, array)
-        assert m.cycles == count(layer, array, *m.window, m.tiling), name
-        assert len(Placement(m).tiles) == m.tiles, name
+        assert m.cycles == count(layer, array, *m.window, m.layout.tiling), name
+        check_mapping(m)  # every closed-form count equals the explicit placement's
 
 
 @SETTINGS
@@ -75,7 +75,7 @@ def test_depthwise_is_not_a_dense_conv_full_of_zeros(name: str) -> None:
     dw = LayerShape.conv2d(128, 128, 3, 6, padding=1, groups=128)
     dense = LayerShape.conv2d(128, 128, 3, 6, padding=1)
     m = get_mapper(name).map(dw, array)
-    assert m.cycles == count(dw, array, *m.window, m.tiling)
+    assert m.cycles == count(dw, array, *m.window, m.layout.tiling)
     assert m.cycles < get_mapper(name).map(dense, array).cycles
     assert m.weight_cells == m.window[0] * m.window[1] * dw.params
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,10 +151,9 @@ def test_sharing_an_adc_lowers_area_raises_latency(overlap: bool) -> None:
 def test_row_skipping_saves_array_energy_but_pays_index_logic() -> None:
     dense = conv_isaac()
     skipped, routed = 40, 104  # per window: 40 all-zero rows left out, 104 rows routed
-    pruned = dense.model_copy(update={
-        "skip_zero_rows": True, "skipped_rows": skipped, "index_rows": routed,
-        "driven_rows": dense.driven_rows - skipped,
-    })
+    pruned = replace(dense, skipped_rows=skipped, index_rows=routed,  # one 128-column tile
+                     driven_rows=dense.driven_rows - skipped,
+                     cell_slots=dense.cell_slots - skipped * 128)
     d, p = estimate(dense, ISAAC), estimate(pruned, ISAAC)
     assert p.energy_breakdown_pj["cells"] < d.energy_breakdown_pj["cells"]
     assert p.energy_breakdown_pj["dac"] < d.energy_breakdown_pj["dac"]

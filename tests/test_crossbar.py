@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from imcsim.errors import ConfigError, MappingError
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
 from imcsim.layers import LayerShape
 from imcsim.mappers import get_mapper, mapper_names
-from imcsim.mappers.placement import Placement, kernel_taps, tile_weights
+from imcsim.mappers.placement import kernel_taps, tile_weights
 from imcsim.network import map_network
 from imcsim.nn import functional as xf
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
@@ -103,16 +104,18 @@ def test_skipped_rows_hold_no_weight_and_change_the_partition() -> None:
         conv.weight[:, :, 0, :] = 0  # top kernel row pruned everywhere: rows become skippable
     shape = LayerShape.conv2d(6, 4, 3, 6, padding=1, name="conv").with_mask(
         (conv.weight != 0).numpy())
-    dense = get_mapper("sdk").map(shape, ArrayConfig(rows=32, cols=64))
-    skipping = dense.model_copy(update={"skip_zero_rows": True})
-    part_dense = Placement(dense).reduction_partition()
-    part_skip = Placement(skipping).reduction_partition()
+    array = ArrayConfig(rows=32, cols=64)
+    dense = get_mapper("sdk").map(shape, array)
+    skip_layout = replace(dense.layout, skip_zero_rows=True)
+    skipping = skip_layout.placement(shape, array).to_mapping("sdk-skipping")
+    part_dense = dense.placement.reduction_partition()
+    part_skip = skipping.placement.reduction_partition()
     assert (part_dense >= 0).all()
     assert ((part_skip < 0) <= (conv.weight == 0).numpy()[None]).all()
     assert (part_skip < 0).any()
     model, x = Wrap(conv), torch.randn(2, 6, 6, 6, dtype=torch.float64)
     report = map_network([shape], "sdk", ArrayConfig(rows=32, cols=64))
-    report = type(report)(**{**report.__dict__, "mappings": (skipping,)})
+    report = replace(report, mappings=(skipping,))
     sim = to_crossbar(model, report, CrossbarConfig(ideal=True))
     assert torch.allclose(sim(x), model(x), atol=1e-12)
 
@@ -151,7 +154,7 @@ def reference(conv: nn.Conv2d, mapping, c: ChipConfig, cfg: CrossbarConfig, x: t
     big = F.pad(xs.flatten(0, 1), (pw, pw + 4 * a_w * sw + 8, ph, ph + 4 * a_h * sh + 8))
     big = big.view(len(xs), len(x), *big.shape[1:])
     out = torch.zeros(len(x), layer.out_channels, oh, ow, dtype=x.dtype)
-    tiles = Placement(mapping).tiles
+    tiles = mapping.placement.tiles
     for wy in range(math.ceil(oh / a_h)):
         for wx in range(math.ceil(ow / a_w)):
             y0, x0 = wy * a_h * sh, wx * a_w * sw

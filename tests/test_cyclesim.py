@@ -21,7 +21,6 @@ from imcsim.errors import ConfigError, ImcsimError, MappingError
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig, load_chip
 from imcsim.layers import LayerShape
 from imcsim.mappers import get_mapper, mapper_names
-from imcsim.mappers.placement import Placement
 from imcsim.network import map_network
 from imcsim.nn.activations import capture_activations
 from imcsim.nn.extract import extract_layers
@@ -35,7 +34,7 @@ ISAAC_COST = load_chip("isaac").cost
 
 def reference_counts(m, q: np.ndarray, slices: int, dac_bits: int, analog: bool) -> np.ndarray:
     """Count events by explicit input coordinates and bounds checks (no flattening)."""
-    layer, tiles = m.layer, Placement(m).tiles
+    layer, tiles = m.layer, m.placement.tiles
     (o_h, o_w), (a_h, a_w) = layer.output_size, m.window
     (s_h, s_w), (p_h, p_w) = layer.stride, layer.padding
     n, _, h, w = q.shape
@@ -226,13 +225,16 @@ def test_capture_shapes_and_hooks_removed() -> None:
     assert all(not m._forward_hooks for m in model.modules())
 
 
-def test_pruned_model_inputs_follow_the_shrunk_mapping(costed_default) -> None:
+def test_pruned_channel_gets_no_row_and_the_model_inputs_stay_whole(costed_default) -> None:
     model = TwoLayer()
     with torch.no_grad():
         model.conv.weight[:, 1] = 0  # input channel 1 pruned away
     x = torch.rand(2, 3, 6, 6)
     report = map_network(extract_layers(model, x).layers, "pruned-sdk", costed_default)
-    assert report.mappings[0].layer.in_channels == 2
+    mapping = report.mappings[0]
+    assert mapping.layer.in_channels == 3 and list(mapping.layout.kept_channels) == [0, 2]
+    placed = np.concatenate([t.rows[:, 0] for t in mapping.placement.tiles])
+    assert set(placed.tolist()) == {0, 2}
     total = simulate_network(model, report, x, costed_default).total()
     assert total["cycles_no_skip"] == report.cycles * costed_default.precision.input_slices
 
@@ -263,7 +265,7 @@ def test_uneven_group_sets_cell_reads(costed_default) -> None:
     chip = costed_default.model_copy(update={"array": array})
     layer = LayerShape.conv2d(3, 3, 3, 5, groups=3)
     m = get_mapper("im2col").map(layer, array)
-    assert (m.groups_per_tile, m.tiles, m.windows) == (2, 2, 9)
+    assert (m.layout.groups_per_tile, m.tiles, m.windows) == (2, 2, 9)
     slices = chip.precision.input_slices
     assert analytic_events(m, chip).cell_reads == 45 * 9 * slices
     sim = simulate_layer(m, np.ones((1, 3, 5, 5)), chip).cost.events
@@ -271,8 +273,10 @@ def test_uneven_group_sets_cell_reads(costed_default) -> None:
 
 
 def test_low_rank_factor_pairs_exact_cycles(costed_default) -> None:
-    r = LayerShape.conv2d(8, 3, 3, 10, padding=1, name="r").model_copy(update={"factor_of": "c"})
-    l_ = LayerShape.conv2d(3, 8, 1, 10, name="l").model_copy(update={"factor_of": "c"})
+    r = LayerShape.conv2d(8, 3, 3, 10, padding=1, name="r").model_copy(
+        update={"factor_of": "c", "factor_role": "R"})
+    l_ = LayerShape.conv2d(3, 8, 1, 10, name="l").model_copy(
+        update={"factor_of": "c", "factor_role": "L"})
     slices = costed_default.precision.input_slices
     for name in ("low-rank-sdk", "low-rank-vw-sdk"):
         report = map_network([r, l_], name, costed_default)

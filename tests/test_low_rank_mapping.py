@@ -13,7 +13,7 @@ from imcsim import ArrayConfig, LayerShape, get_mapper, map_network
 from imcsim.errors import ConfigError, MappingError
 from imcsim.mappers import LowRank
 from imcsim.mappers.low_rank import block_diagonal
-from imcsim.mappers.placement import Placement, tile_weights
+from imcsim.mappers.placement import tile_weights
 
 BASES = ("sdk", "vw-sdk", "sdk-unconstrained")
 
@@ -21,9 +21,9 @@ BASES = ("sdk", "vw-sdk", "sdk-unconstrained")
 def pair(cin: int, rank: int, cout: int, k: int, size: int, stride: int = 1, pad: int = 0,
          groups: int = 1) -> tuple[LayerShape, LayerShape]:
     r = LayerShape.conv2d(cin, groups * rank, k, size, stride=stride, padding=pad, groups=groups,
-                          name="c.r").model_copy(update={"factor_of": "c"})
+                          name="c.r").model_copy(update={"factor_of": "c", "factor_role": "R"})
     l_layer = LayerShape.conv2d(groups * rank, cout, 1, r.output_size, name="c.l").model_copy(
-        update={"factor_of": "c"})
+        update={"factor_of": "c", "factor_role": "L"})
     return r, l_layer
 
 
@@ -45,7 +45,7 @@ def test_factor_cycles_are_dense_counts_of_equivalent_shapes(case, base) -> None
     r, l_layer, array = case
     dense = get_mapper(base)
     for mode in ("block-diagonal", "im2col", "independent"):
-        r_map, l_map = LowRank(base=base, l_mode=mode).map_factors(r, l_layer, array)
+        r_map, l_map = LowRank(base=base, l_mode=mode).map_pair(r, l_layer, array)
         assert r_map.cycles == dense.map(r, array).cycles
         if mode == "im2col":
             expected = get_mapper("im2col").map(l_layer, array).cycles
@@ -71,23 +71,24 @@ def test_block_diagonal_placement_is_kron_identity_l() -> None:
     mapping = block_diagonal(l_layer, array, window, "block-diagonal")
     n, k, c_out = 6, 3, 5
     full = np.zeros((n * k, n * c_out))
-    for tile in Placement(mapping).tiles:
+    for tile in mapping.placement.tiles:
         rows = (tile.rows[:, 1] * window[1] + tile.rows[:, 2]) * k + tile.rows[:, 0]
         cols = tile.cols[:, 0] * c_out + tile.cols[:, 1]
         full[np.ix_(rows, cols)] += tile_weights(l_layer, window, tile, l_w)
     assert np.array_equal(full, np.kron(np.eye(n), l_w[:, :, 0, 0].T))
-    assert len(Placement(mapping).tiles) == mapping.tiles == math.ceil(n * k / 8) * math.ceil(n * c_out / 7)
+    assert len(mapping.placement.tiles) == mapping.tiles == math.ceil(n * k / 8) * math.ceil(n * c_out / 7)
 
 
 def test_pipelined_latency_is_the_slower_factor() -> None:
     r, l_layer = pair(16, 4, 32, 3, 16, pad=1)
     array = ArrayConfig(rows=64, cols=64)
-    seq = LowRank(schedule="sequential").map_factors(r, l_layer, array)
-    pipe = LowRank(schedule="pipelined").map_factors(r, l_layer, array)
+    seq = LowRank(schedule="sequential").map_pair(r, l_layer, array)
+    pipe = LowRank(schedule="pipelined").map_pair(r, l_layer, array)
     assert [m.cycles for m in seq] == [m.cycles for m in pipe]
     assert sum(m.latency_cycles for m in seq) == seq[0].cycles + seq[1].cycles
     assert sum(m.latency_cycles for m in pipe) == max(seq[0].cycles, seq[1].cycles)
-    assert "pipelined" in pipe[1].mapper and "R:" in pipe[0].mapper
+    assert [m.role for m in pipe] == ["R", "L"] and pipe[1].overlap_cycles == min(
+        seq[0].cycles, seq[1].cycles)
 
 
 def test_map_network_pairs_factors_and_maps_other_layers_with_base() -> None:
@@ -97,10 +98,12 @@ def test_map_network_pairs_factors_and_maps_other_layers_with_base() -> None:
     report = map_network([plain, r, l_layer], "low-rank-sdk", array)
     sdk = get_mapper("sdk")
     assert report.mappings[0].cycles == sdk.map(plain, array).cycles
-    r_map, l_map = LowRank().map_factors(r, l_layer, array)
+    r_map, l_map = LowRank().map_pair(r, l_layer, array)
     assert report.mappings[1].cycles == r_map.cycles and report.mappings[2].cycles == l_map.cycles
     assert report.mappings[2].window == report.mappings[1].window
-    # the same layers through a mapper without map_factors map one by one
+    assert [m.role for m in report.mappings] == ["layer", "R", "L"]
+    assert [m.scheme for m in report.mappings] == ["sdk", "sdk", "block-diagonal"]
+    # the same layers through a mapper that is not a PairMapper map one by one
     assert map_network([plain, r, l_layer], "sdk", array).mappings[2].cycles == sdk.map(l_layer, array).cycles
 
 
@@ -114,15 +117,15 @@ def test_bad_options_and_pairs() -> None:
     r, _ = pair(4, 2, 8, 3, 6)
     wrong = LayerShape.conv2d(3, 8, 1, r.output_size, name="c.l")
     with pytest.raises(MappingError, match="1x1"):
-        LowRank().map_factors(r, wrong, ArrayConfig(rows=32, cols=32))
+        LowRank().map_pair(r, wrong, ArrayConfig(rows=32, cols=32))
 
 
 @pytest.mark.parametrize(("groups", "split"), [(1, "input"), (2, "input"), (2, "output")])
 def test_theorem_2_mapped_factors_compute_the_factorised_layer(groups: int, split: str) -> None:
     """D(SDK(W)) = (I_N ⊗ L)·SDK(R): explicit array matrices against the torch layers."""
     torch = pytest.importorskip("torch")
-    from imcsim.mappers.base import mapping_from
     from imcsim.mappers.geometry import candidates
+    from imcsim.mappers.grid import grid_mapping
     from imcsim.nn.compress import factorize_conv
 
     torch.manual_seed(0)
@@ -137,7 +140,7 @@ def test_theorem_2_mapped_factors_compute_the_factorised_layer(groups: int, spli
 
     def matrix(layer: LayerShape, weight: torch.Tensor):
         c = candidates(layer, array, np.array([window[0]]), np.array([window[1]]), "element")
-        (tile,) = Placement(mapping_from(layer, array, "sdk", "element", c, 0)).tiles
+        (tile,) = grid_mapping(layer, array, "sdk", "element", c, 0).placement.tiles
         return tile, tile_weights(layer, window, tile, weight.detach().numpy())
 
     r_tile, m_r = matrix(r, module.r.weight)

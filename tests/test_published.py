@@ -59,7 +59,7 @@ def test_im2col_wins_where_the_paper_says_so() -> None:
     array = ArrayConfig(rows=512, cols=512)
     for image in (28, 14):
         mapping = get_mapper("vw-sdk").map(LayerShape.conv2d(512, 512, 3, image), array)
-        assert mapping.tiling == "element" and mapping.window == (1, 1)
+        assert mapping.scheme == "im2col" and mapping.window == (1, 1)
 
 
 def test_shipped_tables_reproduce_the_papers() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from imcsim import ArrayConfig, load_layer_table, map_network
+import pytest
+
+from imcsim import (
+    ArrayConfig,
+    LayerCost,
+    estimate_network,
+    load_chip,
+    load_layer_table,
+    map_network,
+)
 
 
 def test_totals_speedup_and_exports(tmp_path) -> None:
@@ -29,13 +38,19 @@ def test_totals_speedup_and_exports(tmp_path) -> None:
     assert "TOTAL" in table and "layer4.1.conv2" in table
 
 
-def test_with_stage_adds_columns_and_totals() -> None:
-    report = map_network(load_layer_table("cnn8"), "vw-sdk", ArrayConfig(rows=256, cols=512))
-    staged = report.with_stage("cost", [{"energy_pj": float(i)} for i in range(5)],
-                               {"schedule": "sequential"})
-    assert staged.total()["energy_pj"] == 10.0
-    assert staged.total()["schedule"] == "sequential"
-    assert "energy_pj" not in report.rows()[0]
+def test_cost_stage_is_typed_and_flattens_once() -> None:
+    chip = load_chip("isaac")
+    report = map_network(load_layer_table("cnn8"), "vw-sdk", chip)
+    costed = estimate_network(report, chip)
+    assert report.costs is None and "energy_pj" not in report.rows()[0]
+    assert all(isinstance(c, LayerCost) for c in costed.costs)
+    assert costed.total()["energy_pj"] == pytest.approx(sum(c.energy_pj for c in costed.costs))
+    assert costed.total()["schedule"] == "sequential"
+    records = costed.to_records()
+    assert [r["energy_pj"] for r in records] == [c.energy_pj for c in costed.costs]
+    assert {r["model"] for r in records} == {"network"} and records[0]["array"] == "128x128"
+    summary = costed.summary_record()
+    assert summary["cycles"] == costed.cycles and len(summary["layer_cycles"]) == 5
 
 
 def test_fits_on_chip_follows_the_array_count() -> None:

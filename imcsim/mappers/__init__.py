@@ -1,16 +1,24 @@
-"""Mappers: one contract, ``map(layer, array) -> LayerMapping``, and an explicit registry."""
+"""Mappers: one contract, ``map(layer, array) -> LayerMapping``, an explicit placement
+behind every mapping, and an explicit registry (see ``README.md`` in this folder)."""
 
 from imcsim.mappers.base import (
     DENSE_MAPPERS,
-    LayerMapping,
+    Configurable,
+    LMode,
     Mapper,
+    MapperOptions,
+    PairMapper,
+    Schedule,
     get_mapper,
     mapper_names,
     register_mapper,
 )
 from imcsim.mappers.best import Best
+from imcsim.mappers.grid import GridLayout
 from imcsim.mappers.im2col import Im2col
 from imcsim.mappers.low_rank import LowRank
+from imcsim.mappers.mapping import LayerMapping, Role
+from imcsim.mappers.placement import Placement, Tile, check_mapping
 from imcsim.mappers.pruned import Pruned
 from imcsim.mappers.sdk import SdkRectangular, SdkReference, SdkUnconstrained
 from imcsim.mappers.vw_sdk import VwSdk
@@ -28,6 +36,8 @@ register_mapper("low-rank-sdk", LowRank)
 register_mapper("low-rank-vw-sdk", lambda: LowRank(base="vw-sdk", name="low-rank-vw-sdk"))
 
 __all__ = [
-    "Best", "DENSE_MAPPERS", "Im2col", "LayerMapping", "LowRank", "Mapper", "Pruned", "SdkReference",
-    "SdkRectangular", "SdkUnconstrained", "VwSdk", "get_mapper", "mapper_names", "register_mapper",
+    "DENSE_MAPPERS", "Best", "Configurable", "GridLayout", "Im2col", "LMode", "LayerMapping",
+    "LowRank", "Mapper", "MapperOptions", "PairMapper", "Placement", "Pruned", "Role",
+    "Schedule", "SdkRectangular", "SdkReference", "SdkUnconstrained", "Tile", "VwSdk",
+    "check_mapping", "get_mapper", "mapper_names", "register_mapper",
 ]

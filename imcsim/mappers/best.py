@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import LayerMapping, Mapper
+from imcsim.mappers.base import Mapper
+from imcsim.mappers.mapping import LayerMapping
 
 
 @dataclass(frozen=True)
 class Best:
-    """Keeps the candidate with the fewest cycles (ties: the earlier candidate)."""
+    """Keeps the candidate with the fewest cycles (ties: the earlier candidate); the
+    result's ``scheme`` names the winning mapper."""
 
     candidates: tuple[Mapper, ...] = field(default_factory=tuple)
     name: str = "best"
@@ -19,4 +21,4 @@ class Best:
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
         results = [m.map(layer, array) for m in self.candidates]
         chosen = min(results, key=lambda r: r.cycles)
-        return chosen.model_copy(update={"mapper": f"{self.name}:{chosen.mapper}"})
+        return replace(chosen, mapper=self.name, scheme=chosen.mapper)

@@ -13,8 +13,9 @@ import numpy as np
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import LayerMapping, mapping_from
 from imcsim.mappers.geometry import Candidates, candidates
+from imcsim.mappers.grid import grid_mapping
+from imcsim.mappers.mapping import LayerMapping
 
 ONE = np.array([1])
 
@@ -29,4 +30,4 @@ class Im2col:
     name: str = "im2col"
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        return mapping_from(layer, array, self.name, "element", im2col_candidate(layer, array), 0)
+        return grid_mapping(layer, array, self.name, "element", im2col_candidate(layer, array), 0)

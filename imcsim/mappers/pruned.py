@@ -5,7 +5,10 @@ unless a whole row of a tile is zero; such rows are left out and the remaining r
 packed, at the price of index/multiplexer logic that routes each kept row's input.
 
 1. **Shrink** (filter / channel pruning): filters and input channels whose weights
-   are all zero are dropped from the mapped shape (ungrouped layers).
+   are all zero are left out of the grid (ungrouped layers); the mapping keeps the
+   layer itself and says which filters and channels the grid holds
+   (``GridLayout.kept_filters`` / ``kept_channels``), so its placement speaks of the
+   layer's own indices.
 2. **Skip**: columns are laid out as the dense element-tiled mapping does (copy-major,
    cut every C_eff); per column tile a row (input channel, patch pixel) is kept iff
    some tap landing on it, over every copy and filter of that tile, is nonzero.
@@ -35,28 +38,41 @@ import numpy as np
 from imcsim.errors import ConfigError, MappingError
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import LayerMapping, get_mapper, mapping_from
+from imcsim.mappers.base import get_mapper
 from imcsim.mappers.geometry import Candidates
+from imcsim.mappers.grid import grid_mapping, subset_layer
 from imcsim.mappers.im2col import im2col_candidate
+from imcsim.mappers.mapping import LayerMapping
 from imcsim.mappers.placement import patch_pixels
 from imcsim.mappers.sdk import square_windows
+
+__all__ = ["Pruned", "SkipCount", "kept_rows", "shrink", "skip_count"]
 
 Base = Literal["im2col", "sdk"]
 
 
-def shrink(layer: LayerShape) -> LayerShape:
+@dataclass(frozen=True, eq=False)
+class Shrunk:
+    """An ungrouped layer without its all-zero filters and input channels."""
+
+    layer: LayerShape
+    filters: np.ndarray | None
+    """Kept filter indices of the original layer (None: nothing left out)."""
+    channels: np.ndarray | None
+
+
+def shrink(layer: LayerShape) -> Shrunk:
     """``layer`` without its all-zero filters and input channels (ungrouped layers)."""
     mask = layer.nonzero_mask()
     if mask is None or layer.groups > 1:
-        return layer
+        return Shrunk(layer, None, None)
     filters, channels = mask.any(axis=(1, 2, 3)), mask.any(axis=(0, 2, 3))
     if not filters.any():
         raise MappingError(f"layer {layer.name!r}: every weight is zero; remove the layer")
     if filters.all() and channels.all():
-        return layer
-    fields = layer.model_dump(exclude={"nonzero"})
-    fields.update(out_channels=int(filters.sum()), in_channels=int(channels.sum()))
-    return LayerShape(**fields).with_mask(mask[filters][:, channels])
+        return Shrunk(layer, None, None)
+    kept_f, kept_c = np.flatnonzero(filters), np.flatnonzero(channels)
+    return Shrunk(subset_layer(layer, kept_f, kept_c), kept_f, kept_c)
 
 
 def _occupancy(layer: LayerShape, window: tuple[int, int], pieces: list[tuple[int, np.ndarray]]) -> int:
@@ -128,17 +144,22 @@ def skip_count(layer: LayerShape, array: ArrayConfig, window: tuple[int, int]) -
 
 
 def _mapping(
-    layer: LayerShape, array: ArrayConfig, name: str, c: Candidates, i: int, skip: SkipCount
+    layer: LayerShape, shrunk: Shrunk, array: ArrayConfig, name: str, c: Candidates, i: int,
+    skip: SkipCount,
 ) -> LayerMapping:
-    base = mapping_from(layer, array, name, "element", c, i)
+    """The mapping of ``layer`` whose grid holds ``shrunk`` with rows skipped per ``skip``."""
+    small, cpw = shrunk.layer, array.cols_per_weight
+    base = grid_mapping(small, array, name, "element", c, i, scheme=name)
     cols = np.full(len(skip.kept), array.effective_cols)
-    cols[-1] = base.window[0] * base.window[1] * layer.out_channels - array.effective_cols * (len(cols) - 1)
-    return base.model_copy(update={
-        "skip_zero_rows": True, "skipped_rows": skip.skipped, "index_rows": skip.index_rows,
-        "tiles": skip.tiles, "cycles": base.windows * skip.tiles,
-        "row_tiles": int(skip.row_tiles.max()), "driven_rows": int(skip.kept.sum()),
-        "driven_cols": int((skip.row_tiles * cols).sum()) * array.cols_per_weight,
-    })
+    cols[-1] = base.outputs - array.effective_cols * (len(cols) - 1)
+    layout = replace(base.layout, skip_zero_rows=True, kept_filters=shrunk.filters,
+                     kept_channels=shrunk.channels)
+    return replace(
+        base, layer=layer, layout=layout, skipped_rows=skip.skipped,
+        index_rows=skip.index_rows, tiles=skip.tiles, row_tiles=int(skip.row_tiles.max()),
+        driven_rows=int(skip.kept.sum()), driven_cols=int((skip.row_tiles * cols).sum()) * cpw,
+        cell_slots=int((skip.kept * cols).sum()) * cpw,
+    )
 
 
 @dataclass(frozen=True)
@@ -161,9 +182,10 @@ class Pruned:
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
         if layer.groups > 1:
             dense = get_mapper(self.base).map(layer, array)
-            return dense.model_copy(update={"mapper": f"{self.name}:dense-grouped"})
+            return replace(dense, mapper=self.name, scheme=f"{self.base} (grouped: dense)")
         budget = im2col_candidate(layer, array)
-        small = shrink(layer)
+        shrunk = shrink(layer)
+        small = shrunk.layer
         c = self._windows(small, array, int(budget.col_tiles[0]))
         best_key, best_i, best_skip = None, 0, skip_count(small, array, (1, 1))
         for i in np.flatnonzero(c.valid):
@@ -174,4 +196,4 @@ class Pruned:
             key = (int(c.windows[i]) * skip.tiles, skip.tiles, window[0] * window[1], *window)
             if best_key is None or key < best_key:
                 best_key, best_i, best_skip = key, int(i), skip
-        return _mapping(small, array, self.name, c, best_i, best_skip)
+        return _mapping(layer, shrunk, array, self.name, c, best_i, best_skip)

@@ -27,9 +27,10 @@ import numpy as np
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import LayerMapping, mapping_from
 from imcsim.mappers.geometry import Candidates, argmin_cycles, candidates, window_grid
+from imcsim.mappers.grid import grid_mapping
 from imcsim.mappers.im2col import im2col_candidate
+from imcsim.mappers.mapping import LayerMapping
 
 
 def square_windows(layer: LayerShape, array: ArrayConfig) -> Candidates:
@@ -52,7 +53,7 @@ class SdkReference:
             & (c.group_sets <= base.group_sets)
         )
         c = replace(c, valid=c.valid & within)
-        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))
+        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class SdkUnconstrained:
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
         c = square_windows(layer, array)
-        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))
+        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))
 
 
 @dataclass(frozen=True)
@@ -70,4 +71,4 @@ class SdkRectangular:
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
         c = candidates(layer, array, *window_grid(layer.output_size), "element")
-        return mapping_from(layer, array, self.name, "element", c, argmin_cycles(c))
+        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))

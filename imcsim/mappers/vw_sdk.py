@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import LayerMapping, mapping_from
 from imcsim.mappers.geometry import argmin_cycles, candidates, window_grid
+from imcsim.mappers.grid import grid_mapping
 from imcsim.mappers.im2col import im2col_candidate
+from imcsim.mappers.mapping import LayerMapping
 
 
 @dataclass(frozen=True)
@@ -37,5 +38,5 @@ class VwSdk:
         best = argmin_cycles(c)
         base = im2col_candidate(layer, array)
         if not c.valid[best] or int(base.cycles[0]) < int(c.cycles[best]):
-            return mapping_from(layer, array, self.name, "element", base, 0)
-        return mapping_from(layer, array, self.name, "channel", c, best)
+            return grid_mapping(layer, array, self.name, "element", base, 0, scheme="im2col")
+        return grid_mapping(layer, array, self.name, "channel", c, best)

@@ -4,8 +4,9 @@ Layers are named as ``imcsim.nn.extract`` names them: the module's qualified nam
 (``layer1.0.conv1``), ``name#k`` for its k-th call.  Hooks are removed in ``finally``.
 Inputs come back as numpy (N, C, H, W): a Linear layer's (N, F) input is
 (N, F, 1, 1) and an (N, …, F) sequence input is (N, F, 1, tokens), the geometry of
-``LayerShape.linear``.  ``mapped_inputs`` also drops the input channels a pruned
-mapping removed (all-zero weights), so each array sees exactly its mapped rows.
+``LayerShape.linear``.  A mapping's placement speaks of the layer's own channels (a
+pruned mapping simply places no row of a channel it left out), so inputs are passed on
+whole.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import torch
 from torch import nn
 
 from imcsim.errors import MappingError
-from imcsim.mappers.base import LayerMapping
+from imcsim.mappers.mapping import LayerMapping
 from imcsim.nn.extract import run_with_hooks
+
+__all__ = ["as_nchw", "capture_activations", "mapped_inputs"]
 
 
 def as_nchw(module: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -48,29 +51,8 @@ def capture_activations(
     return captured
 
 
-def _module(model: nn.Module, name: str) -> nn.Module:
-    base = name.split("#", 1)[0]
-    modules = dict(model.named_modules())
-    return modules.get(base, model if base == type(model).__name__ else None)
-
-
-def _kept_channels(module: nn.Module) -> np.ndarray:
-    """Input channels with a nonzero weight: the pruned mapper's ``shrink`` rule."""
-    weight = module.weight.detach()
-    nonzero = (weight != 0).reshape(weight.shape[0], weight.shape[1], -1)
-    return nonzero.any(dim=2).any(dim=0).cpu().numpy()
-
-
 def mapped_inputs(
     model: nn.Module, inputs: torch.Tensor, mappings: Sequence[LayerMapping]
 ) -> dict[str, np.ndarray]:
-    """The input of every mapped layer, restricted to the input channels the mapping
-    kept when a pruned mapper dropped the channels whose weights are all zero."""
-    captured = capture_activations(model, inputs, [m.layer.name for m in mappings])
-    for m in mappings:
-        x, name = captured[m.layer.name], m.layer.name
-        if x.shape[1] != m.layer.in_channels and m.layer.groups == 1:
-            keep = _kept_channels(_module(model, name))
-            if int(keep.sum()) == m.layer.in_channels:
-                captured[name] = x[:, keep]
-    return captured
+    """The input of every mapped layer, keyed by layer name."""
+    return capture_activations(model, inputs, [m.layer.name for m in mappings])

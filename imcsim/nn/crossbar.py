@@ -27,12 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError, MappingError
-from imcsim.layers import LayerShape
 from imcsim.nn import functional as xf
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
 from imcsim.nn.mvm import Cells, build_layout, per_image, reducer, tiled_conv
 from imcsim.nn.noise import apply_cell_faults, mixed_seed, read_noise
-from imcsim.nn.tileplan import TilePlan, build_plan, expand_plan
+from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
 
 Pair = tuple[int, int]
@@ -230,33 +229,17 @@ def _geometry(module: nn.Conv2d | nn.Linear) -> tuple:
             tuple(module.stride), tuple(module.padding), tuple(module.dilation), module.groups)
 
 
-def _layer_plan(
-    name: str, module: nn.Conv2d | nn.Linear, layer: LayerShape, mapping
-) -> tuple[TilePlan, np.ndarray | None]:
-    """The plan and nonzero mask of ``module`` on ``mapping``, checking they fit together.
-
-    A pruned mapping may have dropped all-zero filters and channels from the shape; the
-    plan is then re-indexed onto the module's kept filters and channels.
-    """
-    geometry = _geometry(module)
+def _layer_plan(name: str, module: nn.Conv2d | nn.Linear, mapping) -> TilePlan:
+    """The plan of ``module`` on ``mapping``, checking that they describe the same layer."""
+    layer = mapping.layer
     want = (layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
             layer.padding, layer.dilation, layer.groups)
-    plan, mask = build_plan(mapping), layer.nonzero_mask()
-    if geometry == want:
-        return plan, mask
-    weight = module.weight.detach()
-    weight = weight.view(*weight.shape, 1, 1) if weight.dim() == 2 else weight
-    filters = np.flatnonzero((weight != 0).any(dim=(1, 2, 3)).numpy())
-    channels = np.flatnonzero((weight != 0).any(dim=(0, 2, 3)).numpy())
-    if geometry[2:] != want[2:] or (len(channels), len(filters)) != want[:2]:
+    if _geometry(module) != want:
         raise MappingError(
-            f"layer {name!r}: module {type(module).__name__} {geometry} does not "
+            f"layer {name!r}: module {type(module).__name__} {_geometry(module)} does not "
             f"match its mapping {layer.describe()}"
         )
-    full = np.zeros(weight.shape, dtype=bool)
-    if mask is not None:
-        full[np.ix_(filters, channels)] = mask
-    return expand_plan(plan, filters, channels, tuple(weight.shape)), full
+    return build_plan(mapping)
 
 
 def to_crossbar(
@@ -282,7 +265,7 @@ def to_crossbar(
         mapping = mappings.get(name)
         if mapping is None:
             raise MappingError(f"layer {name!r} has no mapping in the report of {report.model!r}")
-        plan, mask = _layer_plan(name, module, mapping.layer, mapping)
+        plan, mask = _layer_plan(name, module, mapping), mapping.layer.nonzero_mask()
         cls = CrossbarLinear if isinstance(module, nn.Linear) else CrossbarConv2d
         new = cls(module, plan, settings, mask, layer_id, name).train(module.training)
         parent, _, child = name.rpartition(".")

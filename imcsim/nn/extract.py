@@ -9,7 +9,8 @@ ConvTranspose2d, LSTM…) are listed in ``Extraction.unmapped``, never dropped s
 A layer whose weights contain zeros records a nonzero mask, so pruning reaches the
 mappers through the ordinary shape.
 The ``r`` and ``l`` convs of a low-rank module (``imcsim.nn.compress``) carry
-``factor_of=<module name>`` so that a mapper can place the pair together.
+``factor_of=<module name>`` and ``factor_role`` ``R``/``L`` so that a pair mapper can
+place them together.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ def _unmapped_reason(module: nn.Module) -> str | None:
     return None
 
 
-def factor_names(model: nn.Module) -> dict[str, str]:
-    """``{"<name>.r": name, "<name>.l": name}`` for every low-rank factorised module."""
+def factor_names(model: nn.Module) -> dict[str, dict[str, str]]:
+    """``{"<name>.r": {factor_of: name, factor_role: "R"}, "<name>.l": …"L"}`` for every
+    low-rank factorised module."""
     return {
-        f"{name}.{child}": name
+        f"{name}.{child}": {"factor_of": name, "factor_role": role}
         for name, module in model.named_modules() if isinstance(module, FACTORIZED)
-        for child in ("r", "l")
+        for child, role in (("r", "R"), ("l", "L"))
     }
 
 
@@ -119,7 +121,7 @@ def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
 
     def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
         name = label.split("#", 1)[0]
-        tag = {"factor_of": factors[name]} if name in factors else {}
+        tag = factors.get(name, {})
         if isinstance(module, nn.Conv2d):
             shape = conv_shape(label, module, x).model_copy(update=tag)
             layers.append(_with_mask(shape, module.weight))

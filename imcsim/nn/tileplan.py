@@ -1,7 +1,7 @@
 """Index plan of one mapped layer: which weights share a column, hence one ADC read.
 
-Built from ``Placement(mapping).reduction_partition()`` — the same placement the cycle
-counts come from.  A *column* is a (window copy, filter) pair; its weights are split over
+Built from the mapping's placement (``check_mapping(mapping).reduction_partition()``) —
+the same placement the cycle counts come from, whatever mapper built it.  A *column* is a (window copy, filter) pair; its weights are split over
 row tiles (*slots*) and each slot's partial sum is read by the ADC separately.  Columns of
 one copy whose slot pattern over the reduction index (channel, tap) is identical form a
 *class*.  One class × one slot is one group of a grouped convolution:
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imcsim.mappers.base import LayerMapping
-from imcsim.mappers.placement import Placement
+from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.placement import check_mapping
+
+__all__ = ["TilePlan", "build_plan", "column_slots"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def _classes_of_copy(slots: np.ndarray, out_per_group: int) -> list[tuple[int, n
 def build_plan(mapping: LayerMapping) -> TilePlan:
     """The index plan of ``mapping`` (numpy; done once per layer at conversion)."""
     layer = mapping.layer
-    partition = Placement(mapping).reduction_partition()
+    partition = check_mapping(mapping).reduction_partition()
     a, c_out = partition.shape[:2]
     taps = layer.kernel_size[0] * layer.kernel_size[1]
     per_filter = layer.in_per_group * taps
@@ -115,30 +117,3 @@ def build_plan(mapping: LayerMapping) -> TilePlan:
     return TilePlan(window=mapping.window, channels=channels, weight_index=weight_index,
                     filters=filters, inverse=inverse, on_chip=(partition >= 0).any(axis=0))
 
-
-def expand_plan(plan: TilePlan, filter_ids: np.ndarray, channel_ids: np.ndarray,
-                weight_shape: tuple[int, int, int, int]) -> TilePlan:
-    """Re-index the plan of a shrunk layer (pruned filters/channels dropped by the mapper)
-    onto the module's full weight: kept filter i is ``filter_ids[i]``, kept channel j is
-    ``channel_ids[j]``; dropped filters get ``inverse`` = K·F (a zero output)."""
-    c_out, c_in, kh, kw = weight_shape
-    taps = kh * kw
-    small_out, small_in = plan.on_chip.shape[:2]
-    pad_small = small_out * small_in * taps
-    f, rest = np.divmod(plan.weight_index, small_in * taps)
-    c, t = np.divmod(rest, taps)
-    real = plan.weight_index < pad_small
-    weight_index = np.where(
-        real, filter_ids[np.minimum(f, small_out - 1)] * c_in * taps
-        + channel_ids[np.minimum(c, small_in - 1)] * taps + t, c_out * c_in * taps,
-    )
-    on_chip = np.zeros(weight_shape, dtype=bool)
-    on_chip[np.ix_(filter_ids, channel_ids)] = plan.on_chip
-    k, f_max = plan.filters.shape[1:]
-    inverse = np.full((plan.copies, c_out), k * f_max, dtype=np.int64)
-    inverse[:, filter_ids] = plan.inverse
-    filters = np.where(plan.filters < small_out,
-                       filter_ids[np.minimum(plan.filters, small_out - 1)], c_out)
-    return TilePlan(window=plan.window, channels=channel_ids[plan.channels],
-                    weight_index=weight_index, filters=filters, inverse=inverse,
-                    on_chip=on_chip)

@@ -72,7 +72,7 @@ def evaluate_point(point: Record) -> Record:
         report = estimate_network(report, chip, point["schedule"])
     dense_im2col = dense_im2col_cycles(point["model"], chip)
     record = dict(point)
-    totals = report.as_record()
+    totals = report.summary_record()
     record.update(
         cycles=report.cycles,
         latency_cycles=report.latency_cycles,

@@ -14,10 +14,8 @@ from pydantic import Field
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.errors import ConfigError
-from imcsim.plotting import CHARTS
+from imcsim.plotting import CHARTS, Chart
 from imcsim.studies.sweep import SweepSpec
-
-Chart = Literal["utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto"]
 
 
 class Recipe(StrictModel):
