@@ -20,6 +20,7 @@ estimator), so fine-tuning can keep the chip in the loop.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from imcsim.errors import ConfigError, MappingError
 from imcsim.nn import functional as xf
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
 from imcsim.nn.mvm import Cells, build_layout, per_image, reducer, tiled_conv
-from imcsim.nn.noise import apply_cell_faults, mixed_seed, read_noise
+from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
 from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
 
@@ -61,6 +62,10 @@ class CrossbarConv2d(nn.Module):
         self.register_buffer("adc_full_scale", torch.tensor(self._fixed_full_scale(),
                                                             dtype=weight.dtype))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
+        for key in ("row_position", "col_position"):  # physical cell positions (placement)
+            self.register_buffer(key, torch.from_numpy(getattr(plan, key)), persistent=False)
+        self.nonideal = build_nonidealities(settings)
+        self._readers = tuple(n for n in self.nonideal if n.reads)
         self.layout = build_layout(plan, weight.shape[1] * self.groups, tuple(weight.shape[-2:]),
                               self.stride, self.padding, self.dilation)
         self.calibrating = 0
@@ -109,9 +114,12 @@ class CrossbarConv2d(nn.Module):
             cells, coef, offset = blocks.unsqueeze(0), one.view(1), 0.0
             top = xf.qmax(s.weight_bits, True)
         cells = cells * real
-        if not s.ideal:
-            gen = torch.Generator().manual_seed(mixed_seed(s.seed, self.layer_id, 0))
-            cells = apply_cell_faults(cells, real.expand_as(cells), top, s, gen)
+        if self.nonideal:
+            ctx = CellContext(real=real, top=top, row=self.row_position, col=self.col_position,
+                              generator=torch.Generator().manual_seed(
+                                  mixed_seed(s.seed, self.layer_id, 0)))
+            for effect in self.nonideal:
+                cells = effect.program(cells, ctx)
         presence = self._as_conv(real[:, :, :, :1]) if offset else None
         return Cells(weights=self._as_conv(cells.permute(1, 2, 3, 4, 0, 5)), presence=presence,
                      reducer=reducer(coef), offset=offset, scale=scale)
@@ -151,14 +159,17 @@ class CrossbarConv2d(nn.Module):
                 self.adc_full_scale.copy_(torch.maximum(self.adc_full_scale, v.abs().max()))
             return v, None
         lsb = xf.adc_lsb(self.adc_full_scale, s.adc_bits, not s.sliced).to(v.dtype)
-        clip = s.adc_range == "calibrated" or s.read_noise > 0 or s.programming_noise > 0
+        clip = s.adc_range == "calibrated" or any(n.may_exceed_range for n in self.nonideal)
         return xf.adc_levels_(v, lsb, s.adc_bits, not s.sliced, clip=clip), lsb
 
-    def _noise(self, v: torch.Tensor, spread_sq: torch.Tensor) -> torch.Tensor:
+    def _read(self, v: torch.Tensor, spread: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Every read-time non-ideality on the analog column sums ``v`` of one MVM."""
         self.reads += 1
-        gen = torch.Generator().manual_seed(
-            mixed_seed(self.settings.seed, self.layer_id, int(self.reads)))
-        return read_noise(v, spread_sq, self.settings, gen)
+        ctx = ReadContext(spread=spread, generator=torch.Generator().manual_seed(
+            mixed_seed(self.settings.seed, self.layer_id, int(self.reads))))
+        for effect in self._readers:
+            v = effect.read(v, ctx)
+        return v
 
     def _chunk(self, x: torch.Tensor, signed: bool) -> int:
         """Images per chunk so one copy's partial-sum tensor stays under the memory bound."""
@@ -177,8 +188,8 @@ class CrossbarConv2d(nn.Module):
             slices, x_coef = xf.encode_inputs(x, s.input_bits, s.dac_bits, signed)
         else:
             slices, x_coef = x.unsqueeze(0), torch.ones(1, dtype=x.dtype)
-        noise = self._noise if s.read_noise > 0 and not s.ideal else None
-        y, lsb = tiled_conv(x, slices, x_coef, self.cells(), self.layout, self._adc, noise)
+        analog = self._read if self._readers else None
+        y, lsb = tiled_conv(x, slices, x_coef, self.cells(), self.layout, self._adc, analog)
         return y if lsb is None else y.mul_(lsb)
 
     def simulate(self, x: torch.Tensor) -> torch.Tensor:

@@ -99,14 +99,15 @@ def _copy_view(xp: torch.Tensor, lay: Layout, copy: int) -> torch.Tensor:
 def tiled_conv(
     x: torch.Tensor, slices: torch.Tensor, x_coef: torch.Tensor, cells: Cells, layout: Layout,
     adc: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]],
-    noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    analog: Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Output (N, C_out, O_h, O_w) of integer inputs ``x`` (N, C, H, W) applied as
     ``slices`` (S_x, N, C, H, W) with shift-and-add weights ``x_coef``, in ADC code units,
     and the code step (``None``: no ADC, plain integer units).
 
     ``adc(v)`` turns partial sums into codes (in place) and returns the code step;
-    ``noise(v, spread²)`` adds read noise given ``Σ G² x²`` of every partial sum.  The
+    ``analog(v, spread)`` applies the read-time non-idealities (``imcsim.nn.nonideal``) to
+    the analog column sums; ``spread()`` computes ``Σ G² x²`` of every sum on demand.  The
     offset correction Σx of each block is linear in the input, so it is computed once on
     ``x`` rather than per slice.
     """
@@ -123,8 +124,8 @@ def tiled_conv(
     for copy, weight in enumerate(cells.weights):
         xa = _copy_view(xp, lay, copy)
         v = conv(xa, weight)
-        if noise is not None:
-            v = noise(v, conv(xa.square(), weight.square()))
+        if analog is not None:
+            v = analog(v, lambda xa=xa, weight=weight: conv(xa.square(), weight.square()))
         v, lsb = adc(v)
         rows = conv(_copy_view(xp_int, lay, copy), cells.presence[copy]) if xp_int is not None \
             else None

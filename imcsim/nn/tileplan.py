@@ -39,6 +39,10 @@ class TilePlan:
     inverse: np.ndarray
     on_chip: np.ndarray
     """(C_out, C_in/g, K_h, K_w) bool: the weight sits on some array row."""
+    row_position: np.ndarray
+    """Like ``weight_index``: the word line of each block entry in its tile (−1: no cell)."""
+    col_position: np.ndarray
+    """Like ``weight_index``: the weight column of each block entry in its tile (−1: no cell)."""
 
     @property
     def copies(self) -> int:
@@ -81,7 +85,7 @@ def _classes_of_copy(slots: np.ndarray, out_per_group: int) -> list[tuple[int, n
 def build_plan(mapping: LayerMapping) -> TilePlan:
     """The index plan of ``mapping`` (numpy; done once per layer at conversion)."""
     layer = mapping.layer
-    partition = check_mapping(mapping).reduction_partition()
+    partition, row_of, col_of = check_mapping(mapping).locate()
     a, c_out = partition.shape[:2]
     taps = layer.kernel_size[0] * layer.kernel_size[1]
     per_filter = layer.in_per_group * taps
@@ -115,5 +119,14 @@ def build_plan(mapping: LayerMapping) -> TilePlan:
         real = flat < c_out
         inverse[copy, flat[real]] = np.flatnonzero(real)
     return TilePlan(window=mapping.window, channels=channels, weight_index=weight_index,
-                    filters=filters, inverse=inverse, on_chip=(partition >= 0).any(axis=0))
+                    filters=filters, inverse=inverse, on_chip=(partition >= 0).any(axis=0),
+                    row_position=_per_entry(row_of, weight_index),
+                    col_position=_per_entry(col_of, weight_index))
+
+
+def _per_entry(per_weight: np.ndarray, weight_index: np.ndarray) -> np.ndarray:
+    """(A, C_out, C_in/g, K_h, K_w) values → aligned with ``weight_index`` (padding: −1)."""
+    flat = per_weight.reshape(per_weight.shape[0], -1)
+    padded = np.concatenate([flat, np.full((len(flat), 1), -1, dtype=flat.dtype)], axis=1)
+    return np.stack([padded[a][weight_index[a]] for a in range(len(flat))])
 
