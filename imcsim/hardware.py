@@ -139,23 +139,31 @@ def load_chip(name_or_path: str | Path) -> ChipConfig:
     return ChipConfig.parse(data)  # type: ignore[return-value]
 
 
-def build_chip(
-    chip: str | None, array: str | None, cell_bits: int | None = None,
-    weight_bits: int | None = None,
-) -> ChipConfig:
-    """A chip preset, or the mapping-study chip (one weight per column), with the array
-    size and bit overrides a user gave (command line, sweep points)."""
+_ARRAY_FIELDS = ("rows", "cols", "cell_bits", "weight_bits", "sign")
+_PRECISION_FIELDS = ("input_bits", "dac_bits", "adc_bits")
+
+
+def override_chip(chip: ChipConfig, **fields: int | str | None) -> ChipConfig:
+    """``chip`` with array fields (rows, cols, cell_bits, weight_bits, sign) and precision
+    fields (input_bits, dac_bits, adc_bits) replaced — ``None`` keeps the chip's value —
+    validated together.  The one place where command-line, sweep and simulation overrides
+    meet a chip."""
+    unknown = set(fields) - {*_ARRAY_FIELDS, *_PRECISION_FIELDS}
+    if unknown:
+        raise ConfigError(f"chip override: unknown field {sorted(unknown)[0]!r}")
+    data = chip.model_dump()
+    for part, names in (("array", _ARRAY_FIELDS), ("precision", _PRECISION_FIELDS)):
+        data[part].update({k: v for k, v in fields.items() if k in names and v is not None})
+    return ChipConfig.parse(data)  # type: ignore[return-value]
+
+
+def build_chip(chip: str | None, array: str | None, **fields: int | str | None) -> ChipConfig:
+    """A chip preset (or, with none, the mapping-study chip: one weight per column) with
+    the array size ``ROWSxCOLS`` and the overrides a user gave (see ``override_chip``)."""
     if chip is None and array is None:
         raise ConfigError("give --array ROWSxCOLS or --chip PRESET")
     base = load_chip(chip) if chip is not None else ChipConfig(array=ArrayConfig(rows=1, cols=1))
-    fields = base.array.model_dump()
     if array is not None:
         shape = parse_array(array)
-        fields.update(rows=shape.rows, cols=shape.cols)
-    if cell_bits is not None:
-        fields["cell_bits"] = cell_bits
-    if weight_bits is not None:
-        fields["weight_bits"] = weight_bits
-    data = base.model_dump()
-    data["array"] = fields
-    return ChipConfig.parse(data)  # type: ignore[return-value]
+        fields = {**fields, "rows": shape.rows, "cols": shape.cols}
+    return override_chip(base, **fields)

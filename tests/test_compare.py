@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from imcsim import ArrayConfig, LayerShape, get_mapper, map_network
+from imcsim.compression import METHODS
 from imcsim.errors import ConfigError
-from imcsim.studies.compare import METHODS, CompareOptions, compare_methods, compare_workloads
+from imcsim.studies.compare import CompareOptions, compare_methods, compare_workloads
 
 from cli_helpers import run
 

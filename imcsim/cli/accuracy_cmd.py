@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from imcsim.cli import app
 from imcsim.cli.common import ArrayOpt, CellBitsOpt, Format, FormatOpt, WeightBitsOpt, emit
 from imcsim.errors import ConfigError
-from imcsim.hardware import ChipConfig, load_chip, parse_array
+from imcsim.hardware import build_chip
 from imcsim.report import format_table
 
 Opt = typer.Option
@@ -46,21 +46,6 @@ class TableFormat(StrEnum):
 
 
 TableFormatOpt = Annotated[TableFormat, Opt("--format", "-f", help="Output format.")]
-
-
-def accuracy_chip(chip: str, array: str | None, **fields: Any) -> ChipConfig:
-    """A chip preset with the array shape and any precision given on the command line."""
-    base = load_chip(chip)
-    arr, prec = base.array.model_dump(), base.precision.model_dump()
-    if array is not None:
-        shape = parse_array(array)
-        arr.update(rows=shape.rows, cols=shape.cols)
-    for key, value in fields.items():
-        if value is not None:
-            (arr if key in arr else prec)[key] = value
-    data = base.model_dump()
-    data.update(array=arr, precision=prec)
-    return ChipConfig.parse(data)  # type: ignore[return-value]
 
 
 def _spec(model, chip, mapper, images, seed, checkpoint, data_dir, dataset, method, keep, groups,
@@ -110,7 +95,7 @@ def accuracy_command(
     from imcsim.studies.accuracy import run_accuracy
 
     config = _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed)
-    hw = accuracy_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
+    hw = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
                        input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits)
     spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method, keep,
                  groups, finetune_epochs)
@@ -144,7 +129,7 @@ def accuracy_sweep_command(
     from imcsim.studies.accuracy_study import sweep
 
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed)
-    spec = _spec(model, accuracy_chip(chip, array), mapper, images, seed, checkpoint, None,
+    spec = _spec(model, build_chip(chip, array), mapper, images, seed, checkpoint, None,
                  None, "dense", 0.5, 2, 0)
     prepared = prepare(spec)
     rows = sweep(prepared, base, _list(adc_bits, int), _list(noise, float))
@@ -165,7 +150,7 @@ def accuracy_study_command(
     cycles next to float, ideal-chip and low-ADC accuracy."""
     from imcsim.studies.accuracy_study import compression_study
 
-    spec = _spec(model, accuracy_chip(chip, array), "vw-sdk", images, seed, None, None, None,
+    spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs)
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed)
     rows = compression_study(spec, base, _list(adc_bits, int))

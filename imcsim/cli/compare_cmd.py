@@ -17,9 +17,10 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
+from imcsim.compression import METHODS
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
-from imcsim.studies.compare import METHODS, compare_methods
+from imcsim.studies.compare import compare_methods
 
 KeepOpt = Annotated[
     float, typer.Option("--keep", help="Fraction of the dense conv/linear weights kept, in (0, 1].")
@@ -56,7 +57,7 @@ def compare_command(
     if fmt is Format.csv:
         raise ConfigError("compare: --format csv is not available; use table or json")
     names = list(METHODS) if methods == "all" else split_list(methods, "--methods")
-    chip_cfg = build_chip(chip, array, cell_bits, weight_bits)
+    chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     result = compare_methods(
         model, chip_cfg, keep, methods=tuple(names), groups=groups, split=split,
         l_mode=l_mode, schedule=schedule,

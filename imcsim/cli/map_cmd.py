@@ -71,7 +71,7 @@ def map_command(
     mappers = [get_mapper(n) for n in names]
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
-    chip_cfg = build_chip(chip, array, cell_bits, weight_bits)
+    chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     work = load_workload(model, layers)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)

@@ -55,7 +55,7 @@ def simulate_command(
 
     if images < 1:
         raise ConfigError(f"--images must be >= 1 (got {images})")
-    chip_cfg = with_cost(build_chip(chip, array, cell_bits, weight_bits), cost)
+    chip_cfg = with_cost(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), cost)
     net, weights = load_model(model)
     inputs, _labels, described = model_inputs(model, images, seed=seed)
     extraction = extract_layers(net, inputs[:1])

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
-from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig, SignEncoding
+from imcsim.hardware import ChipConfig, SignEncoding, override_chip
 
 __all__ = ["CrossbarConfig", "LayerSettings", "resolve_settings"]
 
@@ -102,17 +102,11 @@ class LayerSettings:
     max_block_elements: int
 
 
-def _override(base: StrictModel, config: CrossbarConfig, fields: tuple[str, ...]) -> dict:
-    data = base.model_dump()
-    data.update({f: getattr(config, f) for f in fields if getattr(config, f) is not None})
-    return data
-
-
 def resolve_settings(chip: ChipConfig, config: CrossbarConfig) -> LayerSettings:
     """The chip's precisions with ``config``'s overrides, validated together."""
-    array = ArrayConfig.parse(_override(chip.array, config, ("weight_bits", "cell_bits", "sign")))
-    prec = PrecisionConfig.parse(_override(chip.precision, config, ("input_bits", "dac_bits",
-                                                                    "adc_bits")))
+    chip = override_chip(chip, **{f: getattr(config, f) for f in (
+        "weight_bits", "cell_bits", "sign", "input_bits", "dac_bits", "adc_bits")})
+    array, prec = chip.array, chip.precision
     if not config.ideal:
         for field, value in (("weight_bits", array.weight_bits), ("input_bits", prec.input_bits)):
             if value < 2:

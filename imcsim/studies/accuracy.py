@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from imcsim._config import StrictModel
+from imcsim.compression import transform_of
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
 from imcsim.network import map_network
@@ -30,8 +31,6 @@ from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_d
 __all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
            "run_accuracy"]
 
-PRUNING_ALIASES = {f"pruned-{m}": m for m in ("unstructured", "filter", "channel", "pattern")}
-METHODS = ("dense", *PRUNING_ALIASES, "low-rank", "group-low-rank")
 
 
 class AccuracySpec(StrictModel):
@@ -125,13 +124,11 @@ def _subset(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
-    if spec.method not in METHODS:
-        raise ConfigError(f"unknown method {spec.method!r} (known: {', '.join(METHODS)})")
-    if spec.method == "dense":
+    transform = transform_of(spec.method, "method")
+    if transform == "dense":
         return model
     from imcsim.studies.variants import compressed
 
-    transform = PRUNING_ALIASES.get(spec.method, spec.method)
     model = compressed(model, transform, spec.keep, spec.groups, "input")
     if spec.finetune_epochs:
         config = TrainConfig(epochs=spec.finetune_epochs, lr=0.01, warmup_steps=0, seed=spec.seed)

@@ -18,29 +18,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from imcsim._config import StrictModel
+from imcsim.compression import METHODS, method
 from imcsim.errors import ConfigError
 from imcsim.hardware import ArrayConfig, ChipConfig, parse_array
 from imcsim.layers import LayerShape
-from imcsim.mappers import LowRank, Mapper, get_mapper
-from imcsim.mappers.low_rank import LMode, Schedule
+from imcsim.mappers import LMode, Mapper, MapperOptions, Schedule, get_mapper
 from imcsim.network import as_chip, map_network
 from imcsim.report import format_table
-
-METHODS: dict[str, tuple[str, str]] = {
-    "dense-im2col": ("dense", "im2col"),
-    "dense-sdk": ("dense", "sdk"),
-    "dense-vw-sdk": ("dense", "vw-sdk"),
-    "pruned-unstructured-im2col": ("unstructured", "pruned-im2col"),
-    "pruned-unstructured-sdk": ("unstructured", "pruned-sdk"),
-    "pruned-filter-sdk": ("filter", "pruned-sdk"),
-    "pruned-channel-sdk": ("channel", "pruned-sdk"),
-    "pruned-pattern-sdk": ("pattern", "pruned-sdk"),
-    "low-rank-sdk": ("low-rank", "sdk"),
-    "low-rank-vw-sdk": ("low-rank", "vw-sdk"),
-    "group-low-rank-sdk": ("group-low-rank", "sdk"),
-    "group-low-rank-vw-sdk": ("group-low-rank", "vw-sdk"),
-}
-"""Method name → (model transform, mapper; for low-rank transforms the base of R)."""
 
 
 class CompareOptions(StrictModel):
@@ -60,16 +44,17 @@ class CompareOptions(StrictModel):
     """Factors one after the other (cycles add) or pipelined on separate arrays."""
 
     def model_post_init(self, _context: Any) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            known = ", ".join(METHODS)
-            raise ConfigError(f"unknown method {unknown[0] if unknown else ''!r} (known: {known})")
+        if not self.methods:
+            raise ConfigError("methods: give at least one method")
+        for name in self.methods:
+            method(name)
 
-    def mapper(self, method: str) -> Mapper:
-        transform, name = METHODS[method]
-        if transform in ("low-rank", "group-low-rank"):
-            return LowRank(base=name, l_mode=self.l_mode, schedule=self.schedule, name=method)
-        return get_mapper(name)
+    def mapper(self, name: str) -> Mapper:
+        m = method(name)
+        if not m.factorised:
+            return get_mapper(m.mapper)
+        options = MapperOptions(r_mapper=m.mapper, l_mode=self.l_mode, schedule=self.schedule)
+        return get_mapper("low-rank-sdk", options)
 
 
 @dataclass(frozen=True)
@@ -139,7 +124,7 @@ def _result(method: str, layers: Sequence[LayerShape], mapper: Mapper, chip: Chi
     report = map_network(layers, mapper, chip, model=method)
     total = report.total()
     return MethodResult(
-        method=method, transform=METHODS[method][0], mapper=mapper.name, params=total["params"],
+        method=method, transform=METHODS[method].transform, mapper=METHODS[method].mapper, params=total["params"],
         keep=total["params"] / dense_params, cycles=report.cycles,
         latency_cycles=report.latency_cycles, speedup=im2col_cycles / report.latency_cycles,
         utilization=report.utilization, tiles=total["tiles"],
@@ -158,7 +143,7 @@ def compare_workloads(
     dense_params = sum(layer.params for layer in dense)
     im2col_cycles = map_network(dense, "im2col", chip).cycles
     results = tuple(
-        _result(m, workloads[METHODS[m][0]], options.mapper(m), chip, dense_params, im2col_cycles)
+        _result(m, workloads[METHODS[m].transform], options.mapper(m), chip, dense_params, im2col_cycles)
         for m in options.methods
     )
     return Comparison(
@@ -181,6 +166,6 @@ def compare_methods(
     from imcsim.studies.variants import build_workloads, resolve_model
 
     name, module, x, weights = resolve_model(model, example_input)
-    transforms = ["dense", *(METHODS[m][0] for m in opts.methods)]
+    transforms = ["dense", *(METHODS[m].transform for m in opts.methods)]
     workloads = build_workloads(module, x, transforms, opts.keep, opts.groups, opts.split)
     return compare_workloads(workloads, chip, opts, model=name, weights=weights)

@@ -41,11 +41,7 @@ def cached_workload(model: str, compression: str, keep: float) -> Workload:
 @lru_cache(maxsize=256)
 def cached_chip(chip: str, array: str, cell_bits: int | None, adc_bits: int | None) -> ChipConfig:
     """A preset (or the 1-bit mapping chip) with array and bit overrides."""
-    config = build_chip(chip or None, array, cell_bits)
-    if adc_bits is not None:
-        precision = config.precision.model_copy(update={"adc_bits": adc_bits})
-        config = ChipConfig.parse({**config.model_dump(), "precision": precision.model_dump()})
-    return config
+    return build_chip(chip or None, array, cell_bits=cell_bits, adc_bits=adc_bits)
 
 
 def point_chip(point: Record) -> ChipConfig:
@@ -98,11 +94,10 @@ ACCURACY_FINETUNE_EPOCHS = 1
 @lru_cache(maxsize=8)
 def cached_prepared(model: str, compression: str, keep: float, images: int) -> Prepared:
     """The trained model, compressed and fine-tuned once per worker (any chip re-maps it)."""
-    from imcsim.studies.accuracy import PRUNING_ALIASES, AccuracySpec, prepare
+    from imcsim.studies.accuracy import AccuracySpec, prepare
 
-    method = f"pruned-{compression}" if f"pruned-{compression}" in PRUNING_ALIASES else compression
     spec = AccuracySpec(model=model, chip=ChipConfig(array={"rows": 128, "cols": 128}),
-                        mapper="im2col", images=images, method=method,
+                        mapper="im2col", images=images, method=compression,
                         keep=keep, finetune_epochs=ACCURACY_FINETUNE_EPOCHS)
     return prepare(spec)
 

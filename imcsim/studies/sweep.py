@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from imcsim._config import StrictModel
+from imcsim.compression import TRANSFORMS
 from imcsim.errors import ConfigError
 from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import DENSE_MAPPERS, mapper_names
@@ -81,8 +82,6 @@ class SweepSpec(StrictModel):
     @classmethod
     def _known_compressions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(c != "dense" for c in value):
-            from imcsim.studies.variants import TRANSFORMS
-
             unknown = [c for c in value if c not in TRANSFORMS]
             if unknown:
                 raise ValueError(f"unknown compression {unknown[0]!r} (known: {', '.join(TRANSFORMS)})")

@@ -14,16 +14,14 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from imcsim.compression import PRUNINGS, TRANSFORMS
 from imcsim.errors import ConfigError
 from imcsim.layers import LayerShape
 from imcsim.nn.compress.lowrank import low_rank
 from imcsim.nn.compress.modules import Split
-from imcsim.nn.compress.prune import METHODS as PRUNING
 from imcsim.nn.compress.prune import prune
 from imcsim.nn.compress.svd import RankRule
 from imcsim.nn.extract import extract_layers
-
-TRANSFORMS = ("dense", *PRUNING, "low-rank", "group-low-rank")
 
 
 def resolve_model(
@@ -47,7 +45,7 @@ def compressed(
     """``module`` compressed by ``transform`` (a copy; ``dense`` returns it unchanged)."""
     if transform == "dense":
         return module
-    if transform in PRUNING:
+    if transform in PRUNINGS:
         return prune(module, transform, 1 - keep).model
     if transform == "low-rank":
         return low_rank(module, RankRule(keep=keep)).model

@@ -4,7 +4,6 @@ from imcsim.nn.compress.lowrank import Factorization, low_rank
 from imcsim.nn.compress.modules import FACTORIZED, LowRankConv2d, LowRankLinear
 from imcsim.nn.compress.patterns import default_patterns, edge_patterns
 from imcsim.nn.compress.prune import (
-    METHODS,
     LayerPruning,
     Pruning,
     layer_mask,
@@ -20,7 +19,7 @@ from imcsim.nn.compress.svd import (
 )
 
 __all__ = [
-    "FACTORIZED", "METHODS", "Factorization", "LayerFactor", "LayerPruning", "LowRankConv2d",
+    "FACTORIZED", "Factorization", "LayerFactor", "LayerPruning", "LowRankConv2d",
     "LowRankLinear", "Pruning", "RankRule", "balanced_factors", "default_patterns", "edge_patterns",
     "factorize_conv", "factorize_linear", "layer_mask", "load_pruned", "low_rank", "prune",
 ]

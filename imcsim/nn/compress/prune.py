@@ -26,10 +26,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from imcsim.compression import PRUNINGS
 from imcsim.errors import ConfigError
 from imcsim.nn.compress.patterns import Shared, check_patterns, default_patterns, pattern_mask
-
-METHODS = ("unstructured", "filter", "channel", "pattern")
 
 
 def check_sparsity(sparsity: float) -> None:
@@ -108,7 +107,7 @@ def layer_mask(
     if method == "channel":
         return channel_mask(weight, sparsity)
     if method != "pattern":
-        raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(METHODS)})")
+        raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
     w4 = weight.detach() if weight.dim() == 4 else weight.detach().reshape(*weight.shape, 1, 1)
     kernel = tuple(w4.shape[2:])
     pats = default_patterns(*kernel, 1 - sparsity) if patterns is None else patterns
@@ -139,8 +138,8 @@ def prune(
     the others use ``default_patterns`` of their own kernel.
     """
     check_sparsity(sparsity)
-    if method not in METHODS:
-        raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(METHODS)})")
+    if method not in PRUNINGS:
+        raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
     model = copy.deepcopy(model)
     modules = [(n, m) for n, m in model.named_modules()
                if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in exclude]
