@@ -156,3 +156,15 @@ def test_sweep_measures_accuracy_and_draws_the_pareto_chart(tmp_path: Path) -> N
     assert 0.8 <= high <= 1.0 and records[0]["float_accuracy"] >= high - 0.05
     assert low < high  # a 4-bit ADC loses accuracy
     assert [p.name for p in render_charts(records, tmp_path, ["pareto"])] == ["pareto.png"]
+
+
+def test_mapper_options_reach_every_point_and_its_key(tmp_path: Path) -> None:
+    base = dict(models=("table:cnn8",), arrays=("128x128",), mappers=("low-rank-sdk",))
+    plain = SweepSpec(**base)
+    piped = SweepSpec(**base, mapper_options={"r_mapper": "vw-sdk"})
+    assert point_key(points(plain)[0]) != point_key(points(piped)[0])
+    sdk, vw = sweep(plain, tmp_path / "a", workers=1)[0], sweep(piped, tmp_path / "b", workers=1)[0]
+    layers = load_layer_table("cnn8")
+    array = ArrayConfig(rows=128, cols=128)
+    assert sdk["cycles"] == map_network(layers, "sdk", array).cycles
+    assert vw["cycles"] == map_network(layers, "vw-sdk", array).cycles != sdk["cycles"]

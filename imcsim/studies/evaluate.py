@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from imcsim.cost import estimate_network
 from imcsim.hardware import ChipConfig, build_chip
+from imcsim.mappers import MapperOptions
 from imcsim.network import map_network
 from imcsim.studies.workloads import Workload, load_workload
 
@@ -63,7 +64,8 @@ def evaluate_point(point: Record) -> Record:
     work = cached_workload(point["model"], point["compression"], point["keep"])
     dense = cached_workload(point["model"], "dense", 1.0)
     chip = point_chip(point)
-    report = map_network(work.layers, point["mapper"], chip, model=work.name)
+    options = MapperOptions.parse(point.get("mapper_options", {}))
+    report = map_network(work.layers, point["mapper"], chip, model=work.name, options=options)
     if chip.cost is not None:
         report = estimate_network(report, chip, point["schedule"])
     dense_im2col = dense_im2col_cycles(point["model"], chip)

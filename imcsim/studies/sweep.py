@@ -20,7 +20,7 @@ from imcsim._config import StrictModel
 from imcsim.compression import TRANSFORMS
 from imcsim.errors import ConfigError
 from imcsim.hardware import chip_presets, parse_array
-from imcsim.mappers import DENSE_MAPPERS, mapper_names
+from imcsim.mappers import DENSE_MAPPERS, MapperOptions, Schedule, mapper_names
 from imcsim.tables import table_names
 
 Record = dict[str, Any]
@@ -49,8 +49,11 @@ class SweepSpec(StrictModel):
     """ADC resolutions overriding the chip's (None keeps it)."""
     cell_bits: tuple[PositiveInt | None, ...] = (None,)
     """Cell bits overriding the chip's (None keeps it)."""
-    schedule: str = "sequential"
+    schedule: Schedule = "sequential"
     """Layer schedule for latency when a chip has a cost model: sequential or pipelined."""
+    mapper_options: MapperOptions = MapperOptions()
+    """Options of option-bearing mappers (the low-rank ``r_mapper``, ``l_mode``,
+    ``schedule`` of the factor pair), the same for every point."""
     accuracy: bool = False
     """Also measure on-chip accuracy (slow: a functional simulation per point)."""
     images: int = Field(default=200, ge=1)
@@ -100,8 +103,6 @@ class SweepSpec(StrictModel):
         missing = [c for c in self.chips if c and c not in chip_presets() and not c.endswith(".toml")]
         if missing:
             raise ValueError(f"unknown chip preset {missing[0]!r} (known: {', '.join(chip_presets())})")
-        if self.schedule not in ("sequential", "pipelined"):
-            raise ValueError(f"schedule={self.schedule!r} (expected sequential or pipelined)")
         return self
 
 
@@ -116,6 +117,7 @@ def points(spec: SweepSpec) -> list[Record]:
         out.append({"model": model, "compression": comp, "keep": keep, "chip": chip,
                     "array": array, "mapper": mapper, "adc_bits": adc, "cell_bits": cell,
                     "schedule": spec.schedule, "measure_accuracy": spec.accuracy,
+                    "mapper_options": spec.mapper_options.model_dump(),
                     "images": spec.images})
     return out
 
@@ -125,7 +127,7 @@ def point_key(point: Record) -> str:
     return json.dumps({k: point[k] for k in sorted(point) if k in _INPUTS}, sort_keys=True)
 
 
-_INPUTS = (*AXES, "schedule", "measure_accuracy", "images")
+_INPUTS = (*AXES, "schedule", "measure_accuracy", "images", "mapper_options")
 
 
 def read_results(path: Path) -> list[Record]:
