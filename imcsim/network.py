@@ -8,7 +8,7 @@ from imcsim.errors import ImcsimError, MappingError
 from imcsim.hardware import ArrayConfig, ChipConfig
 from imcsim.layers import LayerShape
 from imcsim.mappers import LayerMapping, Mapper, MapperOptions, PairMapper, get_mapper
-from imcsim.mappers.im2col import im2col_candidate
+from imcsim.mappers.search import search
 from imcsim.report import NetworkReport
 
 __all__ = ["as_chip", "compare_mappers", "factor_pairs", "map_layers", "map_network"]
@@ -77,7 +77,7 @@ def map_network(
     mapper = get_mapper(mapper, options) if isinstance(mapper, str) else mapper
     chip = as_chip(chip)
     mappings = map_layers(layers, mapper, chip.array)
-    baseline = tuple(int(im2col_candidate(layer, chip.array).cycles[0]) for layer in layers)
+    baseline = tuple(search("im2col", layer, chip.array)[0].cycles for layer in layers)
     return NetworkReport(
         model=model, chip=chip, mapper=mapper.name, mappings=mappings,
         baseline_cycles=baseline, unmapped=tuple(unmapped),

@@ -140,7 +140,7 @@ def test_theorem_2_mapped_factors_compute_the_factorised_layer(groups: int, spli
 
     def matrix(layer: LayerShape, weight: torch.Tensor):
         c = candidates(layer, array, np.array([window[0]]), np.array([window[1]]), "element")
-        (tile,) = grid_mapping(layer, array, "sdk", "element", c, 0).placement.tiles
+        (tile,) = grid_mapping(layer, array, "sdk", "element", c.pick(0)).placement.tiles
         return tile, tile_weights(layer, window, tile, weight.detach().numpy())
 
     r_tile, m_r = matrix(r, module.r.weight)

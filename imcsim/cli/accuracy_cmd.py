@@ -153,7 +153,7 @@ def accuracy_study_command(
     spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs)
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed)
-    rows = compression_study(spec, base, _list(adc_bits, int))
+    rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int))]
     title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), keep {keep}, "
              f"{finetune_epochs} fine-tuning epochs, {images} mnist5k test images")
     _emit_rows(rows, title, fmt)

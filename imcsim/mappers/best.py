@@ -6,8 +6,12 @@ from dataclasses import dataclass, field, replace
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.base import Mapper
+from imcsim.mappers.base import DENSE_MAPPERS, Mapper
+from imcsim.mappers.grid import grid_mapping
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.search import search
+
+__all__ = ["Best"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,9 @@ class Best:
     name: str = "best"
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        if tuple(m.name for m in self.candidates) == DENSE_MAPPERS:  # one compiled search
+            c, tiling, winner = search("best", layer, array)
+            return grid_mapping(layer, array, self.name, tiling, c, scheme=winner)
         results = [m.map(layer, array) for m in self.candidates]
         chosen = min(results, key=lambda r: r.cycles)
         return replace(chosen, mapper=self.name, scheme=chosen.mapper)

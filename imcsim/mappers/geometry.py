@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -62,6 +62,29 @@ def _ceil(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
     return -(-x // y)
 
 
+class Candidate(NamedTuple):
+    """One candidate window of one tiling: the closed-form counts a mapping is built from."""
+
+    a_h: int
+    a_w: int
+    pixels: int
+    windows: int
+    row_tiles: int
+    col_tiles: int
+    group_sets: int
+    groups_per_tile: int
+    ic_t: int
+    oc_t: int
+
+    @property
+    def tiles(self) -> int:
+        return self.row_tiles * self.col_tiles * self.group_sets
+
+    @property
+    def cycles(self) -> int:
+        return self.windows * self.tiles
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Struct of arrays: one entry per candidate window (a_h, a_w) of one tiling."""
@@ -85,6 +108,10 @@ class Candidates:
     @property
     def cycles(self) -> np.ndarray:
         return self.windows * self.tiles
+
+    def pick(self, i: int) -> Candidate:
+        """Candidate ``i`` as plain ints."""
+        return Candidate(*(int(getattr(self, f)[i]) for f in Candidate._fields))
 
 
 def candidates(

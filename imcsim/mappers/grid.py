@@ -28,7 +28,7 @@ import numpy as np
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape, Pair
-from imcsim.mappers.geometry import Candidates, Tiling
+from imcsim.mappers.geometry import Candidate, Tiling
 from imcsim.mappers.mapping import LayerMapping, Role
 from imcsim.mappers.placement import Placement, Tile, kernel_taps, patch_pixels
 
@@ -142,26 +142,24 @@ class _GridBuilder:
 
 
 def grid_mapping(
-    layer: LayerShape, array: ArrayConfig, mapper: str, tiling: Tiling, c: Candidates, i: int,
+    layer: LayerShape, array: ArrayConfig, mapper: str, tiling: Tiling, c: Candidate,
     *, scheme: str | None = None, role: Role = "layer",
 ) -> LayerMapping:
-    """The ``LayerMapping`` of candidate window ``i`` of ``c``, counted in closed form."""
-    a_h, a_w = int(c.a_h[i]), int(c.a_w[i])
-    g, m = layer.groups, int(c.groups_per_tile[i])
-    copies, cpw = a_h * a_w, array.cols_per_weight
-    rows_g, cols_g = int(c.pixels[i]) * layer.in_per_group, copies * layer.out_per_group
-    shared = int(c.group_sets[i]) != g
-    row_tiles, col_tiles = (1, 1) if shared else (int(c.row_tiles[i]), int(c.col_tiles[i]))
+    """The ``LayerMapping`` of candidate window ``c``, counted in closed form."""
+    g, m = layer.groups, c.groups_per_tile
+    copies, cpw = c.a_h * c.a_w, array.cols_per_weight
+    rows_g, cols_g = c.pixels * layer.in_per_group, copies * layer.out_per_group
+    shared = c.group_sets != g
+    row_tiles, col_tiles = (1, 1) if shared else (c.row_tiles, c.col_tiles)
     full, rest = divmod(g, m)
     slots_per_group = (full * m * m + rest * rest) if shared else g
-    layout = GridLayout(tiling=tiling, window=(a_h, a_w), channels_per_tile=int(c.ic_t[i]),
-                        filters_per_tile=int(c.oc_t[i]), groups_per_tile=m)
+    layout = GridLayout(tiling=tiling, window=(c.a_h, c.a_w), channels_per_tile=c.ic_t,
+                        filters_per_tile=c.oc_t, groups_per_tile=m)
     return LayerMapping(
-        layer=layer, array=array, mapper=mapper, scheme=scheme or mapper, window=(a_h, a_w),
-        windows=int(c.windows[i]), tiles=int(c.tiles[i]), outputs=copies * layer.out_channels,
+        layer=layer, array=array, mapper=mapper, scheme=scheme or mapper, window=(c.a_h, c.a_w),
+        windows=c.windows, tiles=c.tiles, outputs=copies * layer.out_channels,
         row_tiles=row_tiles, driven_rows=g * rows_g * col_tiles,
         driven_cols=g * cols_g * cpw * row_tiles,
         cell_slots=slots_per_group * rows_g * cols_g * cpw,
         weight_cells=copies * layer.nonzero_params * cpw, layout=layout, role=role,
     )
-

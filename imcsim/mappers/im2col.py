@@ -16,12 +16,15 @@ from imcsim.layers import LayerShape
 from imcsim.mappers.geometry import Candidates, candidates
 from imcsim.mappers.grid import grid_mapping
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.search import search
+
+__all__ = ["Im2col", "im2col_candidate"]
 
 ONE = np.array([1])
 
 
 def im2col_candidate(layer: LayerShape, array: ArrayConfig) -> Candidates:
-    """The single 1×1-window, element-tiled candidate."""
+    """The single 1×1-window, element-tiled candidate (vectorised form)."""
     return candidates(layer, array, ONE, ONE, "element")
 
 
@@ -30,4 +33,5 @@ class Im2col:
     name: str = "im2col"
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        return grid_mapping(layer, array, self.name, "element", im2col_candidate(layer, array), 0)
+        c, tiling, _ = search("im2col", layer, array)
+        return grid_mapping(layer, array, self.name, tiling, c)

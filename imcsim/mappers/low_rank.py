@@ -44,7 +44,8 @@ L_MODES: tuple[LMode, ...] = ("block-diagonal", "im2col", "independent")
 def block_diagonal(l_layer: LayerShape, array: ArrayConfig, window: Pair, mapper: str) -> LayerMapping:
     """I_N ⊗ L: the 1×1 conv L with window a_h×a_w, element-tiled (N·k × N·C_out)."""
     c = candidates(l_layer, array, np.array([window[0]]), np.array([window[1]]), "element")
-    return grid_mapping(l_layer, array, mapper, "element", c, 0, scheme="block-diagonal", role="L")
+    return grid_mapping(l_layer, array, mapper, "element", c.pick(0), scheme="block-diagonal",
+                        role="L")
 
 
 def check_pair(r: LayerShape, l_layer: LayerShape) -> None:

@@ -149,7 +149,7 @@ def _mapping(
 ) -> LayerMapping:
     """The mapping of ``layer`` whose grid holds ``shrunk`` with rows skipped per ``skip``."""
     small, cpw = shrunk.layer, array.cols_per_weight
-    base = grid_mapping(small, array, name, "element", c, i, scheme=name)
+    base = grid_mapping(small, array, name, "element", c.pick(i), scheme=name)
     cols = np.full(len(skip.kept), array.effective_cols)
     cols[-1] = base.outputs - array.effective_cols * (len(cols) - 1)
     layout = replace(base.layout, skip_zero_rows=True, kept_filters=shrunk.filters,

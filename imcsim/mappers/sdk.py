@@ -21,54 +21,52 @@ Square windows are clipped to the output (a non-square output gets min(n, O) per
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.geometry import Candidates, argmin_cycles, candidates, window_grid
+from imcsim.mappers.geometry import Candidates, candidates
 from imcsim.mappers.grid import grid_mapping
-from imcsim.mappers.im2col import im2col_candidate
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.search import search
+
+__all__ = ["SdkRectangular", "SdkReference", "SdkUnconstrained", "square_windows"]
 
 
 def square_windows(layer: LayerShape, array: ArrayConfig) -> Candidates:
-    """Element-tiled square windows n = 1..max(O_h, O_w), clipped per axis."""
+    """Element-tiled square windows n = 1..max(O_h, O_w), clipped per axis (vectorised)."""
     oh, ow = layer.output_size
     n = np.arange(1, max(oh, ow) + 1)
     return candidates(layer, array, np.minimum(n, oh), np.minimum(n, ow), "element")
 
 
 @dataclass(frozen=True)
-class SdkReference:
+class _Searched:
+    """A dense mapper whose window search is compiled (``mappers.search``)."""
+
+    name: str
+    kind: str
+
+    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
+        c, tiling, _ = search(self.kind, layer, array)
+        return grid_mapping(layer, array, self.name, tiling, c)
+
+
+@dataclass(frozen=True)
+class SdkReference(_Searched):
     name: str = "sdk"
-
-    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        base = im2col_candidate(layer, array)
-        c = square_windows(layer, array)
-        within = (
-            (c.row_tiles <= base.row_tiles)
-            & (c.col_tiles <= base.col_tiles)
-            & (c.group_sets <= base.group_sets)
-        )
-        c = replace(c, valid=c.valid & within)
-        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))
+    kind: str = "sdk"
 
 
 @dataclass(frozen=True)
-class SdkUnconstrained:
+class SdkUnconstrained(_Searched):
     name: str = "sdk-unconstrained"
-
-    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        c = square_windows(layer, array)
-        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))
+    kind: str = "sdk-unconstrained"
 
 
 @dataclass(frozen=True)
-class SdkRectangular:
+class SdkRectangular(_Searched):
     name: str = "sdk-rect"
-
-    def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        c = candidates(layer, array, *window_grid(layer.output_size), "element")
-        return grid_mapping(layer, array, self.name, "element", c, argmin_cycles(c))
+    kind: str = "sdk-rect"

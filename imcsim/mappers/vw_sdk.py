@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers.geometry import argmin_cycles, candidates, window_grid
 from imcsim.mappers.grid import grid_mapping
-from imcsim.mappers.im2col import im2col_candidate
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.mappers.search import search
+
+__all__ = ["VwSdk"]
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,7 @@ class VwSdk:
     name: str = "vw-sdk"
     reference_bounds: bool = False
 
-    def _limits(self, layer: LayerShape) -> tuple[int, int]:
-        oh, ow = layer.output_size
-        if self.reference_bounds:
-            return max(1, oh - 1), max(1, ow - 1)
-        return oh, ow
-
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        a_h, a_w = window_grid(layer.output_size, self._limits(layer))
-        c = candidates(layer, array, a_h, a_w, "channel")
-        best = argmin_cycles(c)
-        base = im2col_candidate(layer, array)
-        if not c.valid[best] or int(base.cycles[0]) < int(c.cycles[best]):
-            return grid_mapping(layer, array, self.name, "element", base, 0, scheme="im2col")
-        return grid_mapping(layer, array, self.name, "channel", c, best)
+        c, tiling, _ = search("vw-sdk-ref" if self.reference_bounds else "vw-sdk", layer, array)
+        scheme = "im2col" if tiling == "element" else self.name
+        return grid_mapping(layer, array, self.name, tiling, c, scheme=scheme)

@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from imcsim.compression import transform_of
 from imcsim.nn.crossbar import CrossbarConfig
 from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 
-__all__ = ["STUDY_METHODS", "compression_study", "markdown_table", "remap", "sweep"]
+__all__ = ["STUDY_METHODS", "StudyRow", "compression_study", "markdown_table", "remap", "sweep"]
 
 STUDY_METHODS: tuple[tuple[str, str], ...] = (
     ("dense", "im2col"),
@@ -49,10 +51,40 @@ def _row(prepared: Prepared, config: CrossbarConfig, varied: str, value: Any) ->
             "float_accuracy": prepared.float_accuracy}
 
 
+@dataclass(frozen=True)
+class StudyRow:
+    """One compressed model on one mapper: its cost and its accuracy on each chip."""
+
+    model: str
+    array: str
+    method: str
+    mapper: str
+    keep: float
+    params: int
+    cycles: int
+    float_accuracy: float
+    chip_accuracy: dict[str, float]
+    """Accuracy per chip condition: ``ideal chip``, ``adc 6b``…"""
+
+    def row(self) -> dict[str, Any]:
+        """The table row: method, mapper, params, cycles, float and per-chip accuracy."""
+        return {"method": self.method, "mapper": self.mapper, "params": self.params,
+                "cycles": self.cycles, "float": self.float_accuracy, **self.chip_accuracy}
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One network-level record per chip condition (what ``plot_pareto`` reads)."""
+        transform = transform_of(self.method)
+        return [{"model": self.model, "array": self.array, "compression": transform,
+                 "keep": 1.0 if transform == "dense" else self.keep, "mapper": self.mapper,
+                 "chip": chip, "adc_bits": None, "params": self.params,
+                 "latency_cycles": self.cycles, "accuracy": accuracy}
+                for chip, accuracy in self.chip_accuracy.items()]
+
+
 def compression_study(
     spec: AccuracySpec, base: CrossbarConfig, adc_bits: Sequence[int],
     methods: Sequence[tuple[str, str]] = STUDY_METHODS,
-) -> list[dict[str, Any]]:
+) -> list[StudyRow]:
     """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy."""
     rows, cache = [], {}
     for method, mapper in methods:
@@ -63,15 +95,16 @@ def compression_study(
             prepared = remap(cache[key], mspec)
         else:
             prepared = cache[key] = prepare(mspec)
-        total = prepared.report.total()
-        row = {"method": method, "mapper": mapper, "params": total["params"],
-               "cycles": prepared.report.cycles, "float": prepared.float_accuracy,
-               "ideal chip": evaluate_on_chip(prepared, base.model_copy(
-                   update={"ideal": True})).accuracy}
+        chips = {"ideal chip": evaluate_on_chip(prepared, base.model_copy(
+            update={"ideal": True})).accuracy}
         for bits in adc_bits:
             config = CrossbarConfig.parse({**base.model_dump(), "adc_bits": bits})
-            row[f"adc {bits}b"] = evaluate_on_chip(prepared, config).accuracy
-        rows.append(row)
+            chips[f"adc {bits}b"] = evaluate_on_chip(prepared, config).accuracy
+        rows.append(StudyRow(
+            model=spec.model, array=spec.chip.array.label, method=method, mapper=mapper,
+            keep=spec.keep, params=prepared.report.total()["params"],
+            cycles=prepared.report.cycles, float_accuracy=prepared.float_accuracy,
+            chip_accuracy=chips))
     return rows
 
 
