@@ -114,13 +114,43 @@ def _useful(out, limit, buf):
 
 
 @numba.njit(cache=True)
+def _cost(geom, a_h, a_w, channel):
+    """(valid, cycles, tiles) of window (a_h, a_w): the part of ``_evaluate`` a search
+    compares, without filling a record."""
+    kh, kw, sh, sw, dh, dw, oh, ow = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
+    cin, cout, g, rows, cols = geom[8], geom[9], geom[10], geom[11], geom[12]
+    pixels = _touched(a_h, kh, sh, dh) * _touched(a_w, kw, sw, dw)
+    outs = a_h * a_w
+    if channel:
+        ic_t, oc_t = min(rows // pixels, cin), min(cols // outs, cout)
+        if ic_t == 0 or oc_t == 0:
+            return False, 0, 0
+        tiles = _ceil(cin, ic_t) * _ceil(cout, oc_t)
+    else:
+        tiles = _ceil(pixels * cin, rows) * _ceil(outs * cout, cols)
+    if pixels * cin <= rows and outs * cout <= cols:
+        share = min(max(min(rows // (pixels * cin), cols // max(outs * cout, 1)), 1), g)
+        tiles *= _ceil(g, share)
+    else:
+        tiles *= g
+    return True, _ceil(oh, a_h) * _ceil(ow, a_w) * tiles, tiles
+
+
+@numba.njit(cache=True)
 def _consider(geom, a_h, a_w, channel, budget, rec, best):
-    if not _evaluate(geom, a_h, a_w, channel, rec):
-        return
+    """Keep window (a_h, a_w) in ``best`` if it is valid, within budget and cheaper;
+    return its validity (a channel-tiled window that does not fit ends a row of the grid)."""
+    valid, cycles, tiles = _cost(geom, a_h, a_w, channel)
+    if not valid:
+        return False
+    if best[11] >= 0 and (cycles > best[11] or (cycles == best[11] and tiles > best[4] * best[5] * best[6])):
+        return True
+    _evaluate(geom, a_h, a_w, channel, rec)
     if budget[0] >= 0 and (rec[4] > budget[0] or rec[5] > budget[1] or rec[6] > budget[2]):
-        return
+        return True
     if best[11] < 0 or _better(rec, best):
         best[:] = rec
+    return True
 
 
 @numba.njit(cache=True)
@@ -133,13 +163,19 @@ def _square(geom, budget, best):
 
 @numba.njit(cache=True)
 def _rect(geom, limit_h, limit_w, channel, best):
+    """Every useful window of the grid; with channel tiling a window that does not fit
+    ends its row (pixels and copies only grow with a_w) and, if it is the row's first,
+    the search (they also grow with a_h)."""
     rec = np.empty(13, np.int64)
     none = np.full(3, -1, np.int64)
     hs, ws = np.empty(limit_h, np.int64), np.empty(limit_w, np.int64)
     nh, nw = _useful(geom[6], limit_h, hs), _useful(geom[7], limit_w, ws)
     for i in range(nh):
         for j in range(nw):
-            _consider(geom, hs[i], ws[j], channel, none, rec, best)
+            if not _consider(geom, hs[i], ws[j], channel, none, rec, best):
+                if j == 0:
+                    return
+                break
 
 
 @numba.njit(cache=True)
