@@ -1,8 +1,10 @@
-"""Charts of network reports and sweep records.
+"""Charts of network reports and sweep records, and pictures of mappings.
 
 Every chart takes a sequence of ``NetworkReport``s or of network-level records (sweep
 records, ``NetworkReport.summary_record()``) and an ``ax`` (or makes one), and returns
-the ``ax``; nothing global is changed (no ``plt.style.use``, no rcParams).
+the ``ax``; nothing global is changed (no ``plt.style.use``, no rcParams).  The mapping
+pictures (``plot_placement``, ``plot_placements``) draw one layer's ``LayerMapping`` and
+live in ``imcsim.drawing``.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter
 
+from imcsim.drawing import plot_placement, plot_placements
+from imcsim.errors import ConfigError
+from imcsim.placement_view import layer_tiles
 from imcsim.report import NetworkReport, Record
 
 __all__ = [
-    "CHARTS", "Chart", "as_records", "pareto_front", "plot_energy_breakdown",
-    "plot_layer_cycles", "plot_pareto", "plot_speedup", "plot_utilization", "render_charts",
+    "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_energy_breakdown",
+    "plot_layer_cycles", "plot_pareto", "plot_placement", "plot_placements", "plot_speedup",
+    "plot_tile_cycles", "plot_utilization", "render_charts",
 ]
 
-Chart = Literal["utilization", "speedup", "layer_cycles", "energy_breakdown", "pareto"]
+Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
+                "compression", "pareto", "placement"]
+"""Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
+every other name is rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -38,6 +49,7 @@ def as_records(data: RecordsLike) -> list[Record]:
         record = item.summary_record() if isinstance(item, NetworkReport) else item
         if isinstance(item, NetworkReport):
             record["chip"] = item.chip.name
+            record["layer_tiles"] = layer_tiles(item.mappings)
         out.append({**_DEFAULTS, **record})
     return out
 
@@ -167,6 +179,88 @@ def plot_energy_breakdown(data: RecordsLike, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def _split_bar(ax: Axes, y: float, height: float, windows: int, split: list[int],
+               colour: tuple, px_per_cycle: float) -> int:
+    """One layer's bar: a segment per column tile (alternating shade), white ticks
+    between its row tiles (each row tile costs ``windows`` cycles)."""
+    left = 0
+    for k, rows in enumerate(split):
+        shade = colour if k % 2 == 0 else tuple(0.55 * c + 0.45 for c in colour[:3])
+        ax.barh(y, windows * rows, height, left=left, color=shade, lw=0)
+        if windows * px_per_cycle >= 3 and rows > 1:
+            ticks = left + windows * np.arange(1, rows)
+            ax.vlines(ticks, y - height / 2, y + height / 2, colors="w", lw=0.5)
+        left += windows * rows
+    return left
+
+
+def plot_tile_cycles(data: RecordsLike, ax: Axes | None = None) -> Axes:
+    """Where the cycles go: per layer, windows × tiles as a bar split into its column
+    tiles (alternating shades) and row tiles (white ticks); one bar per record."""
+    records = as_records(data)
+    missing = [r.get("mapper") for r in records if not r.get("layer_tiles")]
+    if missing:
+        raise ConfigError(f"plot_tile_cycles: records of {missing[0]!r} carry no layer_tiles")
+    names = [row[0] for row in records[0]["layer_tiles"]]
+    ax = _ax(ax, (8.4, 1.2 + 0.17 * len(names) * len(records)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    keys = _varying(records, ("model", "compression", "array", "mapper")) or ["mapper"]
+    total = max(w * sum(split) for r in records for _, w, split in r["layer_tiles"])
+    px_per_cycle = ax.get_window_extent().width / max(total, 1)
+    height = 0.8 / len(records)
+    for i, r in enumerate(records):
+        rgb = to_rgb(colours[i % len(colours)])
+        rows = {name: (w, split) for name, w, split in r["layer_tiles"]}
+        for j, name in enumerate(names):
+            if name not in rows:
+                continue
+            y = j + (i - (len(records) - 1) / 2) * height
+            windows, split = rows[name]
+            end = _split_bar(ax, y, height, windows, split, rgb, px_per_cycle)
+            ax.text(end, y, f" {windows:,}×{sum(split)}" + (f" ({len(split)} col)" if len(split) > 1
+                    else ""), va="center", fontsize=5.5)
+        ax.barh(0, 0, color=rgb, label=_series_label(r, keys))
+    ax.set_yticks(range(len(names)), names, fontsize="x-small")
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlim(0, 1.15 * total)
+    ax.set_xlabel("computing cycles per image (windows × tiles; white ticks: row tiles, "
+                  "shades: column tiles)", fontsize="small")
+    ax.set_title(f"Where the cycles go — {records[0]['model']} on {records[0]['array']}")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+_FAMILY_COLOURS = {"dense": "0.55", "low-rank": "C0", "group-low-rank": "C2"}
+
+
+def plot_compression(data: RecordsLike, ax: Axes | None = None) -> Axes:
+    """Speedup over dense im2col per compression method, labelled with its accuracy."""
+    records = sorted(as_records(data), key=lambda r: -r["speedup"])
+    ax = _ax(ax, (8.4, 1.4 + 0.42 * len(records)))
+    labels = [f"{r['compression']} + {r['mapper']}" for r in records]
+    colours = [_FAMILY_COLOURS.get(r["compression"], "C1") for r in records]
+    ax.barh(range(len(records)), [r["speedup"] for r in records], color=colours)
+    for i, r in enumerate(records):
+        text = f" {r['speedup']:.2f}×, {r['latency_cycles']:,} cycles"
+        if r.get("accuracy") is not None:
+            text += f"; on chip {100 * r['accuracy']:.1f} %"
+            if r.get("float_accuracy") is not None:
+                text += f" (float {100 * r['float_accuracy']:.1f} %)"
+        ax.text(r["speedup"], i, text, va="center", fontsize="x-small")
+    ax.set_yticks(range(len(records)), labels, fontsize="small")
+    ax.set_ylim(len(records) - 0.5, -0.5)
+    ax.set_xlim(0, 1.9 * max(r["speedup"] for r in records))
+    ax.axvline(1.0, color="0.3", lw=0.8, ls=":")
+    ax.set_xlabel("speedup over the dense model under im2col (×)")
+    first = records[0]
+    adc = f", {first['adc_bits']}-bit ADC" if first.get("adc_bits") else ""
+    ax.set_title(f"Compression at keep {first['keep']:g} — {first['model']} on "
+                 f"{first['array']} ({first['chip'] or 'mapping chip'}{adc})", fontsize="medium")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated by any other (fewer cycles and higher accuracy), sorted by cycles."""
     front, best = [], float("-inf")
@@ -234,13 +328,40 @@ def render_charts(
         "utilization": (plot_utilization, records),
         "speedup": (plot_speedup, records),
         "layer_cycles": (plot_layer_cycles, _first_model(per_layer)),
+        "tile_cycles": (plot_tile_cycles, _tile_records(records)),
         "energy_breakdown": (plot_energy_breakdown, costed),
+        "compression": (plot_compression, _compressed(records)),
         "pareto": (plot_pareto, accurate),
     }
     return [
         _save(plot(data), out / f"{name}.png")
         for name, (plot, data) in plans.items() if name in charts and data
     ]
+
+
+def _tile_records(records: list[Record]) -> list[Record]:
+    """im2col and the fastest mapper at the smallest array (most tiles), first model, of the
+    records that carry ``layer_tiles`` (those of ``NetworkReport``s)."""
+    tiled = [r for r in records if r.get("layer_tiles")]
+    if not tiled:
+        return []
+    smallest = min((r["array"] for r in tiled), key=_cells)
+    group = _first_model([r for r in tiled if r["array"] == smallest])
+    fastest = min(group, key=lambda r: r["cycles"])
+    return [r for r in group if r["mapper"] == "im2col" and r is not fastest] + [fastest]
+
+
+def _compressed(records: list[Record]) -> list[Record]:
+    """Records comparing compression methods: one model, array, chip, ADC and kept fraction
+    (dense records of the same setting included)."""
+    compressed = [r for r in records if r["compression"] != "dense"]
+    if not compressed:
+        return []
+    first = compressed[0]
+    same = [r for r in records
+            if all(r.get(k) == first.get(k) for k in ("model", "array", "chip", "adc_bits"))
+            and (r["compression"] == "dense" or r["keep"] == first["keep"])]
+    return same if len({(r["compression"], r["mapper"]) for r in same}) > 1 else []
 
 
 def _first_model(records: list[Record]) -> list[Record]:

@@ -83,6 +83,9 @@ def test_ray_and_local_give_identical_records(tmp_path: Path) -> None:
 
 def test_default_recipe_and_run_in_an_empty_directory(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    study = load_recipe("default")  # its compression part runs in tests/test_draw_cli.py
+    monkeypatch.setattr("imcsim.cli.sweep_cmd.load_recipe",
+                        lambda _name: study.model_copy(update={"compression": None}))
     result = run(capsys, "run")
     assert result.code == 0, result.err
     out = tmp_path / "imcsim-out"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
 from imcsim.report import format_table
 from imcsim.studies.executors import make_executor
+from imcsim.studies.mission import run_extras
 from imcsim.studies.recipes import load_recipe
 from imcsim.studies.sweep import RESULTS, SweepSpec, pending, read_results, sweep
 
@@ -38,6 +40,20 @@ def run_with_progress(spec: SweepSpec, out: Path, backend: str, workers: int | N
 
         return sweep(spec, out, backend=backend, workers=workers, address=address,
                      on_record=advance)
+
+
+@contextmanager
+def _bar(label: str, total: int):
+    """A progress bar on stderr (nothing when there is nothing to count); yields the
+    ``on_record(record, done, total)`` callback that moves it."""
+    if not total:
+        yield None
+        return
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=_stderr_console(), transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda _record, done, _all: progress.update(task, completed=done)
 
 
 def _stderr_console():
@@ -120,9 +136,16 @@ def run_command(
     target = out or Path(study.out)
     records = run_with_progress(study.sweep, target, study.backend, study.workers, None)
     typer.echo(summary(records))
-    for path in write_outputs(records, target, study.charts):
+    charts = write_outputs(records, target, study.charts)
+    total = len(study.compression.methods) if study.compression is not None else 0
+    with _bar("compression", total) as advance:
+        extras = run_extras(study, target, records, on_record=advance)
+    if extras.table:
+        typer.echo("\n" + extras.table)
+    for path in charts + extras.charts:
         typer.echo(f"chart: {path}")
     typer.echo(f"{len(records)} records in {target / RESULTS}; table in {target / 'summary.txt'}")
+    typer.echo("\nsummary\n" + "\n".join(f"  {line}" for line in extras.highlights))
 
 
 @app.command("plot")

@@ -60,6 +60,8 @@ class AccuracySpec(StrictModel):
     """Groups of group low-rank."""
     finetune_epochs: int = Field(default=2, ge=0)
     """Fine-tuning epochs after compression (0 = none; dense models are not fine-tuned)."""
+    finetune_images: int | None = Field(default=None, ge=1)
+    """Training images fine-tuning sees: a seeded random subset (``seed``); None = all."""
     calibration_images: int = Field(default=128, ge=1)
     """Training images used to calibrate ranges (when the crossbar config asks for it)."""
 
@@ -132,7 +134,11 @@ def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
     model = compressed(model, transform, spec.keep, spec.groups, "input")
     if spec.finetune_epochs:
         config = TrainConfig(epochs=spec.finetune_epochs, lr=0.01, warmup_steps=0, seed=spec.seed)
-        finetune(model, data.train_images, data.train_labels, config)
+        images, labels = data.train_images, data.train_labels
+        if spec.finetune_images is not None and spec.finetune_images < len(images):
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(spec.seed))
+            images, labels = images[order[: spec.finetune_images]], labels[order[: spec.finetune_images]]
+        finetune(model, images, labels, config)
     return model.eval()
 
 

@@ -1,7 +1,8 @@
 """Recipes: a whole study in one TOML file (workload axes, chip, outputs).
 
-Validated by the same pydantic models as the API (``SweepSpec``): an unknown key, a
-wrong type or a bad value is a one-line ``ConfigError`` naming it.
+Validated by the same pydantic models as the API (``SweepSpec``, ``CompressionStudy``,
+``PictureSpec``): an unknown key, a wrong type or a bad value is a one-line
+``ConfigError`` naming it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS, Chart
+from imcsim.studies.mission import CompressionStudy
+from imcsim.studies.pictures import PictureSpec
 from imcsim.studies.sweep import SweepSpec
 
 
@@ -31,6 +34,11 @@ class Recipe(StrictModel):
     """Worker processes (local) or CPUs (local Ray); default: all cores."""
     charts: tuple[Chart, ...] = CHARTS  # type: ignore[assignment]
     """Charts to render when the records support them."""
+    compression: CompressionStudy | None = None
+    """Compression methods at one kept fraction: cycles and on-chip accuracy
+    (``compression.jsonl``, charts ``compression`` and ``pareto``)."""
+    pictures: PictureSpec | None = None
+    """Mapping pictures of one layer under several mappers (chart ``placement``)."""
 
 
 def recipe_names() -> list[str]:
