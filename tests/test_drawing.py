@@ -210,9 +210,10 @@ def test_tile_cycles_bars_add_up_to_the_cycles(reports) -> None:
 def test_placement_pictures_from_8x8_to_512x512(size: int, tmp_path: Path) -> None:
     layer = LayerShape.conv2d(16, 16, 3, 32, padding=1, name="l")
     mapping = get_mapper("vw-sdk").map(layer, ArrayConfig(rows=size, cols=size))
-    ax = plot_placement(mapping, tile=0)
+    ax = plot_placement(mapping, tile=0, cols_per_adc=4)
     title = ax.get_title()
     assert f"on {size}x{size}" in title and "utilization" in title
+    assert f"ADC shared by 4 bit lines ({size // 4} per array)" in title
     assert ("averaged in" in title) == (size == 512)  # more cells than pixels: say so
     texts = [t.get_text() for t in ax.texts]
     if size == 8:
