@@ -2,12 +2,12 @@
 rendered headless and checked as an image, and one golden picture of a tiny layout.
 
 Update the golden image after an intended change of the drawing with
-``IMCSIM_UPDATE_GOLDEN=1 python -m pytest tests/test_drawing.py``.
+``python -m pytest tests/test_drawing.py --update-goldens`` (the switch of every golden
+file, ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -229,7 +229,7 @@ def test_side_by_side_and_all_tiles(tmp_path: Path) -> None:
     assert_drawn(png_of(axes[0], tmp_path / "three.png"), (300, 800))
 
 
-def test_golden_tiny_layout(tmp_path: Path) -> None:
+def test_golden_tiny_layout(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     mapping = get_mapper("pruned-sdk").map(masked(LAYER, 0.35, 5), ArrayConfig(rows=24, cols=16))
     fig = plt.figure(figsize=(1.6, 1.6), dpi=40)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -237,11 +237,10 @@ def test_golden_tiny_layout(tmp_path: Path) -> None:
     fig.savefig(tmp_path / "tiny.png", dpi=40)
     plt.close(fig)
     image = mpimg.imread(tmp_path / "tiny.png")[..., :3]
-    if os.environ.get("IMCSIM_UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(exist_ok=True)
+    if request.config.getoption("--update-goldens"):
         GOLDEN.write_bytes((tmp_path / "tiny.png").read_bytes())
     golden = mpimg.imread(GOLDEN)[..., :3]
     assert image.shape == golden.shape == (64, 64, 3)
     diff = np.abs(image - golden).max(axis=-1)
     assert diff.mean() < 0.02 and (diff > 0.25).mean() < 0.02, (
-        "placement drawing changed; if intended: IMCSIM_UPDATE_GOLDEN=1 pytest tests/test_drawing.py")
+        "placement drawing changed; if intended: pytest tests/test_drawing.py --update-goldens")

@@ -50,7 +50,7 @@ def draw_command(
         raise ConfigError(f"--tile {tile}: expected a tile index >= 0")
     target = out or Path(f"{layer}-{'+'.join(names)}.png".replace("/", "_"))
     check_suffix(target, "--out")
-    chip_cfg = build_chip(chip, array, cell_bits, weight_bits)
+    chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     if (model is None) == (layers is None):
         raise ConfigError("give exactly one of --model NAME or --layers TABLE.csv")
     source = model if model is not None else (layers if layers.endswith(".csv") else f"table:{layers}")

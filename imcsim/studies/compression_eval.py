@@ -12,13 +12,7 @@ from typing import Any
 from imcsim.hardware import ChipConfig, build_chip
 from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig
-from imcsim.studies.accuracy import (
-    PRUNING_ALIASES,
-    AccuracySpec,
-    Prepared,
-    evaluate_on_chip,
-    prepare,
-)
+from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 from imcsim.studies.accuracy_study import remap
 from imcsim.studies.evaluate import cached_workload, dense_im2col_cycles
 
@@ -27,16 +21,10 @@ __all__ = ["evaluate_methods"]
 Record = dict[str, Any]
 
 
-def _accuracy_method(compression: str) -> str:
-    """``AccuracySpec.method`` of a model transform (pruning methods carry a prefix)."""
-    pruned = f"pruned-{compression}"
-    return pruned if pruned in PRUNING_ALIASES else compression
-
-
 def _prepared(point: Record, chip: ChipConfig, cache: dict[str, Prepared]) -> Prepared:
     spec = AccuracySpec(
         model=point["model"], chip=chip, mapper=point["mapper"], images=point["images"],
-        method=_accuracy_method(point["compression"]), keep=point["keep"],
+        method=point["compression"], keep=point["keep"],
         finetune_epochs=point["finetune_epochs"], finetune_images=point["finetune_images"],
     )
     if point["compression"] in cache:
@@ -47,8 +35,7 @@ def _prepared(point: Record, chip: ChipConfig, cache: dict[str, Prepared]) -> Pr
 
 def _accuracy(point: Record, chip: ChipConfig, cache: dict[str, Prepared]) -> tuple[Record, Any]:
     prepared = _prepared(point, chip, cache)
-    on_chip = CrossbarConfig(adc_bits=point["adc_bits"], adc_range="calibrated",
-                             slicing=point["slicing"])
+    on_chip = CrossbarConfig(adc_range="calibrated", slicing=point["slicing"])  # chip's ADC
     fields = {
         "float_accuracy": prepared.float_accuracy,
         "ideal_accuracy": evaluate_on_chip(prepared, CrossbarConfig(ideal=True)).accuracy,
@@ -67,7 +54,7 @@ def evaluate_methods(points: list[Record], threads: int | None = None) -> list[R
     cache: dict[str, Prepared] = {}
     records = []
     for point in points:
-        chip = build_chip(point["chip"] or None, point["array"])
+        chip = build_chip(point["chip"] or None, point["array"], adc_bits=point["adc_bits"])
         record = dict(point)
         if point["measure_accuracy"]:
             fields, report = _accuracy(point, chip, cache)

@@ -1,7 +1,7 @@
 """The compression part of a study, and the short summary ``imcsim run`` prints.
 
 Every compression family at one kept fraction, each with the mapper that exploits it
-(the method names of ``imcsim.studies.compare``: pruning with row skipping — PAIRS,
+(the method names of ``imcsim.compression``: pruning with row skipping — PAIRS,
 ISLPED 2023 — and low-rank / group low-rank with R then the block-diagonal I_N ⊗ L —
 Jeon, Rhe, Ko, DATE 2025): computing cycles on one chip and, with the model's shipped
 weights, float, ideal-chip and on-chip accuracy at one ADC setting after a short
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
+from imcsim.compression import METHODS, method
 from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import mapper_names
 from imcsim.plotting import render_charts
 from imcsim.report import NetworkReport, format_table
-from imcsim.studies.compare import METHODS
 from imcsim.studies.sweep import read_results
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ __all__ = ["RESULTS", "CompressionStudy", "StudyExtras", "run_extras", "compress
 
 Record = dict[str, Any]
 RESULTS = "compression.jsonl"
-LOW_RANK = ("low-rank", "group-low-rank")
 
 
 class CompressionStudy(StrictModel):
@@ -52,7 +51,7 @@ class CompressionStudy(StrictModel):
     methods: tuple[str, ...] = ("dense-im2col", "dense-vw-sdk", "pruned-unstructured-sdk",
                                 "pruned-pattern-sdk", "low-rank-sdk", "low-rank-vw-sdk",
                                 "group-low-rank-sdk")
-    """Method names of ``imcsim.studies.compare.METHODS`` (transform + mapper)."""
+    """Method names of ``imcsim.compression.METHODS`` (transform + mapper)."""
     keep: float = Field(default=0.5, gt=0, le=1)
     """Fraction of the conv/linear weights every compressed method keeps."""
     chip: str = "default"
@@ -96,22 +95,22 @@ class CompressionStudy(StrictModel):
         return self
 
 
-def mapper_of(method: str) -> str:
+def mapper_of(name: str) -> str:
     """The registered mapper of a method (low-rank methods: ``low-rank-<R's mapper>``)."""
-    transform, mapper = METHODS[method]
-    return f"low-rank-{mapper}" if transform in LOW_RANK else mapper
+    m = method(name)
+    return f"low-rank-{m.mapper}" if m.factorised else m.mapper
 
 
 def method_points(spec: CompressionStudy) -> list[Record]:
     """One point (the inputs of one record) per method, in ``spec.methods`` order."""
     points = []
-    for method in spec.methods:
-        transform = METHODS[method][0]
+    for name in spec.methods:
+        transform = method(name).transform
         dense = transform == "dense"
         points.append({
-            "model": spec.model, "method": method, "compression": transform,
+            "model": spec.model, "method": name, "compression": transform,
             "keep": 1.0 if dense else spec.keep, "chip": spec.chip, "array": spec.array,
-            "mapper": mapper_of(method), "measure_accuracy": spec.accuracy,
+            "mapper": mapper_of(name), "measure_accuracy": spec.accuracy,
             "adc_bits": spec.adc_bits if spec.accuracy else None,
             "slicing": spec.slicing if spec.accuracy else None,
             "images": spec.images if spec.accuracy else None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
+from imcsim.compression import transform_of
 from imcsim.drawing import ColorBy, plot_placements
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig, build_chip, chip_presets, parse_array
@@ -55,6 +56,11 @@ class PictureSpec(StrictModel):
     file: str = "mapping.png"
     """File name under the study's output folder (.png, .svg or .pdf)."""
 
+    @field_validator("compression")
+    @classmethod
+    def _known_compression(cls, value: str) -> str:
+        return transform_of(value)
+
     @field_validator("mappers")
     @classmethod
     def _known_mappers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,16 +98,10 @@ def load_layers(model: str, compression: str = "dense", keep: float = 0.5) -> Wo
     from imcsim.studies.evaluate import cached_workload
 
     table = model.startswith("table:") or model.endswith(".csv")
-    if table and compression != "dense":
+    if table and transform_of(compression) != "dense":
         raise ConfigError(f"compression {compression!r} needs a built-in torch model, "
                           f"not the layer table {model!r}")
-    if compression != "dense":
-        from imcsim.studies.variants import TRANSFORMS
-
-        if compression not in TRANSFORMS:
-            raise ConfigError(f"unknown compression {compression!r} "
-                              f"(known: {', '.join(TRANSFORMS)})")
-    return cached_workload(model, compression, keep)
+    return cached_workload(model, transform_of(compression), keep)
 
 
 def select_layers(layers: Sequence[LayerShape], name: str, source: str) -> tuple[LayerShape, ...]:
