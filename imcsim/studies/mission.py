@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from imcsim.studies.pictures import Picture
     from imcsim.studies.recipes import Recipe
 
-__all__ = ["RESULTS", "CompressionStudy", "StudyExtras", "run_extras", "compression_table", "highlights", "mapper_of",
-           "method_points", "run_compression", "tile_reports"]
+__all__ = ["RESULTS", "CompressionStudy", "StudyExtras", "compression_table", "highlights",
+           "mapper_of", "method_points", "run_compression", "run_extras", "tile_reports"]
 
 Record = dict[str, Any]
 RESULTS = "compression.jsonl"
