@@ -354,7 +354,7 @@ def _tile_records(records: list[Record]) -> list[Record]:
 def _compressed(records: list[Record]) -> list[Record]:
     """Records comparing compression methods: one model, array, chip, ADC and kept fraction
     (dense records of the same setting included)."""
-    compressed = [r for r in records if r["compression"] != "dense"]
+    compressed = [r for r in records if r["compression"] != "dense" and "speedup" in r]
     if not compressed:
         return []
     first = compressed[0]
