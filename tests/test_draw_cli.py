@@ -55,6 +55,39 @@ def test_draw_every_kind_of_mapper(capsys, tmp_path: Path, mapper: str, extra: t
     assert 0.05 < ink(out) < 0.9
 
 
+USER_FILE = """
+from imcsim.mappers import Placement, Tile, get_mapper, mapper_names, register_mapper
+
+
+class Reversed:
+    name = "reversed-im2col"
+
+    def map(self, layer, array):
+        base = get_mapper("im2col").map(layer, array).placement
+        tiles = [Tile(rows=t.rows[::-1], cols=t.cols) for t in base.tiles]
+        return Placement.from_tiles(layer, array, base.window, tiles).to_mapping(mapper=self.name)
+
+
+if Reversed.name not in mapper_names():
+    register_mapper(Reversed.name, Reversed)
+"""
+
+
+def test_draw_a_mapper_registered_from_a_file(capsys, tmp_path: Path) -> None:
+    source = tmp_path / "my_mappers.py"
+    source.write_text(USER_FILE)
+    out = tmp_path / "mine.png"
+    result = run(capsys, "draw", "--register", str(source), *LAYER, "--mapper",
+                 "reversed-im2col,im2col", "--out", str(out))
+    assert result.code == 0, result.err
+    assert "reversed-im2col: window 1x1, 3 tiles x 1,024 windows = 3,072 cycles" in result.out
+    assert ink(out) > 0.05
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    result = run(capsys, "draw", "--register", str(broken), *LAYER, "--out", str(out))
+    assert result.code == 2 and "boom" in result.err and len(result.err.splitlines()) == 1
+
+
 def test_draw_pruned_marks_skipped_rows_and_svg(capsys, tmp_path: Path) -> None:
     out = tmp_path / "p.svg"
     result = run(capsys, "draw", *LAYER, "--mapper", "pruned-sdk,sdk", "--compression",

@@ -20,7 +20,7 @@ from imcsim.cli.common import (
 from imcsim.drawing import ColorBy
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
-from imcsim.studies.pictures import check_suffix, draw_layer, load_layers
+from imcsim.studies.pictures import check_suffix, draw_layer, import_mappers, load_layers
 
 
 @app.command("draw")
@@ -38,9 +38,12 @@ def draw_command(
     tile: Annotated[int | None, typer.Option("--tile", help="Draw only this tile (0-based); default: every tile.")] = None,
     color_by: Annotated[str, typer.Option("--color-by", help="Colour weights by 'filter' or by window 'copy'.")] = "filter",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Picture file: .png, .svg or .pdf (default: LAYER-MAPPER.png).")] = None,
+    register: Annotated[list[str] | None, typer.Option("--register", help="Python file or module to import first: it registers your own mappers (register_mapper).")] = None,
 ) -> None:
     """Draw one layer's tiles as images of the array: weights by filter and kernel tap,
     empty and zero cells, skipped rows, utilization."""
+    for source in register or ():
+        import_mappers(source)
     names = split_list(mapper, "--mapper")
     if color_by not in ("filter", "copy"):
         raise ConfigError(f"--color-by {color_by!r}: expected filter or copy")

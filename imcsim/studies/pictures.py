@@ -26,8 +26,8 @@ from imcsim.mappers import LayerMapping, get_mapper, mapper_names
 from imcsim.network import map_layers
 from imcsim.studies.workloads import Workload
 
-__all__ = ["Picture", "PictureSpec", "SUFFIXES", "draw_layer", "draw_picture", "layer_mappings",
-           "load_layers", "select_layers"]
+__all__ = ["Picture", "PictureSpec", "SUFFIXES", "draw_layer", "draw_picture", "import_mappers",
+           "layer_mappings", "load_layers", "select_layers"]
 
 SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -91,6 +91,28 @@ class Picture:
 def check_suffix(path: Path, what: str) -> None:
     if path.suffix.lower() not in SUFFIXES:
         raise ConfigError(f"{what} {str(path)!r}: expected a {', '.join(SUFFIXES)} file")
+
+
+def import_mappers(source: str) -> None:
+    """Import a Python file (``*.py``) or module that registers mappers (``register_mapper``),
+    so that a command line can draw or map with them."""
+    import importlib
+    import importlib.util
+
+    try:
+        if source.endswith(".py"):
+            path = Path(source)
+            if not path.is_file():
+                raise ConfigError(f"--register {source!r}: no such file")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            importlib.import_module(source)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the user's code: any failure is one line naming it
+        raise ConfigError(f"--register {source!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 def load_layers(model: str, compression: str = "dense", keep: float = 0.5) -> Workload:
