@@ -11,14 +11,13 @@ from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
     ChipOpt,
-    Format,
-    FormatOpt,
+    PlainFormat,
+    PlainFormatOpt,
     WeightBitsOpt,
     emit,
     split_list,
 )
 from imcsim.compression import METHODS
-from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.studies.compare import compare_methods
 
@@ -51,11 +50,9 @@ def compare_command(
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Dense, pruned, low-rank and group low-rank at the same kept fraction of weights."""
-    if fmt is Format.csv:
-        raise ConfigError("compare: --format csv is not available; use table or json")
     names = list(METHODS) if methods == "all" else split_list(methods, "--methods")
     chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     result = compare_methods(

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,30 +32,34 @@ from torch import nn
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
+from imcsim.nn.extract import check_finite
 
-__all__ = ["TrainConfig", "TrainProgress", "TrainResult", "evaluate", "finetune", "train"]
+__all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "evaluate",
+           "finetune", "train"]
+
+MAX_SEED = 2**63 - 1
 
 
 class TrainConfig(StrictModel):
     """Hyper-parameters of one training (or fine-tuning) run."""
 
-    epochs: int = Field(default=8, ge=1)
-    """Passes over the training images."""
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(default=8, ge=1, le=10_000)
+    """Passes over the training images (1..10,000)."""
+    batch_size: int = Field(default=64, ge=1, le=65_536)
     """Images per optimizer step."""
-    lr: float = Field(default=0.05, gt=0)
-    """Peak learning rate of the cosine schedule."""
-    warmup_steps: int = Field(default=30, ge=0)
+    lr: float = Field(default=0.05, gt=0, le=10)
+    """Peak learning rate of the cosine schedule (SGD rates above 10 only diverge)."""
+    warmup_steps: int = Field(default=30, ge=0, le=10**9)
     """Steps of linear warm-up before the cosine decay."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
     """Nesterov momentum."""
-    weight_decay: float = Field(default=5e-4, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0, le=1)
     """L2 penalty on every parameter."""
-    shift_px: int = Field(default=2, ge=0)
+    shift_px: int = Field(default=2, ge=0, le=16)
     """Augmentation: random translation of up to this many pixels (0 = none)."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     """Seed of shuffling and augmentation (model initialisation is seeded by the caller)."""
-    checkpoint_every_steps: int = Field(default=50, ge=1)
+    checkpoint_every_steps: int = Field(default=50, ge=1, le=10**9)
     """Save the resumable training state every this many steps (and at every epoch end)."""
     keep_zeros: bool = True
     """Weights that are exactly zero at the start stay zero (pruning masks stay applied)."""
@@ -83,7 +90,38 @@ class TrainResult:
     final_loss: float
 
 
+class TrainInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``train``: the state at ``step`` was saved to ``state_path``."""
+
+    def __init__(self, state_path: Path, step: int, total: int) -> None:
+        super().__init__(f"training state saved to {state_path} (step {step} of {total})")
+        self.state_path, self.step, self.total = state_path, step, total
+
+
 Progress = Callable[[TrainProgress], None]
+
+
+class _DeferInterrupt:
+    """Hold Ctrl-C until the current optimizer step ends (main thread, default handler
+    only); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def __enter__(self) -> _DeferInterrupt:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, _signum: int, _frame: object) -> None:
+        self.hit = True
+        signal.signal(signal.SIGINT, self._old)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None and signal.getsignal(signal.SIGINT) == self._handler:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _mixed_seed(*parts: int) -> int:
@@ -139,6 +177,7 @@ def evaluate(
     """Top-1 accuracy (fraction in [0, 1]) of ``model`` in eval mode; restores its mode."""
     if len(images) == 0:
         raise ConfigError("evaluate: no images")
+    check_finite(images, "evaluation images")
     was_training = model.training
     model.eval()
     try:
@@ -152,23 +191,48 @@ def evaluate(
 
 
 def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
-                config: TrainConfig) -> None:
+                config: TrainConfig, loss: float) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": config.model_dump()}, tmp)
+                "loss": loss, "config": config.model_dump()}, tmp)
     os.replace(tmp, path)
 
 
+def _read_state(path: Path, total: int) -> dict[str, Any]:
+    """The saved training state at ``path``, checked field by field."""
+    broken = f"training state {str(path)!r} is unreadable or corrupt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
+        raise ConfigError(f"{broken} ({type(exc).__name__}); delete it to restart") from None
+    shape_ok = (isinstance(state, dict) and isinstance(state.get("model"), dict)
+                and isinstance(state.get("optimizer"), dict)
+                and isinstance(state.get("config"), dict)
+                and type(state.get("step")) is int and 0 <= state["step"] <= total)
+    if not shape_ok:
+        raise ConfigError(f"{broken} (missing or mistyped fields); delete it to restart")
+    return state
+
+
 def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
-                config: TrainConfig) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("config") != config.model_dump():
+                config: TrainConfig, total: int) -> tuple[int, float]:
+    state = _read_state(path, total)
+    if state["config"] != config.model_dump():
         raise ConfigError(
             f"training state {path} was written with other settings; delete it to restart"
         )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    return int(state["step"])
+    for name, tensor in state["model"].items():
+        if isinstance(tensor, torch.Tensor):
+            check_finite(tensor, f"training state {path.name}: {name}")
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"training state {path} does not fit the model: {first}; "
+                          "delete it to restart") from None
+    loss = state.get("loss", float("nan"))
+    return state["step"], float(loss) if isinstance(loss, (int, float)) else float("nan")
 
 
 def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
@@ -191,45 +255,73 @@ def train(
     *,
     state_path: str | Path | None = None,
     progress: Progress | None = None,
+    keep_state: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``images``/``labels`` (cross-entropy).
 
-    With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps
-    and at every epoch end; a later call with the same path and config resumes from it.
-    The state file is removed when the run completes.
+    With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps,
+    at every epoch end and when Ctrl-C stops the run (at the end of the current step;
+    ``TrainInterrupted`` is raised); a later call with the same path and config resumes
+    from it.  The state file is removed when the run completes, unless ``keep_state``
+    (then the caller removes it once the trained weights are safely written).
     """
     config = config if config is not None else TrainConfig()
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"train: {len(images)} images for {len(labels)} labels")
+    check_finite(images, "training images")
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
     masks = zero_masks(model) if config.keep_zeros else {}
     path = Path(state_path) if state_path is not None else None
-    start = _load_state(path, model, opt, config) if path and path.exists() else 0
+    start, loss_value = 0, float("nan")
+    if path is not None and path.exists():
+        start, loss_value = _load_state(path, model, opt, config, total)
     model.train()
-    loss_value = float("nan")
-    for step in range(start, total):
-        x, y = _batch(images, labels, step, steps_per_epoch, config)
-        lr = lr_at(step, total, config)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        apply_masks(model, masks)
-        loss_value = float(loss.detach())
-        done = step + 1
-        if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
-            _save_state(path, model, opt, done, config)
-        if progress is not None:
-            progress(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
+    done, in_step = start, False
+    try:
+        with _DeferInterrupt() as interrupt:
+            for step in range(start, total):
+                in_step = True
+                loss_value = _step(model, opt, masks, images, labels, step, steps_per_epoch,
+                                   total, config)
+                done, in_step = step + 1, False
+                at_mark = done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0
+                if path and (at_mark or done == total):
+                    _save_state(path, model, opt, done, config, loss_value)
+                if interrupt.hit:
+                    raise KeyboardInterrupt
+                if progress is not None:
+                    progress(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value,
+                                           lr_at(step, total, config)))
+    except KeyboardInterrupt:
+        if path is None or in_step:  # mid-step weights are half updated: keep the last save
+            raise
+        _save_state(path, model, opt, done, config, loss_value)
+        raise TrainInterrupted(path, done, total) from None
     model.eval()
-    if path and path.exists():
+    if path and path.exists() and not keep_state:
         path.unlink()
     return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value)
+
+
+def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.Tensor],
+          images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
+          total: int, config: TrainConfig) -> float:
+    """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
+    x, y = _batch(images, labels, step, steps_per_epoch, config)
+    for group in opt.param_groups:
+        group["lr"] = lr_at(step, total, config)
+    loss = F.cross_entropy(model(x), y)
+    if not bool(torch.isfinite(loss)):
+        raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
+                          "lower the learning rate")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    apply_masks(model, masks)
+    return float(loss.detach())
 
 
 def finetune(
