@@ -22,7 +22,7 @@ from imcsim.errors import ConfigError
 from imcsim.periphery import CostConfig
 
 __all__ = ["MAX_ARRAY_SIDE", "ArrayConfig", "ChipConfig", "PrecisionConfig", "SignEncoding",
-           "build_chip", "chip_presets", "load_chip", "parse_array"]
+           "build_chip", "chip_presets", "load_chip", "override_chip", "parse_array"]
 
 SignEncoding = Literal["offset", "differential"]
 

@@ -15,6 +15,11 @@ linearly, and the power/area of the capacitive DAC exponentially".  A value give
 
 with ``f`` the exponential fraction at ``ref_bits``.  ``f = 0`` is linear in bits
 (a SAR ADC's conversion time: one comparison per bit), ``f = 1`` doubles per bit.
+
+Every figure is finite and in a physical range: energies in [0, ``MAX_ENERGY_PJ``] per
+event, areas in [0, ``MAX_AREA_UM2``] per instance, times in [0, ``MAX_TIME_NS``],
+reference resolutions in 1..``MAX_BITS``; a value outside is a unit or typing mistake
+(e.g. ``energy_pj = 1.5e3`` meant as fJ), refused with the field named.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from imcsim.studies.accuracy import Prepared
 
 __all__ = ["COST_KEYS", "accuracy_fields", "cached_chip", "cached_prepared", "cached_workload",
-           "chip_digest", "dense_im2col_cycles", "evaluate_point", "model_digest",
-           "resolve_workload"]
+           "chip_digest", "dense_im2col_cycles", "evaluate_point", "is_table", "model_digest",
+           "point_chip", "resolve_workload", "table_text"]
 
 Record = dict[str, Any]
 

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 from imcsim.errors import ConfigError
 
-__all__ = ["BACKENDS", "Executor", "ProcessExecutor", "RayExecutor", "SerialExecutor",
-           "make_executor"]
+__all__ = ["BACKENDS", "MAX_WORKERS", "Executor", "ProcessExecutor", "RayExecutor",
+           "SerialExecutor", "make_executor"]
 
 Record = dict[str, Any]
 BACKENDS = ("local", "ray")

@@ -31,7 +31,8 @@ from imcsim.studies.results import RESULTS, Record, content_key, load_results
 from imcsim.tables import table_names
 
 __all__ = ["AXES", "MAX_AXIS_VALUES", "MAX_POINTS", "RESULTS", "SweepPlan", "SweepSpec",
-           "pending", "plan", "point_key", "points", "read_results", "select", "sweep"]
+           "count_points", "input_digests", "pending", "plan", "point_key", "points",
+           "read_results", "record_key", "select", "sweep"]
 
 AXES = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits", "cell_bits")
 MAX_POINTS = 100_000
