@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from imcsim.errors import ConfigError
 
 __all__ = ["BACKENDS", "MAX_WORKERS", "Executor", "ProcessExecutor", "RayExecutor",
-           "SerialExecutor", "make_executor"]
+           "SerialExecutor", "closing_iterator", "make_executor"]
 
 Record = dict[str, Any]
 BACKENDS = ("local", "ray")
@@ -185,6 +185,17 @@ def _cancel(ray: Any, refs: list) -> None:
     for ref in refs:
         with contextlib.suppress(Exception):
             ray.cancel(ref, force=True)
+
+
+@contextlib.contextmanager
+def closing_iterator(records: Iterable[Record]) -> Iterator[None]:
+    """Close the executor's iterator however the loop ends: workers stop at once."""
+    try:
+        yield
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
 
 
 def make_executor(backend: str, *, workers: int | None = None, address: str | None = None) -> Executor:

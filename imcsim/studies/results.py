@@ -17,15 +17,15 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imcsim._config import one_line
 from imcsim.errors import ConfigError
 
-__all__ = ["RESULTS", "Results", "SweepRecord", "code_version", "content_key", "digest",
-           "load_results"]
+__all__ = ["RESULTS", "Results", "SweepRecord", "append_record", "code_version", "content_key",
+           "digest", "load_results", "repair_torn_line"]
 
 Record = dict[str, Any]
 RESULTS = "results.jsonl"
@@ -181,3 +181,18 @@ def load_results(path: str | Path) -> Results:
             results.records.pop(record["key"], None)  # a later duplicate wins, in file order
             results.records[record["key"]] = record
     return results
+
+
+def repair_torn_line(path: Path) -> None:
+    """Cut a torn last line (a killed write) so appended records start on a fresh line."""
+    if path.exists():
+        with path.open("rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+
+
+def append_record(handle: IO[str], record: Record) -> None:
+    """One line per record, flushed: a killed process loses no finished point."""
+    handle.write(json.dumps(record) + "\n")
+    handle.flush()

@@ -11,11 +11,10 @@ an executor from ``imcsim.studies.executors`` (local processes by default, or Ra
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,14 @@ from imcsim.compression import TRANSFORMS
 from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import DENSE_MAPPERS, MapperOptions, Schedule, mapper_names
 from imcsim.studies.outputs import check_output_dir, exclusive
-from imcsim.studies.results import RESULTS, Record, content_key, load_results
+from imcsim.studies.results import (
+    RESULTS,
+    Record,
+    append_record,
+    content_key,
+    load_results,
+    repair_torn_line,
+)
 from imcsim.tables import table_names
 
 __all__ = ["AXES", "MAX_AXIS_VALUES", "MAX_POINTS", "RESULTS", "SweepPlan", "SweepSpec",
@@ -241,32 +247,6 @@ def plan(spec: SweepSpec, out_dir: str | Path) -> SweepPlan:
     return SweepPlan(everything, results.records, results.summary())
 
 
-def _repair(path: Path) -> None:
-    """Cut a torn last line (a killed write) so appended records start on a fresh line."""
-    if path.exists():
-        with path.open("rb+") as handle:
-            data = handle.read()
-            if data and not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
-
-
-def _append(handle, record: Record) -> None:
-    """One line per record, flushed: a killed process loses no finished point."""
-    handle.write(json.dumps(record) + "\n")
-    handle.flush()
-
-
-@contextlib.contextmanager
-def _closed_after(records: Iterable[Record]) -> Iterator[None]:
-    """Close the executor's iterator however the loop ends: workers stop at once."""
-    try:
-        yield
-    finally:
-        close = getattr(records, "close", None)
-        if close is not None:
-            close()
-
-
 def sweep(
     spec: SweepSpec,
     out_dir: str | Path,
@@ -283,13 +263,13 @@ def sweep(
     ``on_notice(line)`` for each results line that is ignored (invalid, stale format).
     A second sweep into the same folder while this one runs fails at once.
     """
-    from imcsim.studies.executors import make_executor
+    from imcsim.studies.executors import closing_iterator, make_executor
 
     out = check_output_dir(out_dir)
     executor = make_executor(backend, workers=workers, address=address)
     with exclusive(out):
         path = out / RESULTS
-        _repair(path)
+        repair_torn_line(path)
         work = plan(spec, out)
         for notice in work.notices:
             if on_notice is not None:
@@ -297,11 +277,11 @@ def sweep(
         done, keys = dict(work.done), {point_key(p): k for k, p in work.everything}
         finished = len(work.everything) - len(work.todo)
         runs = executor.run([p for _, p in work.todo])
-        with path.open("a") as handle, _closed_after(runs):
+        with path.open("a") as handle, closing_iterator(runs):
             for record in runs:
                 key = keys[point_key(record)]
                 record = {"key": key, **record}
-                _append(handle, record)
+                append_record(handle, record)
                 done[key] = record
                 finished += 1
                 if on_record is not None:

@@ -16,13 +16,9 @@ works for any module whose ``weight`` is a plain parameter; modules pruned with
 from __future__ import annotations
 
 import math
-import os
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +29,7 @@ from torch import nn
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.nn.extract import check_finite
+from imcsim.studies.train_state import DeferInterrupt, TrainInterrupted, load_state, save_state
 
 __all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "evaluate",
            "finetune", "train"]
@@ -90,38 +87,7 @@ class TrainResult:
     final_loss: float
 
 
-class TrainInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``train``: the state at ``step`` was saved to ``state_path``."""
-
-    def __init__(self, state_path: Path, step: int, total: int) -> None:
-        super().__init__(f"training state saved to {state_path} (step {step} of {total})")
-        self.state_path, self.step, self.total = state_path, step, total
-
-
 Progress = Callable[[TrainProgress], None]
-
-
-class _DeferInterrupt:
-    """Hold Ctrl-C until the current optimizer step ends (main thread, default handler
-    only); a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.hit = False
-        self._old: Any = None
-
-    def __enter__(self) -> _DeferInterrupt:
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, _signum: int, _frame: object) -> None:
-        self.hit = True
-        signal.signal(signal.SIGINT, self._old)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None and signal.getsignal(signal.SIGINT) == self._handler:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def _mixed_seed(*parts: int) -> int:
@@ -190,51 +156,6 @@ def evaluate(
     return correct / len(images)
 
 
-def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
-                config: TrainConfig, loss: float) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "loss": loss, "config": config.model_dump()}, tmp)
-    os.replace(tmp, path)
-
-
-def _read_state(path: Path, total: int) -> dict[str, Any]:
-    """The saved training state at ``path``, checked field by field."""
-    broken = f"training state {str(path)!r} is unreadable or corrupt"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file
-        raise ConfigError(f"{broken} ({type(exc).__name__}); delete it to restart") from None
-    shape_ok = (isinstance(state, dict) and isinstance(state.get("model"), dict)
-                and isinstance(state.get("optimizer"), dict)
-                and isinstance(state.get("config"), dict)
-                and type(state.get("step")) is int and 0 <= state["step"] <= total)
-    if not shape_ok:
-        raise ConfigError(f"{broken} (missing or mistyped fields); delete it to restart")
-    return state
-
-
-def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
-                config: TrainConfig, total: int) -> tuple[int, float]:
-    state = _read_state(path, total)
-    if state["config"] != config.model_dump():
-        raise ConfigError(
-            f"training state {path} was written with other settings; delete it to restart"
-        )
-    for name, tensor in state["model"].items():
-        if isinstance(tensor, torch.Tensor):
-            check_finite(tensor, f"training state {path.name}: {name}")
-    try:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"training state {path} does not fit the model: {first}; "
-                          "delete it to restart") from None
-    loss = state.get("loss", float("nan"))
-    return state["step"], float(loss) if isinstance(loss, (int, float)) else float("nan")
-
-
 def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
            config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The (augmented) batch of global ``step``: a function of (seed, epoch, step) only."""
@@ -277,11 +198,11 @@ def train(
     path = Path(state_path) if state_path is not None else None
     start, loss_value = 0, float("nan")
     if path is not None and path.exists():
-        start, loss_value = _load_state(path, model, opt, config, total)
+        start, loss_value = load_state(path, model, opt, config, total)
     model.train()
     done, in_step = start, False
     try:
-        with _DeferInterrupt() as interrupt:
+        with DeferInterrupt() as interrupt:
             for step in range(start, total):
                 in_step = True
                 loss_value = _step(model, opt, masks, images, labels, step, steps_per_epoch,
@@ -289,7 +210,7 @@ def train(
                 done, in_step = step + 1, False
                 at_mark = done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0
                 if path and (at_mark or done == total):
-                    _save_state(path, model, opt, done, config, loss_value)
+                    save_state(path, model, opt, done, config, loss_value)
                 if interrupt.hit:
                     raise KeyboardInterrupt
                 if progress is not None:
@@ -298,7 +219,7 @@ def train(
     except KeyboardInterrupt:
         if path is None or in_step:  # mid-step weights are half updated: keep the last save
             raise
-        _save_state(path, model, opt, done, config, loss_value)
+        save_state(path, model, opt, done, config, loss_value)
         raise TrainInterrupted(path, done, total) from None
     model.eval()
     if path and path.exists() and not keep_state:
