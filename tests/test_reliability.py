@@ -290,6 +290,8 @@ def test_train_images_is_a_stratified_subset(tmp_path: Path, capsys, monkeypatch
     [
         (["compare", "-m", "resnet20", "--array", "64x64", "--methods", "group-low-rank-sdk",
           "--groups", "7"], "groups=7"),
+        (["compare", "-m", "resnet20", "--array", "64x64", "--methods", "dense-im2col",
+          "--groups", "3"], "--groups"),
         (["accuracy", "--images", "2", "--ideal", "--noise", "0.1"], "--noise"),
         (["accuracy", "--images", "2", "--ideal", "--adc-bits", "4"], "--adc-bits"),
         (["accuracy", "--images", "2", "--ideal", "--keep", "0.3"], "--keep"),
