@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import ArrayOpt, CellBitsOpt, Format, FormatOpt, WeightBitsOpt, emit
+from imcsim.cli.common import (
+    ArrayOpt,
+    CellBitsOpt,
+    PlainFormat,
+    PlainFormatOpt,
+    WeightBitsOpt,
+    emit,
+    parse_float,
+    parse_int,
+    split_list,
+)
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -37,6 +47,9 @@ MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filt
 KeepOpt = Annotated[float, Opt("--keep", help="Fraction of the weights kept by --method.")]
 GroupsOpt = Annotated[int, Opt("--groups", help="Groups of group low-rank.")]
 FinetuneOpt = Annotated[int, Opt("--finetune-epochs", help="Fine-tuning epochs after compression.")]
+MaybeKeepOpt = Annotated[float | None, Opt("--keep", help="Fraction of the weights kept by --method (default 0.5).")]
+MaybeGroupsOpt = Annotated[int | None, Opt("--groups", help="Groups of --method group-low-rank (default 2).")]
+MaybeFinetuneOpt = Annotated[int | None, Opt("--finetune-epochs", help="Fine-tuning epochs after compression (default 2).")]
 
 
 class TableFormat(StrEnum):
@@ -65,6 +78,9 @@ def _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed):
 
     if not 0 <= faults <= 1:
         raise ConfigError(f"--faults must be in [0, 1] (got {faults})")
+    if ideal and (noise or read_noise or faults):
+        flag = "--noise" if noise else "--read-noise" if read_noise else "--faults"
+        raise ConfigError(f"--ideal turns every quantization and noise off; drop {flag}")
     return CrossbarConfig(ideal=ideal, slicing=slicing, adc_range=adc_range,
                           programming_noise=noise, read_noise=read_noise,
                           stuck_on_rate=faults / 2, stuck_off_rate=faults / 2, seed=seed)
@@ -79,13 +95,13 @@ def accuracy_command(
     noise: NoiseOpt = 0.0, read_noise: ReadNoiseOpt = 0.0, faults: FaultsOpt = 0.0,
     images: ImagesOpt = 200, seed: SeedOpt = 0, slicing: SlicingOpt = "full",
     adc_range: RangeOpt = "calibrated", checkpoint: CheckpointOpt = None, data_dir: DataDirOpt = None,
-    dataset: DatasetOpt = None, method: MethodOpt = "dense", keep: KeepOpt = 0.5,
-    groups: GroupsOpt = 2, finetune_epochs: FinetuneOpt = 2,
+    dataset: DatasetOpt = None, method: MethodOpt = "dense", keep: MaybeKeepOpt = None,
+    groups: MaybeGroupsOpt = None, finetune_epochs: MaybeFinetuneOpt = None,
     chip_in_loop_epochs: Annotated[int, Opt(
         "--chip-in-loop-epochs",
         help="Fine-tune N epochs with this chip's quantization in the loop (straight-through)."),
     ] = 0,
-    fmt: FormatOpt = Format.table,
+    fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
 
@@ -94,11 +110,19 @@ def accuracy_command(
     """
     from imcsim.studies.accuracy import run_accuracy
 
+    precisions = {"--adc-bits": adc_bits, "--cell-bits": cell_bits, "--weight-bits": weight_bits,
+                  "--sign": sign, "--input-bits": input_bits, "--dac-bits": dac_bits,
+                  "--chip-in-loop-epochs": chip_in_loop_epochs or None}
+    _refuse_with("--ideal", ideal, precisions)
     config = _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed)
     hw = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
                        input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits)
-    spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method, keep,
-                 groups, finetune_epochs)
+    _refuse_with("--method dense", method == "dense",
+                 {"--keep": keep, "--groups": groups, "--finetune-epochs": finetune_epochs})
+    _refuse_with(f"--method {method}", method != "group-low-rank", {"--groups": groups})
+    spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method,
+                 0.5 if keep is None else keep, 2 if groups is None else groups,
+                 2 if finetune_epochs is None else finetune_epochs)
     if chip_in_loop_epochs < 0:
         raise ConfigError(f"--chip-in-loop-epochs must be >= 0 (got {chip_in_loop_epochs})")
     record = run_accuracy(spec, config, chip_in_loop_epochs=chip_in_loop_epochs).to_dict()
@@ -107,11 +131,16 @@ def accuracy_command(
     emit(record, table, fmt)
 
 
-def _list(text: str, kind: type) -> list:
-    try:
-        return [kind(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(f"expected a comma list of {kind.__name__} (got {text!r})") from None
+def _refuse_with(flag: str, active: bool, options: dict[str, Any]) -> None:
+    """Options that would be ignored under ``flag`` are an error, not a silent no-op."""
+    given = [name for name, value in options.items() if value is not None]
+    if active and given:
+        raise ConfigError(f"{given[0]} has no effect with {flag}; drop it")
+
+
+def _list(text: str, kind: type, what: str) -> list:
+    parse = parse_int if kind is int else parse_float
+    return [parse(item, what) for item in split_list(text, what)]
 
 
 @app.command("accuracy-sweep")
@@ -132,7 +161,7 @@ def accuracy_sweep_command(
     spec = _spec(model, build_chip(chip, array), mapper, images, seed, checkpoint, None,
                  None, "dense", 0.5, 2, 0)
     prepared = prepare(spec)
-    rows = sweep(prepared, base, _list(adc_bits, int), _list(noise, float))
+    rows = sweep(prepared, base, _list(adc_bits, int, "--adc-bits"), _list(noise, float, "--noise"))
     title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), mapper {mapper}, "
              f"{prepared.data}; noise rows at {spec.chip.precision.adc_bits}-bit ADC")
     _emit_rows(rows, title, fmt)
@@ -153,7 +182,7 @@ def accuracy_study_command(
     spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs)
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed)
-    rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int))]
+    rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int, "--adc-bits"))]
     title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), keep {keep}, "
              f"{finetune_epochs} fine-tuning epochs, {images} mnist5k test images")
     _emit_rows(rows, title, fmt)
@@ -163,7 +192,7 @@ def _emit_rows(rows: list[dict], title: str, fmt: TableFormat) -> None:
     from imcsim.studies.accuracy_study import markdown_table
 
     if fmt is TableFormat.json:
-        emit({"title": title, "rows": rows}, "", Format.json)
+        emit({"title": title, "rows": rows}, "", PlainFormat.json)
     elif fmt is TableFormat.markdown:
         typer.echo(f"{title}\n\n{markdown_table(rows)}")
     else:

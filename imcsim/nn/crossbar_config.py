@@ -20,6 +20,11 @@ from imcsim.hardware import ChipConfig, SignEncoding, override_chip
 __all__ = ["CrossbarConfig", "LayerSettings", "resolve_settings"]
 
 
+_NON_IDEAL = ("programming_noise", "read_noise", "stuck_on_rate", "stuck_off_rate",
+              "weight_bits", "cell_bits", "input_bits", "dac_bits", "adc_bits")
+"""Fields that have no meaning on an ideal chip (a value given there is a contradiction)."""
+
+
 class CrossbarConfig(StrictModel):
     """How the chip computes: quantization, slicing, ADC range, non-idealities, seed."""
 
@@ -49,7 +54,7 @@ class CrossbarConfig(StrictModel):
     """Fraction of cells stuck at the highest conductance."""
     stuck_off_rate: float = Field(default=0.0, ge=0, le=1)
     """Fraction of cells stuck at zero conductance."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     """Seed of programming noise, faults and read noise."""
     weight_bits: int | None = Field(default=None, ge=2)
     """Override of ``ArrayConfig.weight_bits``."""
@@ -68,6 +73,11 @@ class CrossbarConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> CrossbarConfig:
+        if self.ideal:
+            clash = [f for f in _NON_IDEAL if getattr(self, f)]
+            if clash:
+                raise ValueError(f"ideal=True turns quantization and noise off, but {clash[0]}="
+                                 f"{getattr(self, clash[0])!r} asks for it")
         if self.stuck_on_rate + self.stuck_off_rate > 1:
             raise ValueError(
                 f"stuck_on_rate + stuck_off_rate = {self.stuck_on_rate + self.stuck_off_rate} > 1"

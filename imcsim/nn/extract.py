@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from imcsim.errors import UnsupportedLayerError
+from imcsim.errors import ConfigError, UnsupportedLayerError
 from imcsim.layers import LayerShape
 from imcsim.nn.compress.modules import FACTORIZED
 
@@ -61,10 +61,18 @@ def linear_shape(name: str, fc: nn.Linear, x: torch.Tensor) -> LayerShape:
 
 
 def _with_mask(shape: LayerShape, weight: torch.Tensor) -> LayerShape:
+    check_finite(weight, f"layer {shape.name!r}: weight")
     nonzero = (weight.detach() != 0).reshape(shape.weight_shape)
     if bool(nonzero.all()):
         return shape
     return shape.with_mask(nonzero.cpu().numpy())
+
+
+def check_finite(tensor: torch.Tensor, what: str) -> None:
+    """A NaN or infinite weight or input is refused, never mapped or simulated."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ConfigError(f"{what}: {bad} of {tensor.numel()} values are NaN or infinite")
 
 
 def _unmapped_reason(module: nn.Module) -> str | None:
@@ -131,6 +139,7 @@ def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
         elif (reason := _unmapped_reason(module)) is not None:
             unmapped[name] = reason
 
+    check_finite(example_input, "example input")
     leaves = [(n, m) for n, m in model.named_modules() if not any(m.children())]
     run_with_hooks(model, example_input, leaves, visit)
     return Extraction(

@@ -43,8 +43,9 @@ class AccuracySpec(StrictModel):
     mapper: str = "vw-sdk"
     """Registered mapper name."""
     images: int = Field(default=1000, ge=1)
-    """Test images to evaluate (a seeded random subset when fewer than the test set)."""
-    seed: int = 0
+    """Test images to evaluate (a seeded random subset when fewer than the test set;
+    more than the test set holds is an error, never a silent cut)."""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     """Seed of the image subset (the crossbar's noise seed lives in the crossbar config)."""
     checkpoint: Path | None = None
     """Weights to load; ``None`` = the shipped checkpoint of ``model``."""
@@ -120,8 +121,11 @@ def _load(spec: AccuracySpec) -> tuple[nn.Module, str, dict[str, Any]]:
 
 
 def _subset(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if n > len(data.test_images):
+        raise ConfigError(f"images={n}: the {data.name} test split holds "
+                          f"{len(data.test_images)} images")
     order = torch.randperm(len(data.test_images), generator=torch.Generator().manual_seed(seed))
-    idx = order[: min(n, len(order))]
+    idx = order[:n]
     return data.test_images[idx], data.test_labels[idx]
 
 

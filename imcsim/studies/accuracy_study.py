@@ -34,17 +34,17 @@ def sweep(
     prepared: Prepared, base: CrossbarConfig, adc_bits: Sequence[int], noise: Sequence[float]
 ) -> list[dict[str, Any]]:
     """Rows of accuracy vs ADC bits (noise 0) and vs programming+read noise (base ADC bits)."""
-    rows = [_row(prepared, base.model_copy(update={"ideal": True}), "ideal", "-")]
+    rows = [_row(prepared, base.replace(ideal=True), "ideal", "-")]
     for bits in adc_bits:
-        rows.append(_row(prepared, base.model_copy(update={"adc_bits": bits}), "adc_bits", bits))
+        rows.append(_row(prepared, base.replace(adc_bits=bits), "adc_bits", bits))
     for sigma in noise:
-        update = {"programming_noise": sigma, "read_noise": sigma}
-        rows.append(_row(prepared, base.model_copy(update=update), "noise_sigma", sigma))
+        config = base.replace(programming_noise=sigma, read_noise=sigma)
+        rows.append(_row(prepared, config, "noise_sigma", sigma))
     return rows
 
 
 def _row(prepared: Prepared, config: CrossbarConfig, varied: str, value: Any) -> dict[str, Any]:
-    result = evaluate_on_chip(prepared, CrossbarConfig.parse(config.model_dump()))
+    result = evaluate_on_chip(prepared, config)
     data = result.to_dict()
     return {"varied": varied, "value": value, "adc_bits": data["adc_bits"],
             "noise_sigma": data["programming_noise"], "accuracy": result.accuracy,
@@ -88,18 +88,15 @@ def compression_study(
     """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy."""
     rows, cache = [], {}
     for method, mapper in methods:
-        mspec = spec.model_copy(update={"method": method, "mapper": mapper})
-        mspec = AccuracySpec.parse(mspec.model_dump())
+        mspec = spec.replace(method=method, mapper=mapper)
         key = method
         if key in cache:  # same compressed, fine-tuned weights, another mapping
             prepared = remap(cache[key], mspec)
         else:
             prepared = cache[key] = prepare(mspec)
-        chips = {"ideal chip": evaluate_on_chip(prepared, base.model_copy(
-            update={"ideal": True})).accuracy}
+        chips = {"ideal chip": evaluate_on_chip(prepared, base.replace(ideal=True)).accuracy}
         for bits in adc_bits:
-            config = CrossbarConfig.parse({**base.model_dump(), "adc_bits": bits})
-            chips[f"adc {bits}b"] = evaluate_on_chip(prepared, config).accuracy
+            chips[f"adc {bits}b"] = evaluate_on_chip(prepared, base.replace(adc_bits=bits)).accuracy
         rows.append(StudyRow(
             model=spec.model, array=spec.chip.array.label, method=method, mapper=mapper,
             keep=spec.keep, params=prepared.report.total()["params"],
