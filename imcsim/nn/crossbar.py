@@ -30,7 +30,7 @@ from torch import nn
 from imcsim.errors import ConfigError, MappingError
 from imcsim.nn import functional as xf
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
-from imcsim.nn.mvm import Cells, build_layout, per_image, reducer, tiled_conv
+from imcsim.nn.mvm import Cells, InputSlices, build_layout, make_cells, per_image, tiled_conv
 from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
 from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
@@ -120,15 +120,8 @@ class CrossbarConv2d(nn.Module):
                                   mixed_seed(s.seed, self.layer_id, 0)))
             for effect in self.nonideal:
                 cells = effect.program(cells, ctx)
-        presence = self._as_conv(real[:, :, :, :1]) if offset else None
-        return Cells(weights=self._as_conv(cells.permute(1, 2, 3, 4, 0, 5)), presence=presence,
-                     reducer=reducer(coef), offset=offset, scale=scale)
-
-    def _as_conv(self, cells: torch.Tensor) -> list[torch.Tensor]:
-        """(A, K, R, F, [S_w,] C·kk) → per copy (K·R·F·S_w, C, K_h, K_w) channels-last weights."""
-        kh, kw = self.layout.kernel
-        conv = cells.reshape(cells.shape[0], -1, cells.shape[-1] // (kh * kw), kh, kw)
-        return [c.contiguous(memory_format=torch.channels_last) for c in conv]
+        rows = real[:, :, :, :1] if offset else None
+        return make_cells(cells.permute(1, 2, 3, 4, 0, 5), coef, offset, scale, rows, self.layout)
 
     # -- inputs ------------------------------------------------------------------------------
     def _quantize_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -184,12 +177,14 @@ class CrossbarConv2d(nn.Module):
 
     def _mvm(self, x: torch.Tensor, signed: bool) -> torch.Tensor:
         s = self.settings
-        if s.sliced and not s.ideal:
-            slices, x_coef = xf.encode_inputs(x, s.input_bits, s.dac_bits, signed)
+        if s.ideal:
+            inputs = InputSlices.whole(None, signed, x.dtype)
+        elif s.sliced:
+            inputs = InputSlices.sliced(s.input_bits, s.dac_bits, signed, x.dtype)
         else:
-            slices, x_coef = x.unsqueeze(0), torch.ones(1, dtype=x.dtype)
+            inputs = InputSlices.whole(xf.qmax(s.input_bits, signed), signed, x.dtype)
         analog = self._read if self._readers else None
-        y, lsb = tiled_conv(x, slices, x_coef, self.cells(), self.layout, self._adc, analog)
+        y, lsb = tiled_conv(x, inputs, self.cells(), self.layout, self._adc, analog)
         return y if lsb is None else y.mul_(lsb)
 
     def simulate(self, x: torch.Tensor) -> torch.Tensor:

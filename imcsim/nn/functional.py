@@ -82,14 +82,22 @@ def encode_inputs(
     ``Σ_s coef[s]·slices[s] == x``; signed inputs are split into positive and negative
     passes of ``input_bits − 1`` magnitude bits each.
     """
+    count, coef = input_slicing(input_bits, dac_bits, signed, x.dtype)
     if not signed:
-        count = math.ceil(input_bits / dac_bits)
-        return digits(x, dac_bits, count), digit_weights(dac_bits, count, x.dtype)
-    count = math.ceil((input_bits - 1) / dac_bits)
-    coef = digit_weights(dac_bits, count, x.dtype)
-    slices = torch.cat([digits(x.clamp(min=0), dac_bits, count),
-                        digits((-x).clamp(min=0), dac_bits, count)])
-    return slices, torch.cat([coef, -coef])
+        return digits(x, dac_bits, count), coef
+    return torch.cat([digits(x.clamp(min=0), dac_bits, count),
+                      digits((-x).clamp(min=0), dac_bits, count)]), coef
+
+
+def input_slicing(
+    input_bits: int, dac_bits: int, signed: bool, dtype: torch.dtype
+) -> tuple[int, torch.Tensor]:
+    """(digits per sign pass, coefficients ``(S,)``) of :func:`encode_inputs`: unsigned
+    inputs use ``input_bits``, signed ones a positive then a negative pass of
+    ``input_bits − 1`` magnitude bits (negative coefficients)."""
+    count = math.ceil((input_bits - 1 if signed else input_bits) / dac_bits)
+    coef = digit_weights(dac_bits, count, dtype)
+    return count, torch.cat([coef, -coef]) if signed else coef
 
 
 def adc_lsb(full_scale: torch.Tensor | float, bits: int, signed: bool) -> torch.Tensor:
