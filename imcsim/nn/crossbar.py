@@ -56,14 +56,15 @@ class CrossbarConv2d(nn.Module):
             setattr(self, key, tuple(getattr(conv, key, default)))
         self.groups = getattr(conv, "groups", 1)
         self.register_buffer("weight_mask", keep.to(weight.dtype))
-        self.register_buffer("weight_index", torch.from_numpy(plan.weight_index))
+        self.register_buffer("weight_index", torch.from_numpy(_compact(plan.weight_index, np.int32)))
         self.register_buffer("input_max", torch.zeros((), dtype=weight.dtype))
         self.register_buffer("input_signed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("adc_full_scale", torch.tensor(self._fixed_full_scale(),
                                                             dtype=weight.dtype))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
         for key in ("row_position", "col_position"):  # physical cell positions (placement)
-            self.register_buffer(key, torch.from_numpy(getattr(plan, key)), persistent=False)
+            self.register_buffer(key, torch.from_numpy(_compact(getattr(plan, key))),
+                                 persistent=False)
         self.nonideal = build_nonidealities(settings)
         self._readers = tuple(n for n in self.nonideal if n.reads)
         self.layout = build_layout(plan, weight.shape[1] * self.groups, tuple(weight.shape[-2:]),
@@ -115,7 +116,8 @@ class CrossbarConv2d(nn.Module):
             top = xf.qmax(s.weight_bits, True)
         cells = cells * real
         if self.nonideal:
-            ctx = CellContext(real=real, top=top, row=self.row_position, col=self.col_position,
+            ctx = CellContext(real=real, top=top, row=self.row_position.long(),
+                              col=self.col_position.long(),
                               generator=torch.Generator().manual_seed(
                                   mixed_seed(s.seed, self.layer_id, 0)))
             for effect in self.nonideal:
@@ -204,6 +206,16 @@ class CrossbarConv2d(nn.Module):
                              self.padding, self.dilation, self.groups)
             return exact + (y - exact).detach()
         return y
+
+
+def _compact(index: np.ndarray, smallest: type = np.int16) -> np.ndarray:
+    """``index`` in the smallest integer type from ``smallest`` up that holds it (int64
+    index buffers of a large network take several times the memory of its weights)."""
+    for dtype in (np.int16, np.int32)[(np.int16, np.int32).index(smallest):]:
+        info = np.iinfo(dtype)
+        if index.size == 0 or (index.min() >= info.min and index.max() <= info.max):
+            return index.astype(dtype)
+    return index
 
 
 class CrossbarLinear(CrossbarConv2d):

@@ -75,12 +75,13 @@ class Cells:
     offset: float
     scale: torch.Tensor
     """Weight quantization step."""
-    packed: list[Packed] | None = None
-    """Per copy: the int8 weights prepacked for oneDNN (None: the float path only)."""
-    selectors: tuple[Packed | None, ...] | None = None
-    """Per copy: the prepacked int8 channel gathers (``Layout.selectors``)."""
     cell_max: float = 0.0
     """Largest |cell| (bounds the integer partial sums)."""
+
+    @property
+    def integer(self) -> bool:
+        """Are the cells int8 levels (the integer convolutions may run)?"""
+        return self.weights[0].dtype == torch.int8
 
 
 @dataclass(frozen=True)
@@ -185,16 +186,10 @@ def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: to
     presence = _as_conv(rows, layout.kernel) if rows is not None else None
     cell_max = float(cells.abs().max()) if cells.numel() else 0.0
     exact = bool((cells == cells.round()).all()) and cell_max <= 127
-    if not (exact and int8_available()):
-        return Cells(weights=weights, presence=presence, w_coef=coef, offset=offset,
-                     scale=scale, cell_max=cell_max)
-    lay, groups = layout, layout.classes * layout.slots
-    weights = [w.to(torch.int8) for w in weights]
-    packed = [_pack(w, lay.step, lay.conv_padding, lay.dilation, groups) for w in weights]
-    selectors = tuple(None if s is None else _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
-                      for s in lay.selectors)
+    if exact and int8_available():
+        weights = [w.to(torch.int8) for w in weights]
     return Cells(weights=weights, presence=presence, w_coef=coef, offset=offset, scale=scale,
-                 packed=packed, selectors=selectors, cell_max=cell_max)
+                 cell_max=cell_max)
 
 
 def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
@@ -206,7 +201,7 @@ def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
 
 def _integer_path(cells: Cells, inputs: InputSlices, lay: Layout) -> bool:
     """Can the block convolutions run in int8 and give the float path's exact sums?"""
-    if cells.packed is None or inputs.top is None or inputs.top > 255:
+    if not cells.integer or inputs.top is None or inputs.top > 255:
         return False
     if inputs.bits == 0 and inputs.signed:  # whole signed inputs: not u8
         return False
@@ -272,15 +267,15 @@ def tiled_conv(
     """
     lay = layout
     xp, out, blocks = _padded(x, lay)
-    integer = _integer_path(cells, inputs, lay)
-    source = _Slices(xp, inputs, integer)
+    convs = _Convs(cells, lay, _integer_path(cells, inputs, lay), x.dtype)
+    source = _Slices(xp, inputs, convs.integer)
     acc: list[torch.Tensor | None] = [None] * len(cells.weights)
     lsb = None
     for index in _slice_groups(len(inputs.coef), x, cells, lay, analog is not None):
         xs = source.take(index)
         for copy in range(len(cells.weights)):
-            xa = _copy_view(xs, lay, copy, cells if integer else None)
-            v = _block_conv(xa, cells, lay, copy, integer, x.dtype)
+            xa = convs.gather(xs, copy)
+            v = convs.block(xa, copy)
             if analog is not None:
                 v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype))
             v, lsb = adc(v)
@@ -290,7 +285,7 @@ def tiled_conv(
     for copy, y in enumerate(acc):
         rows = None
         if cells.presence is not None:
-            rows = _float_conv(_copy_view(xp, lay, copy, None), cells.presence[copy], lay)
+            rows = _float_conv(_copy_view(xp, lay, copy), cells.presence[copy], lay)
         y = _finish(y, rows, cells, lay, copy, lsb)
         if lay.window == (1, 1):
             return y.permute(0, 3, 1, 2), lsb
@@ -316,15 +311,11 @@ def _slice_groups(n_x: int, x: torch.Tensor, cells: Cells, lay: Layout,
     return [range(s, min(s + size, n_x)) for s in range(0, n_x, size)]
 
 
-def _copy_view(xs: torch.Tensor, lay: Layout, copy: int, cells: Cells | None) -> torch.Tensor:
-    """The (gathered) channels-last input of window copy ``copy`` (``cells``: int8 gathers)."""
+def _copy_view(xs: torch.Tensor, lay: Layout, copy: int) -> torch.Tensor:
+    """The (gathered) channels-last float input of window copy ``copy``."""
     xa = xf.copy_input(xs, copy, lay.window, lay.stride)
     selector = lay.selectors[copy]
-    if selector is None:
-        return xa
-    if cells is not None and cells.selectors is not None:
-        return _qconv(xa, cells.selectors[copy], (1, 1), (0, 0), (1, 1), 1, None)
-    return F.conv2d(xa, selector.to(xa.dtype))
+    return xa if selector is None else F.conv2d(xa, selector.to(xa.dtype))
 
 
 def _float_conv(inp: torch.Tensor, w: torch.Tensor, lay: Layout) -> torch.Tensor:
@@ -332,14 +323,35 @@ def _float_conv(inp: torch.Tensor, w: torch.Tensor, lay: Layout) -> torch.Tensor
                     lay.classes * lay.slots).permute(0, 2, 3, 1)
 
 
-def _block_conv(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int, integer: bool,
-                dtype: torch.dtype) -> torch.Tensor:
-    """Column partial sums (slices·N, B_h, B_w, K·R·F·S_w) of copy ``copy``."""
-    if not integer:
-        return _float_conv(xa, cells.weights[copy], lay)
-    v = _qconv(xa, cells.packed[copy], lay.step, lay.conv_padding, lay.dilation,  # type: ignore[index]
-               lay.classes * lay.slots, torch.float32)
-    return v.to(dtype).permute(0, 2, 3, 1)
+class _Convs:
+    """The block convolutions of one call: float, or int8 with weights and channel gathers
+    prepacked for oneDNN once per call (the packed copies are not kept: memory)."""
+
+    def __init__(self, cells: Cells, lay: Layout, integer: bool, dtype: torch.dtype) -> None:
+        self.cells, self.lay, self.integer, self.dtype = cells, lay, integer, dtype
+        if integer:
+            groups = lay.classes * lay.slots
+            self.packed = [_pack(w, lay.step, lay.conv_padding, lay.dilation, groups)
+                           for w in cells.weights]
+            self.selectors = [None if s is None else
+                              _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
+                              for s in lay.selectors]
+
+    def gather(self, xs: torch.Tensor, copy: int) -> torch.Tensor:
+        """The (gathered) channels-last input of window copy ``copy``."""
+        if not self.integer or self.selectors[copy] is None:
+            return _copy_view(xs, self.lay, copy)
+        xa = xf.copy_input(xs, copy, self.lay.window, self.lay.stride)
+        return _qconv(xa, self.selectors[copy], (1, 1), (0, 0), (1, 1), 1, None)
+
+    def block(self, xa: torch.Tensor, copy: int) -> torch.Tensor:
+        """Column partial sums (slices·N, B_h, B_w, K·R·F·S_w) of copy ``copy``."""
+        lay = self.lay
+        if not self.integer:
+            return _float_conv(xa, self.cells.weights[copy], lay)
+        v = _qconv(xa, self.packed[copy], lay.step, lay.conv_padding, lay.dilation,
+                   lay.classes * lay.slots, torch.float32)
+        return v.to(self.dtype).permute(0, 2, 3, 1)
 
 
 def _spread(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int,
