@@ -1,5 +1,5 @@
 """The exact shortcuts of the tiled MVM (``imcsim.nn.mvm``): int8 block convolutions,
-streamed input-slice groups and the numba shift-and-add.  Each combination is checked
+streamed input-slice groups and the GEMV shift-and-add.  Each combination is checked
 against the tile-by-tile reference of ``test_crossbar`` and bit for bit against the plain
 float path; the tests also check which path ran, so an equality is never vacuous."""
 
@@ -13,8 +13,8 @@ from torch import nn
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
 from imcsim.layers import LayerShape
 from imcsim.network import map_network
+from imcsim.nn import functional as xf
 from imcsim.nn import mvm
-from imcsim.nn._shift_add import accumulate_, accumulate_torch_
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 
 # (C_in, C_out, kernel, input, stride, padding, groups, mapper, rows, cols): window copies
@@ -77,9 +77,14 @@ def test_every_path_equals_reference_and_float_path(case, sign, slicing, monkeyp
                 layer = sim.conv
                 signed_whole = slicing == "none" and bool((x < 0).any())
                 assert (spy.qconv > 0) == (int8 and mvm.int8_available() and not signed_whole)
+                lay, streamed = layer.layout, int8 and group == 1 and not signed_whole
                 slices = 1 if slicing == "none" else (4 if bool((x < 0).any()) else 3)
-                assert spy.adc == layer.layout.window[0] * layer.layout.window[1] * (
-                    slices if group == 1 else 1)
+                out = xf.output_size((size, size), lay.kernel, lay.stride, lay.padding,
+                                     lay.dilation)
+                block_rows = -(-out[0] // lay.window[0])
+                # streamed: one ADC call per input slice and output block row (band)
+                assert spy.adc == lay.window[0] * lay.window[1] * (
+                    slices * block_rows if streamed else 1)
         for got in outputs.values():
             assert torch.allclose(got, want, atol=1e-9, rtol=1e-9)
             assert torch.equal(got, outputs[False, 2**30])  # bit for bit the float path
@@ -100,7 +105,7 @@ def test_noisy_cells_take_the_float_path_and_read_noise_sees_every_slice(monkeyp
     sim(x)
     assert not sim.conv.cells().integer and spy.qconv == 0
     outputs = []
-    for group in (1, 2**30):
+    for group in (1, 2**30):  # streaming is off with a read-time non-ideality
         monkeypatch.setattr(mvm, "GROUP_ELEMENTS", group)
         spy.qconv = spy.adc = 0
         sim = converted(CASES[0], "offset", "full", read_noise=0.1, seed=4)[-1]
@@ -108,15 +113,3 @@ def test_noisy_cells_take_the_float_path_and_read_noise_sees_every_slice(monkeyp
         copies = sim.conv.layout.window[0] * sim.conv.layout.window[1]
         assert spy.qconv > 0 and spy.adc == copies  # int8 cells, one ADC call per copy
     assert torch.equal(outputs[0], outputs[1])  # the same draws whatever the group size
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_numba_shift_add_equals_torch_twin(dtype) -> None:
-    gen = torch.Generator().manual_seed(5)
-    for n_x, n_w in ((1, 4), (3, 1), (8, 4), (6, 3)):
-        codes = torch.randint(-255, 256, (n_x, 37, 11, n_w), generator=gen).to(dtype)
-        x_coef = torch.randint(-128, 129, (n_x,), generator=gen).to(dtype)
-        w_coef = torch.randint(-64, 65, (n_w,), generator=gen).to(dtype)
-        start = torch.randint(-9, 10, (37, 11), generator=gen).to(dtype)
-        got = accumulate_(start.clone(), codes, x_coef, w_coef)
-        assert torch.equal(got, accumulate_torch_(start.clone(), codes, x_coef, w_coef))

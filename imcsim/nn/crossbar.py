@@ -55,8 +55,9 @@ class CrossbarConv2d(nn.Module):
         for key, default in (("stride", (1, 1)), ("padding", (0, 0)), ("dilation", (1, 1))):
             setattr(self, key, tuple(getattr(conv, key, default)))
         self.groups = getattr(conv, "groups", 1)
-        self.register_buffer("weight_mask", keep.to(weight.dtype))
-        self.register_buffer("weight_index", torch.from_numpy(_compact(plan.weight_index, np.int32)))
+        self.register_buffer("weight_mask", keep)  # bool: a quarter of a float mask
+        index = _compact(plan.weight_index, np.int32)
+        self.register_buffer("weight_index", torch.from_numpy(index))
         self.register_buffer("input_max", torch.zeros((), dtype=weight.dtype))
         self.register_buffer("input_signed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("adc_full_scale", torch.tensor(self._fixed_full_scale(),
@@ -108,13 +109,14 @@ class CrossbarConv2d(nn.Module):
         flat = torch.cat([q.reshape(-1), q.new_zeros(1)])
         real = (self.weight_index < flat.numel() - 1).to(w.dtype)
         blocks = flat[self.weight_index]
+        del q, flat  # peak memory: the cells of the largest layer are built here
         if s.sliced and not s.ideal:
             cells, coef, offset = xf.encode_weights(blocks, s.weight_bits, s.cell_bits, s.sign)
             top = 2**s.cell_bits - 1
         else:
             cells, coef, offset = blocks.unsqueeze(0), one.view(1), 0.0
             top = xf.qmax(s.weight_bits, True)
-        cells = cells * real
+        cells = cells.mul_(real)  # a fresh tensor either way
         if self.nonideal:
             ctx = CellContext(real=real, top=top, row=self.row_position.long(),
                               col=self.col_position.long(),
@@ -194,8 +196,13 @@ class CrossbarConv2d(nn.Module):
         with torch.no_grad():
             xq, x_scale, signed = self._quantize_input(x)
             step = self._chunk(x, signed)
-            parts = [self._mvm(xq[i : i + step], signed) for i in range(0, len(x), step)]
-            y = parts[0] if len(parts) == 1 else torch.cat(parts)
+            y = self._mvm(xq[:step], signed)
+            if step < len(x):  # chunks written into the output (no list + cat: memory)
+                first, y = y, torch.empty((len(x), *y.shape[1:]), dtype=y.dtype,
+                                          memory_format=torch.channels_last)
+                y[:step] = first
+                for i in range(step, len(x), step):
+                    y[i : i + step] = self._mvm(xq[i : i + step], signed)
             y = y.mul_(self.cells().scale * x_scale)
             return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
 

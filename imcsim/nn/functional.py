@@ -47,8 +47,10 @@ def digits(u: torch.Tensor, digit_bits: int, count: int) -> torch.Tensor:
 
     Returns ``(count, *u.shape)``.
     """
-    shifts = (digit_bits * torch.arange(count, dtype=torch.int32)).view(-1, *[1] * u.dim())
-    return ((u.to(torch.int32).unsqueeze(0) >> shifts) & (2**digit_bits - 1)).to(u.dtype)
+    scale = digit_weights(digit_bits, count, u.dtype).view(-1, *[1] * u.dim())
+    # floor division by a power of two and a remainder are exact on integer-valued floats:
+    # one output-sized tensor, no integer copies (this runs on whole weight tensors)
+    return torch.div(u.unsqueeze(0), scale, rounding_mode="floor").remainder_(2**digit_bits)
 
 
 def digit_weights(digit_bits: int, count: int, dtype: torch.dtype) -> torch.Tensor:

@@ -19,8 +19,8 @@ Three exact shortcuts, each falling back to the plain float path when it does no
   computed: the full (slices × tiles × columns) tensor of partial sums never exists.
   With a read-time non-ideality every slice goes in one group, so the ``analog`` hook
   sees the same tensor (and draws the same random numbers) as without streaming.
-* **One-pass shift-and-add** (``imcsim.nn._shift_add``, numba) over weight and input
-  slices of integer ADC codes: exact in any order below 2^24.
+* **Shift-and-add as two GEMVs** (weight slices, then the group's input slices) added
+  into the output: integer ADC codes, so exact in any order below 2^24.
 """
 
 from __future__ import annotations
@@ -182,14 +182,14 @@ def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: to
     """Cells ``(A, K, R, F, S_w, C·K_h·K_w)`` → per-copy convolution weights; int8 and
     prepacked when every cell is an integer level that int8 holds.  ``rows`` (A, K, R, 1,
     C·K_h·K_w): 0/1 weight rows of each block, for the offset encoding (else ``None``)."""
-    weights = _as_conv(cells, layout.kernel)
+    cell_max = max(float(cells.max()), -float(cells.min())) if cells.numel() else 0.0
+    # one weight slice at a time and before the layout copies: no full-size float temporary
+    if cell_max <= 127 and all(torch.equal(c, c.round()) for c in cells.unbind(4)) \
+            and int8_available():
+        cells = cells.to(torch.int8)
     presence = _as_conv(rows, layout.kernel) if rows is not None else None
-    cell_max = float(cells.abs().max()) if cells.numel() else 0.0
-    exact = bool((cells == cells.round()).all()) and cell_max <= 127
-    if exact and int8_available():
-        weights = [w.to(torch.int8) for w in weights]
-    return Cells(weights=weights, presence=presence, w_coef=coef, offset=offset, scale=scale,
-                 cell_max=cell_max)
+    return Cells(weights=_as_conv(cells, layout.kernel), presence=presence, w_coef=coef,
+                 offset=offset, scale=scale, cell_max=cell_max)
 
 
 def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
@@ -267,20 +267,30 @@ def tiled_conv(
     """
     lay = layout
     xp, out, blocks = _padded(x, lay)
-    convs = _Convs(cells, lay, _integer_path(cells, inputs, lay), x.dtype)
-    source = _Slices(xp, inputs, convs.integer)
+    integer = _integer_path(cells, inputs, lay)
+    stream = integer and analog is None
+    convs = _Convs(cells, lay, integer, x.dtype)
+    source = _Slices(convs.pad(xp), inputs, integer)
+    n_w = len(cells.w_coef)
     acc: list[torch.Tensor | None] = [None] * len(cells.weights)
     lsb = None
-    for index in _slice_groups(len(inputs.coef), x, cells, lay, analog is not None):
-        xs = source.take(index)
+    for index in _slice_groups(len(inputs.coef), x, cells, lay, not stream):
+        xs, x_coef = source.take(index), inputs.coef[index[0]: index[-1] + 1]
+        bands = _bands(len(index) * len(x) * blocks[1] * cells.weights[0].shape[0], blocks[0],
+                       stream)
         for copy in range(len(cells.weights)):
-            xa = convs.gather(xs, copy)
-            v = convs.block(xa, copy)
-            if analog is not None:
-                v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype))
-            v, lsb = adc(v)
-            acc[copy] = _accumulate(acc[copy], v, inputs.coef[index[0]: index[-1] + 1],
-                                    cells.w_coef)
+            if len(bands) > 1 and acc[copy] is None:
+                acc[copy] = x.new_zeros(len(x), *blocks, cells.weights[copy].shape[0] // n_w)
+            for band in bands:
+                xa = convs.gather(xs, copy, band)
+                v = convs.block(xa, copy)
+                if analog is not None:
+                    v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype))
+                v, lsb = adc(v)
+                part = acc[copy] if len(bands) == 1 else acc[copy][:, band]  # type: ignore[index]
+                part = _accumulate(part, v, x_coef, cells.w_coef)
+                if len(bands) == 1:
+                    acc[copy] = part
     res = None
     for copy, y in enumerate(acc):
         rows = None
@@ -311,6 +321,13 @@ def _slice_groups(n_x: int, x: torch.Tensor, cells: Cells, lay: Layout,
     return [range(s, min(s + size, n_x)) for s in range(0, n_x, size)]
 
 
+def _bands(per_row: int, rows: int, stream: bool) -> list[slice]:
+    """Output block rows per band: all of them unless streaming, else as many as keep the
+    partial sums of a band under :data:`GROUP_ELEMENTS` (at least one)."""
+    size = max(1, GROUP_ELEMENTS // max(per_row, 1)) if stream else rows
+    return [slice(r, min(r + size, rows)) for r in range(0, rows, size)]
+
+
 def _copy_view(xs: torch.Tensor, lay: Layout, copy: int) -> torch.Tensor:
     """The (gathered) channels-last float input of window copy ``copy``."""
     xa = xf.copy_input(xs, copy, lay.window, lay.stride)
@@ -324,24 +341,38 @@ def _float_conv(inp: torch.Tensor, w: torch.Tensor, lay: Layout) -> torch.Tensor
 
 
 class _Convs:
-    """The block convolutions of one call: float, or int8 with weights and channel gathers
-    prepacked for oneDNN once per call (the packed copies are not kept: memory)."""
+    """The block convolutions of one call: float, or int8 on an explicitly padded input, cut
+    into bands of output rows, with weights and channel gathers prepacked for oneDNN once
+    per call (the packed copies are not kept: memory)."""
 
     def __init__(self, cells: Cells, lay: Layout, integer: bool, dtype: torch.dtype) -> None:
         self.cells, self.lay, self.integer, self.dtype = cells, lay, integer, dtype
         if integer:
             groups = lay.classes * lay.slots
-            self.packed = [_pack(w, lay.step, lay.conv_padding, lay.dilation, groups)
+            self.packed = [_pack(w, lay.step, (0, 0), lay.dilation, groups)
                            for w in cells.weights]
             self.selectors = [None if s is None else
                               _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
                               for s in lay.selectors]
 
-    def gather(self, xs: torch.Tensor, copy: int) -> torch.Tensor:
-        """The (gathered) channels-last input of window copy ``copy``."""
-        if not self.integer or self.selectors[copy] is None:
-            return _copy_view(xs, self.lay, copy)
-        xa = xf.copy_input(xs, copy, self.lay.window, self.lay.stride)
+    def pad(self, xp: torch.Tensor) -> torch.Tensor:
+        """The input the slices are cut from (integer path: conv padding made explicit)."""
+        (ph, pw) = self.lay.conv_padding
+        if not self.integer or (ph, pw) == (0, 0):
+            return xp
+        return F.pad(xp, (pw, pw, ph, ph)).contiguous(memory_format=torch.channels_last)
+
+    def gather(self, xs: torch.Tensor, copy: int, band: slice) -> torch.Tensor:
+        """The (gathered) channels-last input of window copy ``copy`` for output block
+        rows ``band`` (float path: every row)."""
+        lay = self.lay
+        if not self.integer:
+            return _copy_view(xs, lay, copy)
+        xa = xf.copy_input(xs, copy, lay.window, lay.stride)
+        step, reach = lay.step[0], lay.dilation[0] * (lay.kernel[0] - 1) + 1
+        xa = xa[:, :, band.start * step: (band.stop - 1) * step + reach]
+        if self.selectors[copy] is None:
+            return xa
         return _qconv(xa, self.selectors[copy], (1, 1), (0, 0), (1, 1), 1, None)
 
     def block(self, xa: torch.Tensor, copy: int) -> torch.Tensor:
@@ -349,7 +380,7 @@ class _Convs:
         lay = self.lay
         if not self.integer:
             return _float_conv(xa, self.cells.weights[copy], lay)
-        v = _qconv(xa, self.packed[copy], lay.step, lay.conv_padding, lay.dilation,
+        v = _qconv(xa, self.packed[copy], lay.step, (0, 0), lay.dilation,
                    lay.classes * lay.slots, torch.float32)
         return v.to(self.dtype).permute(0, 2, 3, 1)
 
@@ -363,18 +394,18 @@ def _spread(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int,
 def _accumulate(acc: torch.Tensor | None, v: torch.Tensor, x_coef: torch.Tensor,
                 w_coef: torch.Tensor) -> torch.Tensor:
     """``acc`` + the shift-and-add of the codes ``v`` (S·N, B_h, B_w, J·S_w) over weight then
-    input slices → (N, B_h, B_w, J); ``v`` itself for a single slice pair of weight 1."""
+    input slices → (N, B_h, B_w, J); ``v`` itself for a single slice pair of weight 1.
+
+    Two GEMVs, each one pass over its operand (MKL's GEMV with 2–8 columns runs at memory
+    speed; a block-diagonal GEMM or strided adds run 5–8× slower).  Codes and coefficients
+    are integers, so the sums are exact in any order below 2^24."""
     n_x, n_w = len(x_coef), len(w_coef)
     if acc is None and n_x == 1 and n_w == 1 and float(x_coef[0]) == 1 and float(w_coef[0]) == 1:
         return v
-    from imcsim.nn._shift_add import accumulate_
-
     shape = (v.shape[0] // n_x, *v.shape[1:-1], v.shape[-1] // n_w)
-    if acc is None:
-        acc = v.new_zeros(shape)
-    codes = v.reshape(n_x, -1, shape[-1], n_w)
-    accumulate_(acc.view(-1, shape[-1]), codes, x_coef, w_coef)
-    return acc
+    y = (v.reshape(-1, n_w) @ w_coef.to(v.dtype)).view(n_x, -1)
+    y = x_coef.to(v.dtype) @ y if n_x > 1 else y[0].mul_(x_coef[0].to(v.dtype))
+    return y.view(shape) if acc is None else acc.add_(y.view(shape))
 
 
 def _sum_slots(y: torch.Tensor) -> torch.Tensor:
