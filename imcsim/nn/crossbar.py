@@ -30,7 +30,15 @@ from torch import nn
 from imcsim.errors import ConfigError, MappingError
 from imcsim.nn import functional as xf
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
-from imcsim.nn.mvm import Cells, InputSlices, build_layout, make_cells, per_image, tiled_conv
+from imcsim.nn.mvm import (
+    Cells,
+    InputSlices,
+    build_layout,
+    keep_packed,
+    make_cells,
+    per_image,
+    tiled_conv,
+)
 from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
 from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
@@ -196,13 +204,14 @@ class CrossbarConv2d(nn.Module):
         with torch.no_grad():
             xq, x_scale, signed = self._quantize_input(x)
             step = self._chunk(x, signed)
-            y = self._mvm(xq[:step], signed)
-            if step < len(x):  # chunks written into the output (no list + cat: memory)
-                first, y = y, torch.empty((len(x), *y.shape[1:]), dtype=y.dtype,
-                                          memory_format=torch.channels_last)
-                y[:step] = first
-                for i in range(step, len(x), step):
-                    y[i : i + step] = self._mvm(xq[i : i + step], signed)
+            with keep_packed(self.cells()):  # int8 weights packed once for all chunks
+                y = self._mvm(xq[:step], signed)
+                if step < len(x):  # chunks written into the output (no list + cat: memory)
+                    first, y = y, torch.empty((len(x), *y.shape[1:]), dtype=y.dtype,
+                                              memory_format=torch.channels_last)
+                    y[:step] = first
+                    for i in range(step, len(x), step):
+                        y[i : i + step] = self._mvm(xq[i : i + step], signed)
             y = y.mul_(self.cells().scale * x_scale)
             return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import functools
 import platform
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -37,8 +38,8 @@ import torch.nn.functional as F
 from imcsim.nn import functional as xf
 from imcsim.nn.tileplan import TilePlan
 
-__all__ = ["Cells", "InputSlices", "Layout", "build_layout", "int8_available", "make_cells",
-           "per_image", "tiled_conv"]
+__all__ = ["Cells", "InputSlices", "Layout", "build_layout", "int8_available", "keep_packed",
+           "make_cells", "per_image", "tiled_conv"]
 
 Pair = tuple[int, int]
 Adc = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
@@ -77,6 +78,8 @@ class Cells:
     """Weight quantization step."""
     cell_max: float = 0.0
     """Largest |cell| (bounds the integer partial sums)."""
+    scratch: dict = field(default_factory=dict, repr=False, compare=False)
+    """Prepacked int8 weights while :func:`keep_packed` is active (else empty)."""
 
     @property
     def integer(self) -> bool:
@@ -190,6 +193,17 @@ def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: to
     presence = _as_conv(rows, layout.kernel) if rows is not None else None
     return Cells(weights=_as_conv(cells, layout.kernel), presence=presence, w_coef=coef,
                  offset=offset, scale=scale, cell_max=cell_max)
+
+
+@contextmanager
+def keep_packed(cells: Cells) -> Iterator[None]:
+    """Within the block, :func:`tiled_conv` prepacks the int8 weights once and reuses them
+    for every call (the chunks of one forward pass); they are dropped on exit (memory)."""
+    cells.scratch["keep"] = True
+    try:
+        yield
+    finally:
+        cells.scratch.clear()
 
 
 def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
@@ -348,12 +362,16 @@ class _Convs:
     def __init__(self, cells: Cells, lay: Layout, integer: bool, dtype: torch.dtype) -> None:
         self.cells, self.lay, self.integer, self.dtype = cells, lay, integer, dtype
         if integer:
-            groups = lay.classes * lay.slots
-            self.packed = [_pack(w, lay.step, (0, 0), lay.dilation, groups)
-                           for w in cells.weights]
-            self.selectors = [None if s is None else
-                              _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
-                              for s in lay.selectors]
+            packs = cells.scratch.get("packs") or self._pack()
+            if cells.scratch.get("keep"):
+                cells.scratch["packs"] = packs
+            self.packed, self.selectors = packs
+
+    def _pack(self) -> tuple[list[Packed], list[Packed | None]]:
+        lay, groups = self.lay, self.lay.classes * self.lay.slots
+        return ([_pack(w, lay.step, (0, 0), lay.dilation, groups) for w in self.cells.weights],
+                [None if s is None else _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
+                 for s in lay.selectors])
 
     def pad(self, xp: torch.Tensor) -> torch.Tensor:
         """The input the slices are cut from (integer path: conv padding made explicit)."""
