@@ -307,9 +307,7 @@ def tiled_conv(
                     acc[copy] = part
     res = None
     for copy, y in enumerate(acc):
-        rows = None
-        if cells.presence is not None:
-            rows = _float_conv(_copy_view(xp, lay, copy), cells.presence[copy], lay)
+        rows = None if cells.presence is None else convs.rows(xp, source, copy)
         y = _finish(y, rows, cells, lay, copy, lsb)
         if lay.window == (1, 1):
             return y.permute(0, 3, 1, 2), lsb
@@ -365,13 +363,29 @@ class _Convs:
             packs = cells.scratch.get("packs") or self._pack()
             if cells.scratch.get("keep"):
                 cells.scratch["packs"] = packs
-            self.packed, self.selectors = packs
+            self.packed, self.selectors, self.presence = packs
 
-    def _pack(self) -> tuple[list[Packed], list[Packed | None]]:
-        lay, groups = self.lay, self.lay.classes * self.lay.slots
-        return ([_pack(w, lay.step, (0, 0), lay.dilation, groups) for w in self.cells.weights],
+    def _pack(self) -> tuple[list[Packed], list[Packed | None], list[Packed] | None]:
+        lay, groups, cells = self.lay, self.lay.classes * self.lay.slots, self.cells
+        def pack(w): return _pack(w.to(torch.int8), lay.step, (0, 0), lay.dilation, groups)
+        return ([pack(w) for w in cells.weights],
                 [None if s is None else _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
-                 for s in lay.selectors])
+                 for s in lay.selectors],
+                None if cells.presence is None else [pack(p) for p in cells.presence])
+
+    def rows(self, xp: torch.Tensor, source: _Slices, copy: int) -> torch.Tensor:
+        """Σx over each block's weight rows (the offset correction), (N, B_h, B_w, K·R):
+        int8 convolutions of the u8 input magnitudes (signed: positive minus negative
+        part) on the integer path, else a float convolution of ``xp``."""
+        if not (self.integer and source.parts[0].dtype == torch.uint8):
+            return _float_conv(_copy_view(xp, self.lay, copy), self.cells.presence[copy],
+                               self.lay)  # type: ignore[index]
+        every = slice(0, None)
+        sums = [_qconv(self.gather(part, copy, every), self.presence[copy], self.lay.step,
+                       (0, 0), self.lay.dilation, self.lay.classes * self.lay.slots,
+                       torch.float32) for part in source.parts]
+        out = sums[0] if len(sums) == 1 else sums[0].sub_(sums[1])
+        return out.to(self.dtype).permute(0, 2, 3, 1)
 
     def pad(self, xp: torch.Tensor) -> torch.Tensor:
         """The input the slices are cut from (integer path: conv padding made explicit)."""
@@ -382,13 +396,14 @@ class _Convs:
 
     def gather(self, xs: torch.Tensor, copy: int, band: slice) -> torch.Tensor:
         """The (gathered) channels-last input of window copy ``copy`` for output block
-        rows ``band`` (float path: every row)."""
+        rows ``band`` (float path, or ``band.stop`` None: every row)."""
         lay = self.lay
         if not self.integer:
             return _copy_view(xs, lay, copy)
         xa = xf.copy_input(xs, copy, lay.window, lay.stride)
         step, reach = lay.step[0], lay.dilation[0] * (lay.kernel[0] - 1) + 1
-        xa = xa[:, :, band.start * step: (band.stop - 1) * step + reach]
+        if band.stop is not None:
+            xa = xa[:, :, band.start * step: (band.stop - 1) * step + reach]
         if self.selectors[copy] is None:
             return xa
         return _qconv(xa, self.selectors[copy], (1, 1), (0, 0), (1, 1), 1, None)
