@@ -1,26 +1,34 @@
 """The tiled MVM of one layer: per window copy, one strided grouped convolution computes the
-column partial sums of every (class, row-tile slot) block and every weight slice, for a
-group of input slices at a time; then the ADC, shift-and-add, offset removal and the
-digital sum over row tiles.  Tensors stay channels-last (oneDNN's fast layout).
+column partial sums of every (class, row-tile slot) block and every weight slice; then the
+ADC, shift-and-add, offset removal and the digital sum over row tiles.  Tensors stay
+channels-last (oneDNN's fast layout).
 
-Three exact shortcuts, each falling back to the plain float path when it does not apply:
+Exact shortcuts, each with the condition under which it runs (else the plain path):
 
-* **Integer convolutions.**  When every programmed cell is an integer level that int8
-  holds (no programming noise: quantized, sliced weights, stuck-at faults included) and
-  the inputs are unsigned integer slices of at most 8 bits, the block convolutions run
-  as oneDNN u8×s8 convolutions with int32 accumulation and float output — the same
-  integers the float convolution gives, since every partial sum is bounded below 2^24
-  (checked) — about 3× faster and with a quarter of the memory for the cells and slices.
-  The bound ``2·x_max·|w|_max < 2^15`` keeps the int16 pair sums of CPUs without VNNI
-  exact too.
-* **Streamed input slices.**  Input slices are cut from the integer input on demand,
-  a group at a time (sized so one group's partial sums stay cache-sized), and each
-  group's ADC codes are shift-and-added into the output before the next group is
-  computed: the full (slices × tiles × columns) tensor of partial sums never exists.
-  With a read-time non-ideality every slice goes in one group, so the ``analog`` hook
-  sees the same tensor (and draws the same random numbers) as without streaming.
-* **Shift-and-add as two GEMVs** (weight slices, then the group's input slices) added
-  into the output: integer ADC codes, so exact in any order below 2^24.
+* **Integer convolutions** run when every programmed cell is an integer level int8 holds
+  (quantized, sliced weights, stuck-at faults included; not with programming noise or
+  any other non-integer ``program`` hook), the inputs are unsigned integer slices of at
+  most 8 bits (bit-serial slices, or whole unsigned inputs of at most 8 bits), every
+  partial sum is bounded below 2^24 (``rows · x_max · |cell|_max``) and ``2 · x_max ·
+  |cell|_max < 2^15`` (exact int16 pair sums on CPUs without VNNI).  The block
+  convolutions, channel gathers and offset rows then run as oneDNN u8×s8 convolutions
+  with int32 sums and float output: the same integers the float convolution gives, about
+  3× faster, with int8 cells (a quarter of the memory).  ``int8_available()`` checks once
+  that the op exists and is exact on this machine.
+* **Streaming** (integer path, no read-time non-ideality): input slices are cut from the
+  integer input on demand and the partial sums are computed for a group of slices and a
+  band of output rows at a time, sized to stay under :data:`GROUP_ELEMENTS`; each
+  group's ADC codes are shift-and-added into the output before the next: the full
+  (slices × tiles × columns × positions) tensor of partial sums never exists.  With a
+  read-time non-ideality, or on the float path, every slice and row goes in one call, so
+  the ``analog`` hook sees the same tensor and draws the same random numbers as before.
+* **Shift-and-add as two GEMVs** (weight slices, then the group's input slices): on
+  integer ADC codes exact in any order below 2^24.
+
+All of them give bit-identical outputs (``tests/test_mvm_paths.py`` checks every
+combination against the tile-by-tile reference and against the float path).  With the ADC
+bypassed (the ideal chip, calibration passes) and non-integer cells, sums of non-integers
+may differ in the last bit from the former block-diagonal GEMM (summation order).
 """
 
 from __future__ import annotations
