@@ -21,7 +21,7 @@ from imcsim.nn.nonideal import AdcContext
 def chip(sign: str = "differential", nu_std: float = 0.0, **device) -> ChipConfig:
     return ChipConfig(
         array=ArrayConfig(rows=32, cols=32, cell_bits=2, weight_bits=4, sign=sign),
-        precision=PrecisionConfig(input_bits=4, dac_bits=1, adc_bits=24),
+        precision=PrecisionConfig(input_bits=4, dac_bits=1, adc_bits=16),
         device=DeviceConfig(drift_nu_mean=0.05, drift_nu_std=nu_std, drift_t0_s=20.0, **device),
     )
 
@@ -43,12 +43,12 @@ def test_drift_by_hand_and_t0_is_no_drift() -> None:
     c, x = chip(), torch.rand(3, 12, dtype=torch.float64)
     base = run(c, x)
     assert torch.equal(run(c, x, drift_time_s=20.0), base)
-    day, tol = 86400.0, 1e-5 * float(base.abs().max())  # tol: the 24-bit ADC's rounding
+    day, tol = 86400.0, 2e-3 * float(base.abs().max())  # tol: the 16-bit ADC's rounding
     factor = (day / 20.0) ** -0.05
     assert torch.allclose(run(c, x, drift_time_s=day), factor * base, rtol=0, atol=tol)
     assert torch.allclose(run(c, x, drift_time_s=day, drift_compensation=True), base,
                           rtol=0, atol=tol)
-    assert not torch.allclose(run(c, x, drift_time_s=day), base, rtol=0, atol=1e3 * tol)
+    assert not torch.allclose(run(c, x, drift_time_s=day), base, rtol=0, atol=100 * tol)
 
 
 def test_drift_spread_is_seeded_and_grows_the_error_with_time() -> None:
