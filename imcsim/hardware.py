@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
+from imcsim.device import DeviceConfig
 from imcsim.errors import ConfigError
 from imcsim.periphery import CostConfig
 
@@ -121,6 +122,8 @@ class ChipConfig(StrictModel):
     """Arrays on the chip; ``None`` means as many as the network needs."""
     cost: CostConfig | None = None
     """Periphery energies, times and areas (``imcsim.cost``); ``None``: not costed."""
+    device: DeviceConfig = DeviceConfig()
+    """Cell, wire and ADC physics for the accuracy simulation (default: ideal)."""
 
 
 _ARRAY_RE = re.compile(r"^\s*([0-9]{1,9})\s*[xX×]\s*([0-9]{1,9})\s*$", re.ASCII)

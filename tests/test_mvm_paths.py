@@ -47,9 +47,9 @@ class Spy:
             self.qconv += 1
             return real_qconv(*args)
 
-        def adc(layer, v):
+        def adc(layer, v, copy):
             self.adc += 1
-            return real_adc(layer, v)
+            return real_adc(layer, v, copy)
 
         monkeypatch.setattr(mvm, "_qconv", qconv)
         monkeypatch.setattr(CrossbarConv2d, "_adc", adc)
@@ -113,3 +113,16 @@ def test_noisy_cells_take_the_float_path_and_read_noise_sees_every_slice(monkeyp
         copies = sim.conv.layout.window[0] * sim.conv.layout.window[1]
         assert spy.qconv > 0 and spy.adc == copies  # int8 cells, one ADC call per copy
     assert torch.equal(outputs[0], outputs[1])  # the same draws whatever the group size
+    monkeypatch.setattr(mvm, "int8_available", lambda: False)
+    float_path = converted(CASES[0], "offset", "full", read_noise=0.1, seed=4)[-1](x)
+    assert torch.allclose(outputs[0], float_path, atol=1e-9)  # the spread of the int8 path
+
+
+def test_read_noise_spread_on_the_int8_path_with_padding_and_strides(monkeypatch) -> None:
+    x = torch.rand(2, 6, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    noisy = converted(CASES[1], "offset", "full", read_noise=0.1, seed=4)[-1]
+    got = noisy(x)
+    assert noisy.conv.cells().integer
+    monkeypatch.setattr(mvm, "int8_available", lambda: False)
+    want = converted(CASES[1], "offset", "full", read_noise=0.1, seed=4)[-1](x)
+    assert torch.allclose(got, want, atol=1e-9)

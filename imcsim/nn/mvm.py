@@ -50,7 +50,7 @@ __all__ = ["Cells", "InputSlices", "Layout", "build_layout", "int8_available", "
            "make_cells", "per_image", "tiled_conv"]
 
 Pair = tuple[int, int]
-Adc = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+Adc = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
 Analog = Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor]
 
 _EXACT_SUM = 2**24
@@ -84,6 +84,9 @@ class Cells:
     offset: float
     scale: torch.Tensor
     """Weight quantization step."""
+    gain: float = 1.0
+    """Digital gain on the column sums (non-idealities' ``gain`` hooks, e.g. drift
+    compensation): applied with the ADC step, before the offset correction."""
     cell_max: float = 0.0
     """Largest |cell| (bounds the integer partial sums)."""
     scratch: dict = field(default_factory=dict, repr=False, compare=False)
@@ -189,7 +192,7 @@ def _qconv(x: torch.Tensor, p: Packed, stride: Pair, padding: Pair, dilation: Pa
 
 
 def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: torch.Tensor,
-               rows: torch.Tensor | None, layout: Layout) -> Cells:
+               rows: torch.Tensor | None, layout: Layout, gain: float = 1.0) -> Cells:
     """Cells ``(A, K, R, F, S_w, C·K_h·K_w)`` → per-copy convolution weights; int8 and
     prepacked when every cell is an integer level that int8 holds.  ``rows`` (A, K, R, 1,
     C·K_h·K_w): 0/1 weight rows of each block, for the offset encoding (else ``None``)."""
@@ -200,7 +203,7 @@ def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: to
         cells = cells.to(torch.int8)
     presence = _as_conv(rows, layout.kernel) if rows is not None else None
     return Cells(weights=_as_conv(cells, layout.kernel), presence=presence, w_coef=coef,
-                 offset=offset, scale=scale, cell_max=cell_max)
+                 offset=offset, scale=scale, gain=gain, cell_max=cell_max)
 
 
 @contextmanager
@@ -280,9 +283,9 @@ def tiled_conv(
     on the ideal chip) applied as ``inputs`` says, in ADC code units, and the code step
     (``None``: no ADC, plain integer units).
 
-    ``adc(v)`` turns partial sums into codes (in place) and returns the code step; ``v``
-    holds a group of input slices along the batch axis (slice-major), all of them when
-    ``analog`` is given.  ``analog(v, spread)`` applies the read-time non-idealities
+    ``adc(v, copy)`` turns copy ``copy``'s partial sums into codes (in place) and returns
+    the code step (``None``: values in integer units); ``v`` holds a group of input
+    slices along the batch axis (slice-major), all of them when ``analog`` is given.  ``analog(v, spread)`` applies the read-time non-idealities
     (``imcsim.nn.nonideal``) to the analog column sums; ``spread()`` computes ``Σ G² x²``
     of every sum on demand.  The offset correction Σx of each block is linear in the
     input, so it is computed once on ``x`` rather than per slice.
@@ -307,8 +310,9 @@ def tiled_conv(
                 xa = convs.gather(xs, copy, band)
                 v = convs.block(xa, copy)
                 if analog is not None:
-                    v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype))
-                v, lsb = adc(v)
+                    v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype,
+                                                                  integer))
+                v, lsb = adc(v, copy)
                 part = acc[copy] if len(bands) == 1 else acc[copy][:, band]  # type: ignore[index]
                 part = _accumulate(part, v, x_coef, cells.w_coef)
                 if len(bands) == 1:
@@ -426,10 +430,15 @@ class _Convs:
         return v.to(self.dtype).permute(0, 2, 3, 1)
 
 
-def _spread(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int,
-            dtype: torch.dtype) -> torch.Tensor:
-    """Σ G² x² of every column sum (float convolution of the squares)."""
-    return _float_conv(xa.to(dtype).square(), cells.weights[copy].to(dtype).square(), lay)
+def _spread(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int, dtype: torch.dtype,
+            integer: bool) -> torch.Tensor:
+    """Σ G² x² of every column sum (float convolution of the squares).  On the integer
+    path ``xa`` is the gathered input :meth:`_Convs.block` reads: already padded."""
+    x2, w2 = xa.to(dtype).square(), cells.weights[copy].to(dtype).square()
+    if not integer:
+        return _float_conv(x2, w2, lay)
+    return F.conv2d(x2, w2, None, lay.step, (0, 0), lay.dilation,
+                    lay.classes * lay.slots).permute(0, 2, 3, 1)
 
 
 def _accumulate(acc: torch.Tensor | None, v: torch.Tensor, x_coef: torch.Tensor,
