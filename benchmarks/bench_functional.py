@@ -10,7 +10,10 @@ Prints, for ResNet-20 (shipped weights) on the ``default`` chip preset (128x128 
   (goal: <= 3x plain);
 * ``slicing="full"``: bit-serial inputs x bit-sliced weights, one ADC read per input
   slice, weight slice, tile and column (goal: <= 1.5 x slices x plain, where slices is
-  the MAC-weighted mean over layers of input slices x weight slices).
+  the MAC-weighted mean over layers of input slices x weight slices);
+* ``full, float``: the same with the int8 convolutions off (float convolutions, every
+  input slice in one group: the path noisy cells take); the script checks that both
+  give the same outputs.
 
 Every timing is the minimum over ``--repeats`` interleaved runs after one warm-up (which
 builds the cell tensors and the oneDNN kernels), so other load on the machine inflates
@@ -22,11 +25,13 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from unittest.mock import patch
 
 import torch
 
 from imcsim.hardware import load_chip
 from imcsim.network import map_network
+from imcsim.nn import mvm
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 from imcsim.nn.extract import extract_layers
 from imcsim.studies.zoo import load_model, model_inputs
@@ -77,9 +82,17 @@ def main() -> None:
     report = map_network(layers, args.mapper, load_chip(args.chip))
     runs = {"plain torch": model,
             "slicing=none": to_crossbar(model, report, CrossbarConfig(slicing="none")),
-            "slicing=full": to_crossbar(model, report, CrossbarConfig(slicing="full"))}
-    for fn in runs.values():
-        timed(fn, x)
+            "slicing=full": to_crossbar(model, report, CrossbarConfig(slicing="full")),
+            "full, float": to_crossbar(model, report, CrossbarConfig(slicing="full"))}
+    for name, fn in runs.items():
+        if name == "full, float":  # cells built now without int8: the float convolutions
+            mvm.int8_available.cache_clear()
+            with patch.object(mvm, "int8_available", lambda: False):
+                timed(fn, x)
+            if not torch.equal(fn(x[:8]), runs["slicing=full"](x[:8])):
+                raise SystemExit("int8 and float paths disagree")
+        else:
+            timed(fn, x)
     best = {name: min(timed(fn, x) for _ in range(1)) for name, fn in runs.items()}
     for _ in range(args.repeats - 1):
         for name, fn in runs.items():
@@ -93,10 +106,11 @@ def main() -> None:
     print(f"{'plain torch':14s} {plain * 1e3:9.1f} {1.0:8.2f}")
     none = best["slicing=none"] / plain
     print(f"{'slicing=none':14s} {best['slicing=none'] * 1e3:9.1f} {none:8.2f}  <= 3x plain")
-    full = best["slicing=full"] / plain
-    print(f"{'slicing=full':14s} {best['slicing=full'] * 1e3:9.1f} {full:8.2f}  "
-          f"<= 1.5 x {slices:.1f} slices x plain = {1.5 * slices:.1f}x "
-          f"(measured {full / slices:.2f} x slices x plain)")
+    for name in ("slicing=full", "full, float"):
+        full = best[name] / plain
+        print(f"{name:14s} {best[name] * 1e3:9.1f} {full:8.2f}  "
+              f"<= 1.5 x {slices:.1f} slices x plain = {1.5 * slices:.1f}x "
+              f"(measured {full / slices:.2f} x slices x plain)")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,15 @@ from imcsim.nn import device_models  # noqa: F401  (registers drift, IR drop, AD
 from imcsim.nn import functional as xf
 from imcsim.nn.adc import AdcCounts, adc_step, build_column_map, convert, transfer_function
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
-from imcsim.nn.mvm import Cells, build_layout, per_image, reducer, tiled_conv
+from imcsim.nn.mvm import (
+    Cells,
+    InputSlices,
+    build_layout,
+    keep_packed,
+    make_cells,
+    per_image,
+    tiled_conv,
+)
 from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
 from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
@@ -60,8 +68,9 @@ class CrossbarConv2d(nn.Module):
         for key, default in (("stride", (1, 1)), ("padding", (0, 0)), ("dilation", (1, 1))):
             setattr(self, key, tuple(getattr(conv, key, default)))
         self.groups = getattr(conv, "groups", 1)
-        self.register_buffer("weight_mask", keep.to(weight.dtype))
-        self.register_buffer("weight_index", torch.from_numpy(plan.weight_index))
+        self.register_buffer("weight_mask", keep)  # bool: a quarter of a float mask
+        index = _compact(plan.weight_index, np.int32)
+        self.register_buffer("weight_index", torch.from_numpy(index))
         self.register_buffer("input_max", torch.zeros((), dtype=weight.dtype))
         self.register_buffer("input_signed", torch.zeros((), dtype=torch.bool))
         self.columns = build_column_map(plan, self._weight_slices(), settings.cols_per_weight,
@@ -71,7 +80,10 @@ class CrossbarConv2d(nn.Module):
                                                           dtype=weight.dtype))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
         for key in ("row_position", "col_position", "tile_position", "channels"):  # placement
-            self.register_buffer(key, torch.from_numpy(getattr(plan, key)), persistent=False)
+            small = key in ("row_position", "col_position")  # cell-sized: int16 when it fits
+            value = getattr(plan, key)
+            self.register_buffer(key, torch.from_numpy(_compact(value) if small else value),
+                                 persistent=False)
         self.nonideal = build_nonidealities(settings)
         self._readers = tuple(n for n in self.nonideal if n.reads)
         self.layout = build_layout(plan, weight.shape[1] * self.groups, tuple(weight.shape[-2:]),
@@ -131,32 +143,27 @@ class CrossbarConv2d(nn.Module):
         flat = torch.cat([q.reshape(-1), q.new_zeros(1)])
         real = (self.weight_index < flat.numel() - 1).to(w.dtype)
         blocks = flat[self.weight_index]
+        del q, flat  # peak memory: the cells of the largest layer are built here
         if s.sliced and not s.ideal:
             cells, coef, offset = xf.encode_weights(blocks, s.weight_bits, s.cell_bits, s.sign)
             top = 2**s.cell_bits - 1
         else:
             cells, coef, offset = blocks.unsqueeze(0), one.view(1), 0.0
             top = xf.qmax(s.weight_bits, True)
-        cells = cells * real
+        cells = cells.mul_(real)  # a fresh tensor either way
         gain = 1.0
         for effect in self.nonideal:
             if effect.time_dependent and at_t0:
                 continue
-            ctx = CellContext(real=real, top=top, row=self.row_position, col=self.col_position,
-                              tile=self.tile_position, coef=coef,
+            ctx = CellContext(real=real, top=top, row=self.row_position.long(),
+                              col=self.col_position.long(), tile=self.tile_position, coef=coef,
                               generator=torch.Generator().manual_seed(mixed_seed(
                                   s.seed, self.layer_id, 0, zlib.crc32(effect.name.encode()))))
             before, cells = cells, effect.program(cells, ctx)
             gain *= effect.gain(before, cells, ctx)
-        presence = self._as_conv(real[:, :, :, :1]) if offset else None
-        return Cells(weights=self._as_conv(cells.permute(1, 2, 3, 4, 0, 5)), presence=presence,
-                     reducer=reducer(coef), offset=offset, scale=scale, gain=gain)
-
-    def _as_conv(self, cells: torch.Tensor) -> list[torch.Tensor]:
-        """(A, K, R, F, [S_w,] C·kk) → per copy (K·R·F·S_w, C, K_h, K_w) channels-last weights."""
-        kh, kw = self.layout.kernel
-        conv = cells.reshape(cells.shape[0], -1, cells.shape[-1] // (kh * kw), kh, kw)
-        return [c.contiguous(memory_format=torch.channels_last) for c in conv]
+        rows = real[:, :, :, :1] if offset else None
+        return make_cells(cells.permute(1, 2, 3, 4, 0, 5), coef, offset, scale, rows,
+                          self.layout, gain)
 
     # -- inputs ------------------------------------------------------------------------------
     def _quantize_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -229,12 +236,14 @@ class CrossbarConv2d(nn.Module):
 
     def _mvm(self, x: torch.Tensor, signed: bool) -> torch.Tensor:
         s = self.settings
-        if s.sliced and not s.ideal:
-            slices, x_coef = xf.encode_inputs(x, s.input_bits, s.dac_bits, signed)
+        if s.ideal:
+            inputs = InputSlices.whole(None, signed, x.dtype)
+        elif s.sliced:
+            inputs = InputSlices.sliced(s.input_bits, s.dac_bits, signed, x.dtype)
         else:
-            slices, x_coef = x.unsqueeze(0), torch.ones(1, dtype=x.dtype)
+            inputs = InputSlices.whole(xf.qmax(s.input_bits, signed), signed, x.dtype)
         analog = self._read if self._readers else None
-        y, lsb = tiled_conv(x, slices, x_coef, self.cells(), self.layout, self._adc, analog)
+        y, lsb = tiled_conv(x, inputs, self.cells(), self.layout, self._adc, analog)
         return y if lsb is None else y.mul_(lsb)
 
     def simulate(self, x: torch.Tensor) -> torch.Tensor:
@@ -248,8 +257,14 @@ class CrossbarConv2d(nn.Module):
                                 self.padding, self.dilation, self.groups)
             xq, x_scale, signed = self._quantize_input(x)
             step = self._chunk(x, signed)
-            parts = [self._mvm(xq[i : i + step], signed) for i in range(0, len(x), step)]
-            y = parts[0] if len(parts) == 1 else torch.cat(parts)
+            with keep_packed(self.cells()):  # int8 weights packed once for all chunks
+                y = self._mvm(xq[:step], signed)
+                if step < len(x):  # chunks written into the output (no list + cat: memory)
+                    first, y = y, torch.empty((len(x), *y.shape[1:]), dtype=y.dtype,
+                                              memory_format=torch.channels_last)
+                    y[:step] = first
+                    for i in range(step, len(x), step):
+                        y[i : i + step] = self._mvm(xq[i : i + step], signed)
             y = y.mul_(self.cells().scale * x_scale)
             return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
 
@@ -260,6 +275,16 @@ class CrossbarConv2d(nn.Module):
                              self.padding, self.dilation, self.groups)
             return exact + (y - exact).detach()
         return y
+
+
+def _compact(index: np.ndarray, smallest: type = np.int16) -> np.ndarray:
+    """``index`` in the smallest integer type from ``smallest`` up that holds it (int64
+    index buffers of a large network take several times the memory of its weights)."""
+    for dtype in (np.int16, np.int32)[(np.int16, np.int32).index(smallest):]:
+        info = np.iinfo(dtype)
+        if index.size == 0 or (index.min() >= info.min and index.max() <= info.max):
+            return index.astype(dtype)
+    return index
 
 
 class CrossbarLinear(CrossbarConv2d):

@@ -47,8 +47,10 @@ def digits(u: torch.Tensor, digit_bits: int, count: int) -> torch.Tensor:
 
     Returns ``(count, *u.shape)``.
     """
-    shifts = (digit_bits * torch.arange(count, dtype=torch.int32)).view(-1, *[1] * u.dim())
-    return ((u.to(torch.int32).unsqueeze(0) >> shifts) & (2**digit_bits - 1)).to(u.dtype)
+    scale = digit_weights(digit_bits, count, u.dtype).view(-1, *[1] * u.dim())
+    # floor division by a power of two and a remainder are exact on integer-valued floats:
+    # one output-sized tensor, no integer copies (this runs on whole weight tensors)
+    return torch.div(u.unsqueeze(0), scale, rounding_mode="floor").remainder_(2**digit_bits)
 
 
 def digit_weights(digit_bits: int, count: int, dtype: torch.dtype) -> torch.Tensor:
@@ -82,14 +84,22 @@ def encode_inputs(
     ``Σ_s coef[s]·slices[s] == x``; signed inputs are split into positive and negative
     passes of ``input_bits − 1`` magnitude bits each.
     """
+    count, coef = input_slicing(input_bits, dac_bits, signed, x.dtype)
     if not signed:
-        count = math.ceil(input_bits / dac_bits)
-        return digits(x, dac_bits, count), digit_weights(dac_bits, count, x.dtype)
-    count = math.ceil((input_bits - 1) / dac_bits)
-    coef = digit_weights(dac_bits, count, x.dtype)
-    slices = torch.cat([digits(x.clamp(min=0), dac_bits, count),
-                        digits((-x).clamp(min=0), dac_bits, count)])
-    return slices, torch.cat([coef, -coef])
+        return digits(x, dac_bits, count), coef
+    return torch.cat([digits(x.clamp(min=0), dac_bits, count),
+                      digits((-x).clamp(min=0), dac_bits, count)]), coef
+
+
+def input_slicing(
+    input_bits: int, dac_bits: int, signed: bool, dtype: torch.dtype
+) -> tuple[int, torch.Tensor]:
+    """(digits per sign pass, coefficients ``(S,)``) of :func:`encode_inputs`: unsigned
+    inputs use ``input_bits``, signed ones a positive then a negative pass of
+    ``input_bits − 1`` magnitude bits (negative coefficients)."""
+    count = math.ceil((input_bits - 1 if signed else input_bits) / dac_bits)
+    coef = digit_weights(dac_bits, count, dtype)
+    return count, torch.cat([coef, -coef]) if signed else coef
 
 
 def adc_lsb(full_scale: torch.Tensor | float, bits: int, signed: bool) -> torch.Tensor:
