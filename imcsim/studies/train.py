@@ -1,6 +1,7 @@
 """Train, evaluate and fine-tune models on in-memory tensors (CPU friendly, seeded, resumable).
 
-Training is SGD with Nesterov momentum and a per-step cosine learning-rate schedule after a
+Training is SGD with Nesterov momentum (or AdamW, Loshchilov & Hutter, ICLR 2019, the usual
+choice for vision transformers) and a per-step cosine learning-rate schedule after a
 short linear warm-up (Loshchilov & Hutter, "SGDR", ICLR 2017; Goyal et al., 2017), light
 augmentation by random translations of up to ``shift_px`` pixels.  Every random choice
 (initialisation is the caller's, shuffling and augmentation are ours) is drawn from
@@ -20,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -45,7 +47,9 @@ class TrainConfig(StrictModel):
     warmup_steps: int = Field(default=30, ge=0)
     """Steps of linear warm-up before the cosine decay."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    """Nesterov momentum."""
+    """Nesterov momentum (SGD only)."""
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    """``sgd`` (Nesterov) or ``adamw`` (decoupled weight decay; for transformers)."""
     weight_decay: float = Field(default=5e-4, ge=0)
     """L2 penalty on every parameter."""
     shift_px: int = Field(default=2, ge=0)
@@ -183,6 +187,14 @@ def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoc
     return shift_batch(images[idx], config.shift_px, gen), labels[idx]
 
 
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+
+
 def train(
     model: nn.Module,
     images: torch.Tensor,
@@ -203,8 +215,7 @@ def train(
         raise ConfigError(f"train: {len(images)} images for {len(labels)} labels")
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                          nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    opt = _optimizer(model, config)
     masks = zero_masks(model) if config.keep_zeros else {}
     path = Path(state_path) if state_path is not None else None
     start = _load_state(path, model, opt, config) if path and path.exists() else 0
