@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.errors import ConfigError
-from imcsim.periphery import CostConfig
+from imcsim.periphery import CostConfig, MatmulConfig
 
 SignEncoding = Literal["offset", "differential"]
 
@@ -109,6 +109,8 @@ class ChipConfig(StrictModel):
     """Arrays on the chip; ``None`` means as many as the network needs."""
     cost: CostConfig | None = None
     """Periphery energies, times and areas (``imcsim.cost``); ``None``: not costed."""
+    matmul: MatmulConfig = MatmulConfig()
+    """Where activation×activation products run and their costs (``imcsim.matmul``)."""
 
 
 _ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")

@@ -357,7 +357,14 @@ def _describe_matmul(layer: LayerShape) -> str:
             f"{layer.in_per_group}x{layer.out_per_group}" + (f" x{g}" if g > 1 else ""))
 
 
+def _describe_conv1d(layer: LayerShape) -> str:
+    text = (f"1x{layer.kernel_size[1]} {layer.in_channels}->{layer.out_channels} "
+            f"@1x{layer.input_size[1]} s{layer.stride[1]} p{layer.padding[1]}")
+    text += f" d{layer.dilation[1]}" if layer.dilation[1] > 1 else ""
+    return text + (f" g{layer.groups}" if layer.groups > 1 else "")
+
+
 _DESCRIBE = {
-    "conv_transpose2d": _describe_transposed, "rnn": _describe_rnn,
+    "conv1d": _describe_conv1d, "conv_transpose2d": _describe_transposed, "rnn": _describe_rnn,
     "matmul": _describe_matmul,
 }

@@ -26,7 +26,7 @@ app = typer.Typer(
 # Verbs register themselves on ``app`` when their module is imported, in the order
 # ``imcsim --help`` lists them.
 # isort: off
-from imcsim.cli import map_cmd, draw_cmd, compare_cmd, simulate_cmd  # noqa: E402,F401
+from imcsim.cli import map_cmd, export_cmd, draw_cmd, compare_cmd, simulate_cmd  # noqa: E402,F401
 from imcsim.cli import accuracy_cmd, train_cmd  # noqa: E402,F401
 from imcsim.cli import sweep_cmd, info  # noqa: E402,F401
 # isort: on

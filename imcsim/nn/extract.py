@@ -293,10 +293,13 @@ def _with_mask(shape: LayerShape, weight: torch.Tensor | None) -> LayerShape:
 
 
 def _silent_modules(model: nn.Module, ran: dict[str, nn.Module], used: set[str]) -> list[tuple[str, str, int]]:
-    """Modules that ran, hold weight matrices, and fed no captured product."""
+    """Modules that ran, hold weight matrices (parameters named ``*weight*``, 2-d or more),
+    and fed no captured product (position embeddings and class tokens are added, not
+    multiplied, and are not listed)."""
     found = []
     for name, module in ran.items():
-        own = [n for n, p in module.named_parameters(recurse=False) if p.dim() >= 2]
+        own = [n for n, p in module.named_parameters(recurse=False)
+               if p.dim() >= 2 and "weight" in n]
         if not own or isinstance(module, DIGITAL) or any(
             (f"{name}.{n}" if name else n) in used for n in own
         ):

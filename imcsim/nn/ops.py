@@ -33,7 +33,7 @@ from torch import nn
 from imcsim.errors import ConfigError
 
 __all__ = [
-    "DIGITAL", "MatMul", "ModuleEntry", "as_nchw", "module_entry", "register_module",
+    "DIGITAL", "FUNCTIONAL_PARENTS", "MatMul", "ModuleEntry", "as_nchw", "module_entry", "register_module",
     "weight_modules",
 ]
 
@@ -168,10 +168,10 @@ register_module(nn.Conv2d, ModuleEntry("conv2d", _conv_weight, _same, "CrossbarC
 register_module(nn.Linear, ModuleEntry("linear", _linear_weight, _same, "CrossbarLinear",
                                        factorizable=True))
 register_module(nn.Conv1d, ModuleEntry("conv1d", _conv1d_weight, _conv1d_as_conv,
-                                       "CrossbarConv1d"))
+                                       "CrossbarConv1d", prunable=False))
 register_module(nn.ConvTranspose2d, ModuleEntry(
     "conv_transpose2d", lambda m: transposed_weight(m.weight, m.groups), _transposed_as_conv,
-    "CrossbarConvTranspose2d"))
+    "CrossbarConvTranspose2d", prunable=False))
 register_module("transformers.pytorch_utils.Conv1D", ModuleEntry(
     "linear", _hf_conv1d_weight, _hf_conv1d_as_linear, "CrossbarLinear", prunable=False))
 register_module(nn.RNNBase, ModuleEntry("rnn", _conv_weight, _same, None, prunable=False))
@@ -183,6 +183,11 @@ DIGITAL: tuple[type[nn.Module], ...] = (
     nn.EmbeddingBag, nn.PReLU,
 )
 """Modules whose weights are applied element-wise or looked up, not multiplied-accumulated."""
+
+FUNCTIONAL_PARENTS: tuple[type[nn.Module], ...] = (nn.MultiheadAttention,)
+"""Modules that read their children's weights through ``F.linear`` instead of calling
+them (``nn.MultiheadAttention.out_proj``): the children cannot be swapped for crossbar
+layers, so ``to_crossbar`` leaves them in float and says so."""
 
 
 def _tokens(x: torch.Tensor, batch: int) -> torch.Tensor:

@@ -31,6 +31,7 @@ from torch import nn
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
+from imcsim.nn.ops import weight_modules
 
 __all__ = ["TrainConfig", "TrainProgress", "TrainResult", "evaluate", "finetune", "train"]
 
@@ -118,11 +119,11 @@ def shift_batch(images: torch.Tensor, shift_px: int, gen: torch.Generator) -> to
 
 
 def zero_masks(model: nn.Module) -> dict[str, torch.Tensor]:
-    """``{param name: mask}`` of conv/linear weights holding exact zeros (pruned weights)."""
+    """``{param name: mask}`` of supported weights (``imcsim.nn.ops``) holding exact zeros."""
     masks = {}
-    for name, module in model.named_modules():
+    for name, module, _ in weight_modules(model):
         weight = getattr(module, "weight", None)
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and isinstance(weight, nn.Parameter):
+        if isinstance(weight, nn.Parameter):
             nonzero = weight.detach() != 0
             if not bool(nonzero.all()):
                 masks[f"{name}.weight" if name else "weight"] = nonzero

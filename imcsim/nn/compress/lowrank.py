@@ -20,6 +20,7 @@ from imcsim.errors import ConfigError
 from imcsim.nn.compress.group import check_options
 from imcsim.nn.compress.modules import FACTORIZED, Split
 from imcsim.nn.compress.svd import LayerFactor, RankRule, factorize_conv, factorize_linear
+from imcsim.nn.ops import weight_modules
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Factorization:
 
 
 def targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[tuple[str, nn.Module]]:
-    """Ungrouped Conv2d and Linear modules (qualified names), factor children excluded."""
+    """Factorizable modules of the registry (``imcsim.nn.ops``: ungrouped Conv2d, Linear),
+    by qualified name, factor children excluded."""
     inside = {
         f"{name}.{child}" for name, m in model.named_modules() if isinstance(m, FACTORIZED)
         for child in ("r", "l")
@@ -49,9 +51,9 @@ def targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[tuple[str, nn
     if unknown:
         raise ConfigError(f"exclude: no module named {sorted(unknown)[0]!r} in the model")
     return [
-        (name, m) for name, m in model.named_modules()
+        (name, m) for name, m, _ in weight_modules(
+            model, where=lambda entry, m: entry.factorizable and getattr(m, "groups", 1) == 1)
         if name not in inside and name not in exclude
-        and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1))
     ]
 
 
