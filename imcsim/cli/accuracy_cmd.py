@@ -33,7 +33,7 @@ RangeOpt = Annotated[str, Opt("--adc-range", help="ADC full scale: calibrated (l
 CheckpointOpt = Annotated[Path | None, Opt("--checkpoint", help="Weights file (default: the shipped checkpoint).")]
 DataDirOpt = Annotated[Path | None, Opt("--data-dir", help="CIFAR python batches (with --checkpoint).")]
 DatasetOpt = Annotated[str | None, Opt("--dataset", help="mnist5k (default), cifar10 or cifar100.")]
-MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filter|channel|pattern, low-rank, group-low-rank.")]
+MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filter|channel|pattern, low-rank, group-low-rank, low-rank-queries (attention query projections, latent 64).")]
 KeepOpt = Annotated[float, Opt("--keep", help="Fraction of the weights kept by --method.")]
 GroupsOpt = Annotated[int, Opt("--groups", help="Groups of group low-rank.")]
 FinetuneOpt = Annotated[int, Opt("--finetune-epochs", help="Fine-tuning epochs after compression.")]

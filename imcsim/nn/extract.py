@@ -286,10 +286,10 @@ def _rnn_layer(model: nn.Module, products: list[Product], batch: int) -> LayerSh
 def _with_mask(shape: LayerShape, weight: torch.Tensor | None) -> LayerShape:
     if weight is None:
         return shape
-    nonzero = (weight.detach() != 0).reshape(shape.weight_shape)
-    if bool(nonzero.all()):
+    weight = weight.detach()
+    if int(torch.count_nonzero(weight)) == weight.numel():
         return shape
-    return shape.with_mask(nonzero.cpu().numpy())
+    return shape.with_mask((weight != 0).reshape(shape.weight_shape).cpu().numpy())
 
 
 def _silent_modules(model: nn.Module, ran: dict[str, nn.Module], used: set[str]) -> list[tuple[str, str, int]]:
