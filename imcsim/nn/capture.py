@@ -96,8 +96,11 @@ class Recorder(TorchDispatchMode):
         super().__init__()
         self.tainted: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.source: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.params: set[str] = set()
         for tensor, name in sources.values():
             self.source[tensor] = name
+            if isinstance(tensor, nn.Parameter):
+                self.params.add(name)
         self.owner = owner
         self.keep = keep_activations
         self.products: list[Product] = []
@@ -114,7 +117,7 @@ class Recorder(TorchDispatchMode):
         out = func(*args, **kwargs)
         inputs = _tensors((args, kwargs))
         live = any(t in self.tainted for t in inputs)
-        origin = next((self.source[t] for t in inputs if t in self.source), None)
+        origin = self._origin(inputs)
         for t in _tensors(out):
             if live:
                 self.tainted[t] = True
@@ -125,6 +128,12 @@ class Recorder(TorchDispatchMode):
         elif func is aten.convolution.default:
             self._convolution(args)
         return out
+
+    def _origin(self, inputs: list[torch.Tensor]) -> str | None:
+        """Source name of an output computed from weights: a parameter's name wins over a
+        buffer's (``weight_orig * weight_mask`` belongs to ``weight_orig``)."""
+        named = [self.source[t] for t in inputs if t in self.source]
+        return next((n for n in named if n in self.params), named[0] if named else None)
 
     def _role(self, t: torch.Tensor) -> str | None:
         """``None`` for an activation, else the weight's source name (``"?"`` if unnamed)."""
