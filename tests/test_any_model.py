@@ -221,3 +221,24 @@ def test_map_network_splits_products_off_and_counts_their_macs() -> None:
     assert len(report.mappings) == 4 and len(report.matmuls) == 2
     total = report.total()
     assert total["macs"] == ex.coverage.weight_macs and total["matmul_macs"] == 2 * T * T * E
+
+
+def test_array_form_weights_write_back_into_every_module_layout() -> None:
+    from imcsim.nn.ops import module_entry, set_array_weight
+
+    modules = [nn.Conv2d(4, 6, 3), nn.Linear(5, 7), nn.Conv1d(4, 6, 3, groups=2),
+               nn.ConvTranspose2d(4, 6, 3, groups=2)]
+    try:
+        from transformers.pytorch_utils import Conv1D as HfConv1D
+
+        modules.append(HfConv1D(7, 5))
+    except ImportError:
+        pass
+    for module in modules:
+        entry = module_entry(module)
+        original = module.weight.detach().clone()
+        array = entry.weight(module).detach().clone()
+        with torch.no_grad():
+            module.weight.zero_()
+        set_array_weight(module, array)
+        assert torch.equal(module.weight, original), type(module).__name__

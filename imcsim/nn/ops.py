@@ -33,8 +33,8 @@ from torch import nn
 from imcsim.errors import ConfigError
 
 __all__ = [
-    "DIGITAL", "FUNCTIONAL_PARENTS", "MatMul", "ModuleEntry", "as_nchw", "module_entry", "register_module",
-    "weight_modules",
+    "DIGITAL", "FUNCTIONAL_PARENTS", "MatMul", "ModuleEntry", "as_nchw", "module_entry",
+    "register_module", "set_array_weight", "weight_modules",
 ]
 
 
@@ -55,6 +55,8 @@ class ModuleEntry:
     as_conv: Callable[[nn.Module], nn.Module]
     crossbar: str | None
     """Name of the crossbar class in ``imcsim.nn.crossbar`` (``None``: stays float)."""
+    from_array: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+    """Array-form weight → the module's own weight layout (``None``: a plain reshape)."""
     factorizable: bool = False
     prunable: bool = True
 
@@ -77,6 +79,27 @@ def transposed_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     c_in, out_g, kh, kw = weight.shape
     per_group = weight.reshape(groups, c_in // groups, out_g * kh * kw)
     return per_group.permute(0, 2, 1).reshape(groups * out_g * kh * kw, c_in // groups, 1, 1)
+
+
+def _transposed_from_array(m: nn.Module, w: torch.Tensor) -> torch.Tensor:
+    c_in, out_g, kh, kw = m.weight.shape
+    g = m.groups
+    return w.reshape(g, out_g * kh * kw, c_in // g).permute(0, 2, 1).reshape(c_in, out_g, kh, kw)
+
+
+def _hf_from_array(m: nn.Module, w: torch.Tensor) -> torch.Tensor:
+    return w.reshape(m.weight.shape[1], m.weight.shape[0]).t()
+
+
+def set_array_weight(module: nn.Module, weight: torch.Tensor) -> None:
+    """Write an array-form weight back into ``module`` (into ``weight_orig`` when pruned)."""
+    entry = module_entry(module)
+    if entry is None:
+        raise ConfigError(f"{type(module).__name__} is not a supported weight module")
+    target = getattr(module, "weight_orig", module.weight)
+    value = entry.from_array(module, weight) if entry.from_array else weight.reshape(target.shape)
+    with torch.no_grad():
+        target.copy_(value)
 
 
 def _hf_conv1d_weight(m: nn.Module) -> torch.Tensor:
@@ -171,9 +194,10 @@ register_module(nn.Conv1d, ModuleEntry("conv1d", _conv1d_weight, _conv1d_as_conv
                                        "CrossbarConv1d", prunable=False))
 register_module(nn.ConvTranspose2d, ModuleEntry(
     "conv_transpose2d", lambda m: transposed_weight(m.weight, m.groups), _transposed_as_conv,
-    "CrossbarConvTranspose2d", prunable=False))
+    "CrossbarConvTranspose2d", _transposed_from_array, prunable=False))
 register_module("transformers.pytorch_utils.Conv1D", ModuleEntry(
-    "linear", _hf_conv1d_weight, _hf_conv1d_as_linear, "CrossbarLinear", prunable=False))
+    "linear", _hf_conv1d_weight, _hf_conv1d_as_linear, "CrossbarLinear", _hf_from_array,
+    prunable=False))
 register_module(nn.RNNBase, ModuleEntry("rnn", _conv_weight, _same, None, prunable=False))
 register_module(MatMul, ModuleEntry("matmul", _conv_weight, _same, "CrossbarMatMul",
                                     prunable=False))

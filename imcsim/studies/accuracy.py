@@ -194,6 +194,7 @@ def finetune_on_chip(
     from dataclasses import replace
 
     from imcsim.nn.crossbar import CrossbarConv2d, detached_copy
+    from imcsim.nn.ops import set_array_weight
 
     sim = to_crossbar(prepared.model, prepared.report, config,
                       calibration=prepared.calibration if config.needs_calibration else None)
@@ -204,10 +205,10 @@ def finetune_on_chip(
         for name, layer in sim.named_modules():
             if isinstance(layer, CrossbarConv2d):
                 target = plain[name]
-                weight = getattr(target, "weight_orig", target.weight)
-                weight.copy_((layer.weight * layer.weight_mask).view_as(weight))
-                if layer.bias is not None:
-                    target.bias.copy_(layer.bias)
+                set_array_weight(target, layer.weight * layer.weight_mask)
+                bias = getattr(layer, "out_bias", layer.bias)  # a transposed conv's bias
+                if bias is not None:
+                    target.bias.copy_(bias)
             elif name in plain and not any(True for _ in layer.children()):
                 plain[name].load_state_dict(layer.state_dict())
     model.eval()
