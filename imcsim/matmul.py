@@ -91,6 +91,15 @@ def _digital(layer: LayerShape, chip: ChipConfig) -> MatmulResult:
                         energy_pj=layer.macs * cfg.digital_mac_energy_pj)
 
 
+def _rows_per_array(layer: LayerShape, chip: ChipConfig) -> int:
+    """Rows written into the fullest array: whole products (heads) that fit share one array
+    block-diagonally, as grouped layers do (``imcsim.mappers.geometry``)."""
+    k, m, rows = layer.in_per_group, layer.out_per_group, chip.array.rows
+    if k <= rows and m <= chip.array.effective_cols:
+        return min(rows // k, chip.array.effective_cols // m, layer.groups) * k
+    return min(k, rows)
+
+
 def _crossbar(layer: LayerShape, chip: ChipConfig) -> MatmulResult:
     from imcsim.cost import estimate
     from imcsim.mappers.im2col import Im2col
@@ -98,7 +107,7 @@ def _crossbar(layer: LayerShape, chip: ChipConfig) -> MatmulResult:
     cfg = chip.matmul
     mapping = Im2col().map(layer, chip.array)
     cells = layer.params * chip.array.cols_per_weight
-    rows = min(chip.array.rows, mapping.groups_per_tile * layer.in_per_group)
+    rows = _rows_per_array(layer, chip)
     latency = energy = None
     if chip.cost is not None:
         compute = estimate(mapping, chip)

@@ -1,7 +1,7 @@
 """Layer tables: CSV files of layer shapes, the torch-free way into imcsim.
 
 Columns (header required): ``name, kind, in_channels, out_channels, kernel, input,
-stride, padding, groups, dilation, output_padding, cell, factor_of``.
+stride, padding, groups, dilation, output_padding, cell, factor_of, factor_role``.
 ``kernel``/``input``/``stride``/``padding``/``dilation`` take ``3`` or ``3x5``.
 Only ``in_channels, out_channels, kernel, input`` are required; lines starting with
 ``#`` are comments.  Each ``kind`` is given in PyTorch's terms:
@@ -32,9 +32,9 @@ from imcsim.layers import GATES, LayerShape, Pair
 
 REQUIRED = ("in_channels", "out_channels", "kernel", "input")
 OPTIONAL = ("name", "kind", "stride", "padding", "groups", "dilation", "output_padding", "cell",
-            "factor_of")
+            "factor_of", "factor_role")
 COLUMNS = ("name", "kind", *REQUIRED, "stride", "padding", "groups", "dilation",
-           "output_padding", "cell", "factor_of")
+           "output_padding", "cell", "factor_of", "factor_role")
 
 
 def table_names() -> list[str]:
@@ -76,9 +76,12 @@ def _row_to_layer(row: dict[str, str], where: str) -> LayerShape:
     }
     try:
         layer = _BUILDERS[kind](cin, cout, geometry, name)
+        if opt["factor_of"] or opt["factor_role"]:
+            layer = LayerShape.parse({**layer.model_dump(), "factor_of": opt["factor_of"] or None,
+                                      "factor_role": opt["factor_role"] or None})
     except (ImcsimError, ValueError) as exc:
         raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
-    return layer.model_copy(update={"factor_of": opt["factor_of"]}) if opt["factor_of"] else layer
+    return layer  # type: ignore[return-value]
 
 
 def _conv2d(cin: int, cout: int, g: dict, name: str) -> LayerShape:
@@ -124,7 +127,7 @@ def layer_row(layer: LayerShape) -> dict[str, str]:
     """One CSV row of ``layer`` in PyTorch's terms (the inverse of the reader)."""
     row = {c: "" for c in COLUMNS}
     row.update(name=layer.name, kind=layer.kind, input=_xy(layer.input_size),
-               factor_of=layer.factor_of or "")
+               factor_of=layer.factor_of or "", factor_role=layer.factor_role or "")
     if layer.kind in ("linear", "rnn", "matmul"):
         row.update(kernel="1", input=f"1x{layer.input_size[1]}")
     if layer.kind == "linear":

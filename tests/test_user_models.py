@@ -127,7 +127,8 @@ def test_every_kind_round_trips_through_the_layer_table() -> None:
         LayerShape.conv_transpose2d(8, 4, 3, (4, 5), 2, 1, 1, 1, 2, name="d"),
         LayerShape.rnn("lstm", 8, 16, 7, name="e"),
         LayerShape.matmul(16, 65, 65, 12, name="f"),
-        LayerShape.linear(16, 4, positions=7, name="g.r").model_copy(update={"factor_of": "g"}),
+        LayerShape.parse({**LayerShape.linear(16, 4, positions=7, name="g.r").model_dump(),
+                          "factor_of": "g", "factor_role": "R"}),
     ]
     assert parse_layer_table(format_layer_table(layers, ["unmapped: x: y"])) == layers
 
