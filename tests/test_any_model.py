@@ -7,7 +7,6 @@ tokens × in × out; attention: 2 products of T×d·d×T per head), not taken fr
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 import torch
@@ -180,16 +179,14 @@ def test_to_crossbar_names_the_layers_left_in_float() -> None:
     model = SelfAttention(True)
     layers = extract_layers(model, torch.randn(1, T, E)).layers
     report = map_network(layers, "im2col", ArrayConfig(rows=64, cols=64))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(Exception, match="no layer with a crossbar form"):
-            to_crossbar(model, report, CrossbarConfig(ideal=True))
+    with (pytest.warns(ImcsimWarning, match="attn.in_proj, attn.out_proj stay in float"),
+          pytest.raises(Exception, match="no layer with a crossbar form")):
+        to_crossbar(model, report, CrossbarConfig(ideal=True))
     lstm = nn.LSTM(4, 8)
     report = map_network(extract_layers(nn.Sequential(nn.Linear(4, 4), lstm), torch.randn(T, 1, 4)).layers,
                          "im2col", ArrayConfig(rows=64, cols=64))
     with pytest.warns(ImcsimWarning, match=r"1.l0 stay in float"):
         to_crossbar(nn.Sequential(nn.Linear(4, 4), lstm), report, CrossbarConfig(ideal=True))
-    del caught
 
 
 def test_recurrent_layers_never_put_two_time_steps_in_one_window() -> None:
@@ -242,3 +239,36 @@ def test_array_form_weights_write_back_into_every_module_layout() -> None:
             module.weight.zero_()
         set_array_weight(module, array)
         assert torch.equal(module.weight, original), type(module).__name__
+
+
+class SamePad(nn.Module):
+    """timm's Conv2dSame: TF-style asymmetric padding computed at run time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 6, 4, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (1, 2, 1, 2)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Conv2d(4, 6, 5, padding="same"),
+    lambda: nn.Conv2d(4, 6, 3, padding=2, dilation=2, padding_mode="reflect"),
+    lambda: nn.Conv1d(4, 6, 3, padding="same", padding_mode="circular"),
+    SamePad,
+])
+def test_same_and_non_zero_padding_are_layers_with_the_real_output_size(make) -> None:
+    module = make()
+    x = torch.randn(1, 4, 11, 11) if not isinstance(module, nn.Conv1d) else torch.randn(1, 4, 11)
+    ex, (layer,), _ = split(module, x)
+    out = module(x)
+    assert layer.output_size == ((1, out.shape[-1]) if out.dim() == 3 else tuple(out.shape[-2:]))
+    weight = module.conv.weight if isinstance(module, SamePad) else module.weight
+    assert layer.macs == out[0].numel() * math.prod(weight.shape[1:])
+    assert_complete(ex)
+    if isinstance(module, nn.Conv2d):
+        report = map_network(ex.layers, "im2col", ArrayConfig(rows=32, cols=32))
+        with (pytest.warns(ImcsimWarning, match="has no crossbar layer yet"),
+              pytest.raises(Exception, match="no layer with a crossbar form")):
+            to_crossbar(module, report, CrossbarConfig(ideal=True))

@@ -258,17 +258,28 @@ def crossbar_targets(
               for c, _ in m.named_children()}
     products = {m.layer.name for m in report.matmuls}
     on_chip = report.chip.matmul.placement == "crossbar"
-    targets, kept = [], set()
+    targets, kept, notes = [], set(), []
     for name, module, entry in weight_modules(model):
         if entry.kind == "matmul":
             if on_chip and name in products:
                 targets.append((name, module, "CrossbarMatMul"))
+        elif _run_time_padding(module):
+            notes.append(f"{name} ({_run_time_padding(module)}) has no crossbar layer yet")
         elif entry.crossbar is not None and name not in inside:
             targets.append((name, module, entry.crossbar))
             kept.add(name)
     left = [m.layer.name for m in report.mappings if m.layer.name.split("#")[0] not in kept]
-    notes = [f"{', '.join(left)} stay in float (no crossbar module to replace)"] if left else []
+    if left:
+        notes.append(f"{', '.join(left)} stay in float (no crossbar module to replace)")
     return targets, notes
+
+
+def _run_time_padding(module: nn.Module) -> str:
+    """``padding='same'`` or a non-zero ``padding_mode`` ("" when the padding is plain)."""
+    padding, mode = getattr(module, "padding", 0), getattr(module, "padding_mode", "zeros")
+    if isinstance(padding, str):
+        return f"padding={padding!r}"
+    return f"padding_mode={mode!r}" if mode != "zeros" else ""
 
 
 def _geometry(module: nn.Conv2d | nn.Linear) -> tuple:
@@ -314,6 +325,8 @@ def to_crossbar(
     mappings = {m.layer.name: m for m in report.mappings}
     converted = detached_copy(model).eval()
     targets, left = crossbar_targets(converted, report)
+    if left:
+        warnings.warn(f"to_crossbar: {'; '.join(left)}", ImcsimWarning, stacklevel=2)
     if not targets:
         raise MappingError("to_crossbar: the model has no layer with a crossbar form")
     for layer_id, (name, module, cls_name) in enumerate(targets):
@@ -328,8 +341,6 @@ def to_crossbar(
             new = crossbar_class(cls_name).adopt(module, conv, plan, settings, mask, layer_id, name)
         parent, _, child = name.rpartition(".")
         setattr(converted.get_submodule(parent), child, new.train(module.training))
-    if left:
-        warnings.warn(f"to_crossbar: {'; '.join(left)}", ImcsimWarning, stacklevel=2)
     if config.needs_calibration:
         calibrate(converted, calibration, config)  # type: ignore[arg-type]
     return converted
