@@ -342,7 +342,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "tiny-vit", tiny_vit, (32, 32), 10,
             "Tiny ViT: 4x4 patches, width 192, 12 heads, MLP ratio 2, depth 4, 2 CLS tokens "
-            "(after 'Powerful Design of Small Vision Transformer on CIFAR10')",
+            "(after Wu, 'Powerful Design of Small Vision Transformer on CIFAR10', arXiv 2025)",
         ),
         ModelSpec(
             "resnet18", resnet18, (224, 224), 1000,

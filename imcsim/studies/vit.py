@@ -1,7 +1,7 @@
 """Tiny ViT: a small vision transformer for 32×32 images, with optional low-rank queries.
 
-After "Powerful Design of Small Vision Transformer on CIFAR10" (REFERENCES.md, Tiny ViT
-entry): 4×4 patches on a 32×32 image (64 tokens), width 192, multi-head self-attention
+After Gent Wu, "Powerful Design of Small Vision Transformer on CIFAR10" (arXiv 2501.06220,
+2025; REFERENCES.md, Tiny ViT entry): 4×4 patches on a 32×32 image (64 tokens), width 192, multi-head self-attention
 (12 heads of 16), MLP ratio 2, pre-norm blocks, learned position embeddings and
 ``cls_tokens`` class tokens whose outputs are averaged before the classifier.  The
 depth is smaller than the paper's so that the model trains on two CPU cores in minutes
