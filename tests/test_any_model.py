@@ -272,3 +272,17 @@ def test_same_and_non_zero_padding_are_layers_with_the_real_output_size(make) ->
         with (pytest.warns(ImcsimWarning, match="has no crossbar layer yet"),
               pytest.raises(Exception, match="no layer with a crossbar form")):
             to_crossbar(module, report, CrossbarConfig(ideal=True))
+
+
+def test_rnn_inputs_for_the_cycle_simulator_are_x_and_the_previous_hidden_state() -> None:
+    from imcsim.nn.extract import layer_inputs
+
+    torch.manual_seed(0)
+    gru = nn.GRU(4, 8, batch_first=True)
+    x = torch.randn(2, T, 4)
+    seen = layer_inputs(gru, x, ["GRU.l0"])["GRU.l0"]  # (2 examples, 4 + 8, 1, T)
+    assert seen.shape == (2, 12, 1, T)
+    out, _ = gru(x)
+    assert torch.allclose(torch.from_numpy(seen[:, :4, 0, :]), x.transpose(1, 2))
+    assert not seen[:, 4:, 0, 0].any()  # h_0 = 0
+    assert torch.allclose(torch.from_numpy(seen[:, 4:, 0, 1:]), out[:, :-1].transpose(1, 2), atol=1e-6)

@@ -153,7 +153,7 @@ class Recorder(TorchDispatchMode):
             geometry["shared"] = not batched or _shared(matrix)
             weight = matrix[0] if batched else matrix
         act = None
-        if self.keep and side != 2:
+        if self.keep:  # the streamed operand (for two weights, e.g. a zero initial state: a)
             act = b.transpose(-2, -1) if side == 0 else a
         name = roles[side] if side in (0, 1) else (roles[1] if side == 2 else None)
         owner, module = self.owner()

@@ -30,7 +30,6 @@ so that a pair mapper can place them together.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from imcsim.layers import LayerShape
 from imcsim.nn.capture import Product, run_capture
 from imcsim.nn.compress.modules import FACTORIZED
 from imcsim.nn.ops import DIGITAL, MatMul, as_nchw, transposed_weight
+from imcsim.nn.recurrent import rnn_groups, rnn_input, rnn_layer
 
 __all__ = ["Coverage", "Extraction", "extract_layers", "factor_names", "layer_inputs", "layer_name"]
 
@@ -236,53 +236,6 @@ def _conv_shape(name: str, g: dict[str, Any], w: torch.Tensor) -> tuple[LayerSha
     return shape, w
 
 
-_RNN_WEIGHT = re.compile(r"^(?P<module>.*?)\.?weight_(?P<which>ih|hh)_l(?P<layer>\d+)(?P<rev>_reverse)?$")
-_CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}
-
-
-def _rnn_key(model: nn.Module, p: Product) -> tuple[str, str, str] | None:
-    """(module, layer suffix, ih|hh) when ``p`` is a gate matmul of an ``nn.RNNBase``."""
-    match = _RNN_WEIGHT.match(p.weight or "") if p.op == "mm" else None
-    if match is None:
-        return None
-    module = model.get_submodule(match["module"]) if match["module"] else model
-    if not isinstance(module, nn.RNNBase) or getattr(module, "proj_size", 0):
-        return None
-    return match["module"], f"l{match['layer']}{match['rev'] or ''}", match["which"]
-
-
-def _rnn_groups(model: nn.Module, products: tuple[Product, ...]) -> dict[int, list[int]]:
-    """Index of each sequence's input projection → indices of its ih and hh products."""
-    groups: dict[int, list[int]] = {}
-    open_: dict[tuple[str, str], int] = {}
-    for i, p in enumerate(products):
-        key = _rnn_key(model, p)
-        if key is None:
-            continue
-        if key[2] == "ih":
-            open_[key[:2]] = i
-            groups[i] = [i]
-        elif key[:2] in open_:
-            groups[open_[key[:2]]].append(i)
-    return groups
-
-
-def _rnn_layer(model: nn.Module, products: list[Product], batch: int) -> LayerShape | None:
-    """One ``rnn`` layer from an input projection and its per-step hidden matmuls."""
-    ih, steps = products[0], products[1:]
-    module_name, suffix, _ = _rnn_key(model, ih)  # type: ignore[misc]
-    module = model.get_submodule(module_name) if module_name else model
-    hidden = module.hidden_size
-    seqs = steps[0].args["rows"] if steps else 0
-    if not steps or ih.args["rows"] != len(steps) * seqs or any(s.args["rows"] != seqs for s in steps):
-        return None
-    per = _per_example(ih.args["rows"], batch)
-    if per is None:
-        return None
-    name = f"{module_name or type(model).__name__}.{suffix}"
-    return LayerShape.rnn(_CELLS[module.mode], ih.args["reduction"], hidden, per, name=name)
-
-
 def _with_mask(shape: LayerShape, weight: torch.Tensor | None) -> LayerShape:
     if weight is None:
         return shape
@@ -346,12 +299,12 @@ def _extract(
     capture = run_capture(model, inputs, keep_activations=keep)
     batch = _batch_of(inputs, capture.products) if batch is None else batch
     builder = _Builder(model, batch, factor_names(model))
-    rnn = _rnn_groups(model, capture.products)
+    rnn = rnn_groups(model, capture.products)
     inside = {i for members in rnn.values() for i in members}
     for i, p in enumerate(capture.products):
         if i in rnn:
             members = [capture.products[j] for j in rnn[i]]
-            shape = _rnn_layer(model, members, batch)
+            shape = rnn_layer(model, members, batch)
             if shape is not None:
                 builder.current = members
                 builder.add(shape.name, shape, sum(m.macs for m in members), None)
@@ -391,14 +344,6 @@ def extract_layers(
     return _extract(model, example_input, keep=False, batch=batch)[0]
 
 
-def _rnn_input(products: list[Product], batch: int) -> torch.Tensor:
-    """[x_t; h_(t−1)] of every step as (…, I + H) rows, sequences kept together."""
-    ih, steps = products[0], products[1:]
-    x = ih.activation.reshape(len(steps), -1, ih.activation.shape[-1])
-    h = torch.stack([s.activation for s in steps])
-    return torch.cat([x, h], dim=-1).transpose(0, 1).reshape(batch, -1, x.shape[-1] + h.shape[-1])
-
-
 def layer_inputs(model: nn.Module, inputs: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
     """The input of each named layer on ``inputs`` (N examples along dimension 0) as numpy
     (N, C, H, W) in the layout of its ``LayerShape`` (``imcsim.nn.ops.as_nchw``); names as
@@ -409,6 +354,6 @@ def layer_inputs(model: nn.Module, inputs: Any, names: Sequence[str]) -> dict[st
     for layer, products in zip(extraction.layers, sources):
         if layer.name not in wanted or layer.kind == "matmul":
             continue
-        act = _rnn_input(products, extraction.batch) if layer.kind == "rnn" else products[0].activation
+        act = rnn_input(products, extraction.batch) if layer.kind == "rnn" else products[0].activation
         found[layer.name] = as_nchw(layer.kind, act, extraction.batch)
     return found
