@@ -286,3 +286,12 @@ def test_rnn_inputs_for_the_cycle_simulator_are_x_and_the_previous_hidden_state(
     assert torch.allclose(torch.from_numpy(seen[:, :4, 0, :]), x.transpose(1, 2))
     assert not seen[:, 4:, 0, 0].any()  # h_0 = 0
     assert torch.allclose(torch.from_numpy(seen[:, 4:, 0, 1:]), out[:, :-1].transpose(1, 2), atol=1e-6)
+
+
+def test_batched_search_keeps_time_steps_apart() -> None:
+    from imcsim.mappers.search import map_batch
+
+    layers = [LayerShape.rnn("lstm", 8, 16, steps=40), LayerShape.linear(24, 64, positions=40)]
+    batch = map_batch(layers, [ArrayConfig(rows=256, cols=256)], "sdk-unconstrained")
+    assert batch.windows[0, 0].tolist() == [1, 1] and batch.cycles[0, 0] == 40
+    assert batch.windows[1, 0].tolist() != [1, 1]  # the same matrix as a Linear may batch tokens
