@@ -10,9 +10,18 @@ from typing import Annotated
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import ArrayOpt, CellBitsOpt, Format, FormatOpt, WeightBitsOpt, emit
+from imcsim.cli.common import (
+    ArrayOpt,
+    CellBitsOpt,
+    Format,
+    FormatOpt,
+    MatmulOpt,
+    WeightBitsOpt,
+    emit,
+)
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
+from imcsim.matmul import with_placement
 from imcsim.report import format_table
 
 Opt = typer.Option
@@ -85,6 +94,7 @@ def accuracy_command(
         "--chip-in-loop-epochs",
         help="Fine-tune N epochs with this chip's quantization in the loop (straight-through)."),
     ] = 0,
+    matmul: MatmulOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
@@ -97,6 +107,7 @@ def accuracy_command(
     config = _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed)
     hw = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
                        input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits)
+    hw = with_placement(hw, matmul)
     spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method, keep,
                  groups, finetune_epochs)
     if chip_in_loop_epochs < 0:

@@ -96,7 +96,7 @@ class AccuracyResult:
             "model": spec.model, "method": spec.method,
             "keep": None if spec.method == "dense" else spec.keep,
             "mapper": spec.mapper, "array": p.report.chip.array.label, "chip": p.report.chip.name,
-            "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
+            "matmul_placement": p.report.chip.matmul.placement, "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
             "images": len(p.images), "data": p.data, "weights": p.weights,
             "params": p.report.total()["params"], "cycles": p.report.cycles,
             "ideal": s.ideal, "slicing": self.config.slicing, "weight_bits": s.weight_bits,
