@@ -76,3 +76,15 @@ def test_low_rank_queries_factorise_only_the_query_projections(small) -> None:
     assert {m.layer.name for m in report.mappings} >= {"blocks.0.attn.q.r", "blocks.0.attn.q.l"}
     with pytest.raises(Exception, match="no nn.Linear named"):
         low_rank_queries(torch.nn.Sequential(torch.nn.Linear(4, 4)))
+
+
+def test_shipped_checkpoint_loads_and_classifies() -> None:
+    from imcsim.studies.train import evaluate
+    from imcsim.studies.zoo import checkpoint_path, load_data, load_model, read_checkpoint
+
+    meta = read_checkpoint(checkpoint_path("tiny-vit"))
+    assert meta["float_accuracy"] >= 0.9 and "--optimizer adamw" in meta["command"]
+    model, weights = load_model("tiny-vit")
+    assert "tiny-vit-mnist5k.pt" in weights
+    data = load_data("tiny-vit")
+    assert evaluate(model, data.test_images[:100], data.test_labels[:100]) >= 0.85
