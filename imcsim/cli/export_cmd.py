@@ -22,7 +22,7 @@ def export_layers_command(
     shape: InputShapeOpt = None,
 ) -> None:
     """Extract a model's layers and write them as a layer table (unmapped operations as
-    comments); ``imcsim map --layers FILE.csv`` maps exactly the same layers."""
+    comments); imcsim map --layers FILE.csv maps exactly the same layers."""
     work = load_workload(model, None, input_shape(shape))
     warn_unmapped(work)
     comments = [f"layers of {work.name}, extracted by imcsim export-layers (one example)"]
