@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 from imcsim.cost import LayerCost, estimate, estimate_network
+from imcsim.device import DeviceConfig
 from imcsim.errors import ConfigError, ImcsimError, MappingError, UnsupportedLayerError
 from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig, load_chip, parse_array
 from imcsim.layers import LayerShape
@@ -28,7 +29,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "ArrayConfig", "ChipConfig", "ConfigError", "CostConfig", "ImcsimError", "LayerCost",
+    "ArrayConfig", "ChipConfig", "ConfigError", "CostConfig", "DeviceConfig", "ImcsimError",
+    "LayerCost",
     "LayerMapping", "LayerShape", "MappingError", "NetworkReport", "PrecisionConfig",
     "UnsupportedLayerError", "compare_mappers", "estimate", "estimate_network", "get_mapper",
     "load_chip", "load_layer_table", "map_network", "mapper_names", "parse_array",

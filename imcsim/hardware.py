@@ -18,23 +18,34 @@ from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
+from imcsim.device import DeviceConfig
 from imcsim.errors import ConfigError
 from imcsim.periphery import CostConfig, MatmulConfig
 
+__all__ = ["MAX_ARRAY_SIDE", "ArrayConfig", "ChipConfig", "PrecisionConfig", "SignEncoding",
+           "build_chip", "chip_presets", "load_chip", "override_chip", "parse_array"]
+
 SignEncoding = Literal["offset", "differential"]
+
+MAX_ARRAY_SIDE = 65536
+"""Largest rows/cols accepted: 64× the largest crossbars reported (1024×1024 ReRAM
+macros; ISAAC and PRIME use 128 and 256), far beyond what a study needs, small
+enough that every count stays an exact machine integer."""
 
 
 class ArrayConfig(StrictModel):
     """One crossbar array and how weights are laid out on it."""
 
-    rows: int = Field(gt=0)
-    """Word lines: inputs summed per column (the reduction dimension)."""
-    cols: int = Field(gt=0)
-    """Bit lines: physical output columns."""
-    cell_bits: int = Field(default=1, ge=1)
-    """Bits stored per cell (conductance levels = 2**cell_bits)."""
-    weight_bits: int = Field(default=1, ge=1)
-    """Bits of a stored weight; it spans ceil(weight_bits / cell_bits) columns."""
+    rows: int = Field(gt=0, le=MAX_ARRAY_SIDE)
+    """Word lines: inputs summed per column (the reduction dimension); 1..65536."""
+    cols: int = Field(gt=0, le=MAX_ARRAY_SIDE)
+    """Bit lines: physical output columns; 1..65536."""
+    cell_bits: int = Field(default=1, ge=1, le=8)
+    """Bits stored per cell (conductance levels = 2**cell_bits); 1..8: multi-level ReRAM
+    and PCM cells are reported up to 4 bits (ISAAC uses 2), 8 leaves room for studies."""
+    weight_bits: int = Field(default=1, ge=1, le=32)
+    """Bits of a stored weight; it spans ceil(weight_bits / cell_bits) columns; 1..32
+    (ISAAC stores 16-bit weights; 32 is a float32's width)."""
     sign: SignEncoding = "offset"
     """Signed weights: ``offset`` (ISAAC's biased encoding, no extra columns) or
     ``differential`` (a positive and a negative column per weight slice)."""
@@ -75,12 +86,14 @@ class ArrayConfig(StrictModel):
 class PrecisionConfig(StrictModel):
     """Input and read-out precisions (weight precision lives in ``ArrayConfig``)."""
 
-    input_bits: int = Field(default=8, ge=1)
-    """Bits of an activation entering the array."""
-    dac_bits: int = Field(default=1, ge=1)
-    """Bits a DAC applies per input cycle; inputs stream in input_bits/dac_bits slices."""
-    adc_bits: int = Field(default=8, ge=1)
-    """Resolution of the column ADC."""
+    input_bits: int = Field(default=8, ge=1, le=32)
+    """Bits of an activation entering the array; 1..32 (ISAAC streams 16)."""
+    dac_bits: int = Field(default=1, ge=1, le=16)
+    """Bits a DAC applies per input cycle; inputs stream in input_bits/dac_bits slices;
+    1..16 (ISAAC: 1, Wang et al. VLSI 2022: an 8-bit R-2R DAC)."""
+    adc_bits: int = Field(default=8, ge=1, le=16)
+    """Resolution of the column ADC; 1..16 (IMC macros use 4–10 bits, ISAAC 8; ADC
+    energy doubles per bit, so beyond 16 the cost model leaves any published range)."""
 
     @model_validator(mode="after")
     def _check(self) -> PrecisionConfig:
@@ -105,15 +118,17 @@ class ChipConfig(StrictModel):
     """Where the numbers come from (paper, chip)."""
     array: ArrayConfig
     precision: PrecisionConfig = PrecisionConfig()
-    n_arrays: int | None = Field(default=None, ge=1)
+    n_arrays: int | None = Field(default=None, ge=1, le=2**32)
     """Arrays on the chip; ``None`` means as many as the network needs."""
     cost: CostConfig | None = None
     """Periphery energies, times and areas (``imcsim.cost``); ``None``: not costed."""
     matmul: MatmulConfig = MatmulConfig()
     """Where activation×activation products run and their costs (``imcsim.matmul``)."""
+    device: DeviceConfig = DeviceConfig()
+    """Cell, wire and ADC physics for the accuracy simulation (default: ideal)."""
 
 
-_ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+_ARRAY_RE = re.compile(r"^\s*([0-9]{1,9})\s*[xX×]\s*([0-9]{1,9})\s*$", re.ASCII)
 
 
 def parse_array(text: str, **fields: int | str) -> ArrayConfig:
@@ -129,16 +144,27 @@ def chip_presets() -> list[str]:
     return sorted(p.stem for p in data_dir("chips").glob("*.toml"))
 
 
-def load_chip(name_or_path: str | Path) -> ChipConfig:
-    """Load a chip preset by name (``mappings/chips/NAME.toml``) or from a TOML file."""
+def load_chip(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> ChipConfig:
+    """Load a chip preset by name (``mappings/chips/NAME.toml``) or from a TOML file.
+
+    ``cost_preset = "NAME"`` borrows another preset's ``[cost]`` section (one level or a
+    chain; a chain that comes back to a file already read is an error)."""
     path = find_preset("chips", name_or_path, ".toml", "chip preset")
+    where = f"chip file {path.name}"
+    if path.resolve() in _seen:
+        chain = " -> ".join(p.name for p in (*_seen, path.resolve()))
+        raise ConfigError(f"{where}: cost_preset chain loops ({chain})")
     data = read_toml(path, "chip file")
     if "cost_preset" in data:  # borrow another preset's periphery figures
+        borrowed_from = data.pop("cost_preset")
         if "cost" in data:
-            raise ConfigError(f"chip file {path.name}: give [cost] or cost_preset, not both")
-        borrowed = load_chip(data.pop("cost_preset")).cost
-        data["cost"] = None if borrowed is None else borrowed.model_dump()
-    return ChipConfig.parse(data)  # type: ignore[return-value]
+            raise ConfigError(f"{where}: give [cost] or cost_preset, not both")
+        if not isinstance(borrowed_from, str) or not borrowed_from.strip():
+            raise ConfigError(f"{where}: cost_preset must be a preset name or a .toml file "
+                              f"(got {borrowed_from!r})")
+        borrowed = load_chip(borrowed_from, (*_seen, path.resolve())).cost
+        data["cost"] = borrowed
+    return ChipConfig.parse(data, where)
 
 
 _ARRAY_FIELDS = ("rows", "cols", "cell_bits", "weight_bits", "sign")

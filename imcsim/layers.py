@@ -29,6 +29,7 @@ really compute, so every mapper, the cost model and the simulators read one geom
 
 from __future__ import annotations
 
+import numbers
 from functools import cached_property
 from typing import Literal
 
@@ -36,6 +37,9 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
+from imcsim.errors import ConfigError
+
+__all__ = ["MAX_CHANNELS", "MAX_SIDE", "LayerKind", "LayerShape", "Pair", "as_pair"]
 
 Pair = tuple[int, int]
 _CACHED = ("effective_kernel", "padded_input", "output_size", "nonzero_params")
@@ -45,14 +49,29 @@ RnnCell = Literal["lstm", "gru", "rnn"]
 GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
 """Gate matrices per cell type (LSTM: i, f, g, o; GRU: r, z, n; plain RNN: one)."""
 
+MAX_CHANNELS = 2**20
+"""Largest channel (feature) count accepted: 4× the widest layers in use (a 256k-token
+vocabulary head), small enough to keep every count an exact machine integer."""
+MAX_SIDE = 2**20
+"""Largest input side, padding, stride or dilation accepted (pixels, or tokens of a
+Linear layer): the mapping searches allocate arrays of this length."""
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
 
 def as_pair(value: int | tuple[int, int] | list[int]) -> Pair:
-    """``3`` → ``(3, 3)``; ``(3, 5)`` stays."""
+    """``3`` → ``(3, 3)``; ``(3, 5)`` stays; anything but integers is refused (no
+    truncation of ``3.9``, no ``True``, no ``"3"``)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"expected an int or an (h, w) pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+        return _integer(value[0]), _integer(value[1])
+    number = _integer(value)
+    return number, number
 
 
 class Transposed(StrictModel):
@@ -77,15 +96,15 @@ class LayerShape(StrictModel):
 
     name: str = ""
     kind: LayerKind = "conv2d"
-    in_channels: int = Field(gt=0)
-    out_channels: int = Field(gt=0)
+    in_channels: int = Field(gt=0, le=MAX_CHANNELS)
+    out_channels: int = Field(gt=0, le=MAX_CHANNELS)
     kernel_size: Pair
     input_size: Pair
     """Unpadded input height × width (positions of a Linear layer: 1 × tokens)."""
     stride: Pair = (1, 1)
     padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
-    groups: int = Field(default=1, gt=0)
+    groups: int = Field(default=1, gt=0, le=MAX_CHANNELS)
     nonzero: bytes | None = Field(default=None, repr=False)
     """Bit-packed mask of the nonzero weights (shape ``weight_shape``), set for pruned layers."""
     factor_of: str | None = None
@@ -103,6 +122,8 @@ class LayerShape(StrictModel):
         pair = as_pair(value)  # type: ignore[arg-type]
         if min(pair) < 1:
             raise ValueError(f"must be positive, got {pair}")
+        if max(pair) > MAX_SIDE:
+            raise ValueError(f"{max(pair)} exceeds the limit of {MAX_SIDE}")
         return pair
 
     @field_validator("padding", mode="before")
@@ -111,6 +132,8 @@ class LayerShape(StrictModel):
         pair = as_pair(value)  # type: ignore[arg-type]
         if min(pair) < 0:
             raise ValueError(f"must be >= 0, got {pair}")
+        if max(pair) > MAX_SIDE:
+            raise ValueError(f"{max(pair)} exceeds the limit of {MAX_SIDE}")
         return pair
 
     @model_validator(mode="after")
@@ -239,7 +262,7 @@ class LayerShape(StrictModel):
         """A copy that records which weights are nonzero (``mask.shape == weight_shape``)."""
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.weight_shape:
-            raise ValueError(
+            raise ConfigError(
                 f"layer {self.name!r}: mask shape {mask.shape} != weight shape {self.weight_shape}"
             )
         return self.model_copy(update={"nonzero": np.packbits(mask.ravel()).tobytes()})

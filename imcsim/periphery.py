@@ -15,6 +15,11 @@ linearly, and the power/area of the capacitive DAC exponentially".  A value give
 
 with ``f`` the exponential fraction at ``ref_bits``.  ``f = 0`` is linear in bits
 (a SAR ADC's conversion time: one comparison per bit), ``f = 1`` doubles per bit.
+
+Every figure is finite and in a physical range: energies in [0, ``MAX_ENERGY_PJ``] per
+event, areas in [0, ``MAX_AREA_UM2``] per instance, times in [0, ``MAX_TIME_NS``],
+reference resolutions in 1..``MAX_BITS``; a value outside is a unit or typing mistake
+(e.g. ``energy_pj = 1.5e3`` meant as fJ), refused with the field named.
 """
 
 from __future__ import annotations
@@ -24,6 +29,20 @@ from typing import Literal
 from pydantic import Field
 
 from imcsim._config import StrictModel
+
+__all__ = ["MAX_AREA_UM2", "MAX_BITS", "MAX_ENERGY_PJ", "MAX_TIME_NS", "AdcConfig",
+           "BufferConfig", "CellConfig", "CostConfig", "DacConfig", "DigitalConfig",
+           "IndexConfig", "WeightCombine", "scale_bits"]
+
+MAX_ENERGY_PJ = 1e6
+"""Largest energy per event accepted (1 µJ): ~10⁶× an ISAAC ADC conversion (1.56 pJ) or
+a Wang et al. (VLSI 2022) macro activation; a larger figure is a unit mistake."""
+MAX_AREA_UM2 = 1e9
+"""Largest area per instance accepted (1000 mm², above the ~860 mm² reticle limit)."""
+MAX_TIME_NS = 1e9
+"""Largest time per event accepted (1 s; ISAAC's stage is 100 ns)."""
+MAX_BITS = 16
+"""Largest converter reference resolution (published IMC ADCs/DACs: 1–10 bits)."""
 
 WeightCombine = Literal["digital", "analog"]
 MatmulPlacement = Literal["digital", "crossbar"]
@@ -38,25 +57,25 @@ def scale_bits(value: float, bits: int, ref_bits: int, exp_fraction: float) -> f
 class AdcConfig(StrictModel):
     """Column ADCs: shared by ``cols_per_adc`` column signals through a multiplexer."""
 
-    cols_per_adc: int = Field(ge=1)
+    cols_per_adc: int = Field(ge=1, le=65536)
     """Column signals one ADC converts in turn (ISAAC: 128, one ADC per array)."""
-    ref_bits: int = Field(ge=1)
+    ref_bits: int = Field(ge=1, le=MAX_BITS)
     """Resolution at which ``energy_pj``, ``area_um2`` and ``conversion_ns`` are given."""
-    energy_pj: float = Field(ge=0)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Energy of one conversion at ``ref_bits``."""
     energy_exp_fraction: float = Field(default=0.0, ge=0, le=1)
     """Exponential share of the energy at ``ref_bits`` (see ``scale_bits``)."""
-    area_um2: float = Field(ge=0)
+    area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Area of one ADC at ``ref_bits``."""
     area_exp_fraction: float = Field(default=0.0, ge=0, le=1)
     """Exponential share of the area at ``ref_bits``."""
-    conversion_ns: float = Field(gt=0)
+    conversion_ns: float = Field(gt=0, le=MAX_TIME_NS)
     """Time of one conversion at ``ref_bits``."""
     time_exp_fraction: float = Field(default=0.0, ge=0, le=1)
     """Exponential share of the conversion time (0: SAR, one comparison per bit)."""
-    sample_hold_energy_pj: float = Field(default=0.0, ge=0)
+    sample_hold_energy_pj: float = Field(default=0.0, ge=0, le=MAX_ENERGY_PJ)
     """Energy of one sample-and-hold capture (one per conversion)."""
-    sample_hold_area_um2: float = Field(default=0.0, ge=0)
+    sample_hold_area_um2: float = Field(default=0.0, ge=0, le=MAX_AREA_UM2)
     """Area of one sample-and-hold circuit (one per column signal)."""
     overlap_read: bool = True
     """Sample-and-hold latches the columns, so conversions overlap the next array read:
@@ -79,17 +98,17 @@ class AdcConfig(StrictModel):
 class DacConfig(StrictModel):
     """Row DACs (one per word line): drive a ``dac_bits`` input slice per stage."""
 
-    ref_bits: int = Field(ge=1)
+    ref_bits: int = Field(ge=1, le=MAX_BITS)
     """Resolution at which ``energy_pj`` and ``area_um2`` are given."""
-    energy_pj: float = Field(ge=0)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Energy of one row activation (a nonzero input slice driven) at ``ref_bits``."""
     energy_exp_fraction: float = Field(default=1.0, ge=0, le=1)
     """Exponential share of the energy (capacitive DAC: exponential, ISAAC §VII)."""
-    area_um2: float = Field(ge=0)
+    area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Area of one DAC at ``ref_bits``."""
     area_exp_fraction: float = Field(default=1.0, ge=0, le=1)
     """Exponential share of the area."""
-    settle_ns: float = Field(default=0.0, ge=0)
+    settle_ns: float = Field(default=0.0, ge=0, le=MAX_TIME_NS)
     """Time the DAC adds before each array read (0: inside the read time)."""
 
     def energy_at(self, bits: int) -> float:
@@ -102,50 +121,50 @@ class DacConfig(StrictModel):
 class CellConfig(StrictModel):
     """The crossbar itself."""
 
-    read_energy_pj: float = Field(ge=0)
+    read_energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Energy of one cell read: one driven row × one column in use, one input slice."""
-    read_ns: float = Field(gt=0)
+    read_ns: float = Field(gt=0, le=MAX_TIME_NS)
     """Time of one array read (one input bit-slice on every row)."""
-    array_area_um2: float = Field(ge=0)
+    array_area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Area of one array (cells and wires)."""
 
 
 class DigitalConfig(StrictModel):
     """Digital recombination after the ADCs."""
 
-    shift_add_energy_pj: float = Field(ge=0)
+    shift_add_energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """One shift-and-add of a converted value into its partial sum (per conversion)."""
-    shift_add_area_um2: float = Field(ge=0)
+    shift_add_area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Shift-and-add units of one array."""
-    add_energy_pj: float = Field(ge=0)
+    add_energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """One addition of two partial sums across row tiles (digital accumulation)."""
-    add_ns: float = Field(ge=0)
+    add_ns: float = Field(ge=0, le=MAX_TIME_NS)
     """Time of one level of the adder tree that sums the row tiles of a window."""
-    output_bits: int = Field(ge=1)
+    output_bits: int = Field(ge=1, le=64)
     """Bits of one output written back to the buffer."""
 
 
 class BufferConfig(StrictModel):
     """Input/output buffers and registers that feed the arrays and collect their outputs."""
 
-    input_energy_pj_per_bit: float = Field(ge=0)
+    input_energy_pj_per_bit: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Moving one input bit from the buffer into an array's input register and DAC."""
-    output_energy_pj_per_bit: float = Field(ge=0)
+    output_energy_pj_per_bit: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Moving one output bit from an array's output register to the buffer."""
-    input_register_area_um2: float = Field(ge=0)
+    input_register_area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Input register of one array."""
-    output_register_area_um2: float = Field(ge=0)
+    output_register_area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Output register of one array."""
-    shared_area_um2: float = Field(default=0.0, ge=0)
+    shared_area_um2: float = Field(default=0.0, ge=0, le=MAX_AREA_UM2)
     """Share of one array in the buffers and buses that serve many arrays."""
 
 
 class IndexConfig(StrictModel):
     """Index/multiplexer logic that routes inputs to the kept rows of a pruned layer."""
 
-    energy_pj: float = Field(ge=0)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Routing one input slice to one kept row (per routed row, per bit-slice stage)."""
-    area_um2: float = Field(ge=0)
+    area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Index register and multiplexer of one routed row."""
 
 
@@ -160,9 +179,9 @@ class CostConfig(StrictModel):
     digital: DigitalConfig
     buffer: BufferConfig
     index: IndexConfig
-    other_area_um2: float = Field(default=0.0, ge=0)
+    other_area_um2: float = Field(default=0.0, ge=0, le=MAX_AREA_UM2)
     """Share of one array in other on-chip logic (router, pooling, activation units)."""
-    periphery_sharing: int = Field(default=1, ge=1)
+    periphery_sharing: int = Field(default=1, ge=1, le=65536)
     """Arrays that take turns on one set of ADCs, DACs, S+H and registers (their area
     is divided by this); Wang et al.'s 512-row macro activates one of 8 row groups."""
 

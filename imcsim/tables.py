@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from imcsim._data import data_dir, find_preset
+from imcsim._data import data_dir, find_preset, read_text
 from imcsim.errors import ConfigError, ImcsimError
 from imcsim.layers import GATES, LayerShape, Pair
 
+__all__ = ["COLUMNS", "MAX_LAYERS", "OPTIONAL", "REQUIRED", "format_layer_table", "layer_row",
+           "load_layer_table", "parse_layer_table", "table_names"]
+
+MAX_LAYERS = 10_000
+"""Most layer rows a table may hold (the deepest CNNs and LLMs have a few thousand)."""
+_UINT = re.compile(r"[0-9]+", re.ASCII)
 REQUIRED = ("in_channels", "out_channels", "kernel", "input")
 OPTIONAL = ("name", "kind", "stride", "padding", "groups", "dilation", "output_padding", "cell",
             "factor_of", "factor_role")
@@ -43,17 +50,25 @@ def table_names() -> list[str]:
 
 
 def _pair(text: str, field: str, where: str) -> Pair:
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-        raise ConfigError(f"{where}: {field}={text!r} is not an int or HxW")
-    values = [int(p) for p in parts]
+    parts = [p.strip() for p in text.lower().replace("×", "x").split("x")]
+    if len(parts) not in (1, 2) or not all(_UINT.fullmatch(p) for p in parts):
+        raise ConfigError(f"{where}: {field}={text!r} is not an int or HxW (ASCII digits)")
+    values = [_number(p, field, where) for p in parts]
     return (values[0], values[-1])
 
 
 def _int(text: str, field: str, where: str) -> int:
-    if not text.strip().isdigit():
-        raise ConfigError(f"{where}: {field}={text!r} is not a non-negative integer")
-    return int(text)
+    if not _UINT.fullmatch(text.strip()):
+        raise ConfigError(
+            f"{where}: {field}={text!r} is not a non-negative integer (ASCII digits)"
+        )
+    return _number(text.strip(), field, where)
+
+
+def _number(digits: str, field: str, where: str) -> int:
+    if len(digits) > 18:
+        raise ConfigError(f"{where}: {field}={digits[:20]}… is too large")
+    return int(digits)
 
 
 def _row_to_layer(row: dict[str, str], where: str) -> LayerShape:
@@ -80,6 +95,8 @@ def _row_to_layer(row: dict[str, str], where: str) -> LayerShape:
             layer = LayerShape.parse({**layer.model_dump(), "factor_of": opt["factor_of"] or None,
                                       "factor_role": opt["factor_role"] or None})
     except (ImcsimError, ValueError) as exc:
+        if isinstance(exc, ConfigError) and str(exc).startswith(where):
+            raise
         raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
     return layer  # type: ignore[return-value]
 
@@ -168,22 +185,42 @@ def format_layer_table(layers: Sequence[LayerShape], comments: Sequence[str] = (
     return buf.getvalue()
 
 
+def _numbered(text: str) -> tuple[list[str], list[int]]:
+    """Non-blank, non-comment lines and their 1-based line numbers in ``text``."""
+    kept = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1)
+            if ln.strip() and not ln.lstrip().startswith("#")]
+    return [ln for _, ln in kept], [n for n, _ in kept]
+
+
+def _rows(lines: list[str], numbers: list[int], source: str) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(lines, skipinitialspace=True)
+    try:
+        for cells in reader:
+            yield numbers[reader.line_num - 1], cells
+    except csv.Error as exc:
+        line = numbers[max(reader.line_num, 1) - 1]
+        raise ConfigError(f"{source} line {line}: {exc}") from None
+
+
 def parse_layer_table(text: str, source: str = "table") -> list[LayerShape]:
-    """Parse CSV text into layer shapes; errors name the file and line."""
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)), skipinitialspace=True)
-    header = [h.strip() for h in reader.fieldnames or []]
-    reader.fieldnames = header
+    """Parse CSV text into layer shapes; errors name the file and its real line number."""
+    lines, numbers = _numbered(text)
+    if len(lines) > MAX_LAYERS + 1:
+        raise ConfigError(f"{source}: {len(lines) - 1} layer rows exceed the limit of "
+                          f"{MAX_LAYERS}")
+    rows = _rows(lines, numbers, source)
+    header = [h.strip() for h in next(rows, (0, []))[1]]
     unknown = set(header) - set(REQUIRED) - set(OPTIONAL)
-    if unknown or not set(REQUIRED) <= set(header):
+    if unknown or not set(REQUIRED) <= set(header) or len(set(header)) != len(header):
         raise ConfigError(
-            f"{source}: header must hold {', '.join(REQUIRED)} (+ optional {', '.join(OPTIONAL)}); "
-            f"got {', '.join(header) or 'nothing'}"
+            f"{source}: header must hold {', '.join(REQUIRED)} (+ optional {', '.join(OPTIONAL)}),"
+            f" each once; got {', '.join(header) or 'nothing'}"
         )
     layers = []
-    for number, row in enumerate(reader, start=2):
-        if None in row:
+    for number, cells in rows:
+        if len(cells) > len(header):
             raise ConfigError(f"{source} line {number}: more cells than header columns")
+        row = dict(zip(header, cells))
         layers.append(_row_to_layer(row, f"{source} line {number}"))
     if not layers:
         raise ConfigError(f"{source}: no layer rows")
@@ -193,4 +230,4 @@ def parse_layer_table(text: str, source: str = "table") -> list[LayerShape]:
 def load_layer_table(name_or_path: str | Path) -> list[LayerShape]:
     """Layer shapes from a CSV file, or a shipped table by name (``vgg13``, ``resnet18``…)."""
     path = find_preset("networks", name_or_path, ".csv", "layer table")
-    return parse_layer_table(path.read_text(), source=path.name)
+    return parse_layer_table(read_text(path, "layer table"), source=path.name)

@@ -1,4 +1,5 @@
-"""Shared test options: golden files with an explicit update switch.
+"""Shared test options: golden files with an explicit update switch; a private calibration
+cache directory for the whole session.
 
 Golden files under ``tests/golden/`` hold the text imcsim prints for fixed inputs
 (tables, comparisons).  A change in the output fails the test with a diff; after
@@ -9,6 +10,7 @@ torchinfo's ``--overwrite``).
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,15 @@ def golden(request: pytest.FixtureRequest):
             pytest.fail(f"output differs from golden/{name} (update with --update-goldens):\n{diff}")
 
     return check
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Calibration statistics the CLI caches go to a temporary directory, not ~/.cache."""
+    before = os.environ.get("IMCSIM_CACHE_DIR")
+    os.environ["IMCSIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("imcsim-cache"))
+    yield
+    if before is None:
+        os.environ.pop("IMCSIM_CACHE_DIR", None)
+    else:
+        os.environ["IMCSIM_CACHE_DIR"] = before

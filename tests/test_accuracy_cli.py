@@ -24,6 +24,10 @@ def test_accuracy_json_on_shipped_checkpoint(capsys: pytest.CaptureFixture[str])
     assert data["float_accuracy"] > 0.9  # the shipped weights are trained
     assert data["adc_bits"] == 6 and data["array"] == "128x128" and data["images"] == 100
     assert "mnist5k" in data["data"] and data["cycles"] > 0
+    # how the ADC range was calibrated, on how many images, and what clipped, per layer
+    assert data["adc_calibration"] == "percentile:99.9" and data["calibration_images"] == 32
+    assert 0 <= data["adc_clipped"] < 0.01 and len(data["adc_clipped_by_layer"]) == 22
+    assert data["accuracy"] >= data["float_accuracy"] - 0.05  # 6-bit ADC, calibrated
 
 
 def test_ideal_chip_equals_float(capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,12 +39,21 @@ def test_ideal_chip_equals_float(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_sweep_accuracy_does_not_rise_as_adc_bits_drop(capsys: pytest.CaptureFixture[str]) -> None:
     res = run(capsys, "accuracy-sweep", "--array", "128x128", "--adc-bits", "8,3",
-              "--noise", "0.5", "--images", "60", "--slicing", "none", "--format", "json")
+              "--noise", "0.5", "--images", "60", "--slicing", "none", "--format", "json",
+              "--adc-calibration", "percentile,max", "--drift-time-s", "3.15e7")
     assert res.code == 0, res.err
     rows = res.json()["rows"]
-    acc = {(r["varied"], r["value"]): r["accuracy"] for r in rows}
-    assert acc["ideal", "-"] >= acc["adc_bits", 8] >= acc["adc_bits", 3]
-    assert acc["adc_bits", 3] < acc["ideal", "-"] and acc["noise_sigma", 0.5] < acc["ideal", "-"]
+    acc = {(r["varied"], r["value"], r["adc_calibration"], r["drift_compensation"]):
+           r["accuracy"] for r in rows}
+    ideal = acc["ideal", "-", "-", False]
+    for method in ("percentile:99.9", "max"):
+        assert ideal >= acc["adc_bits", 8, method, False] >= acc["adc_bits", 3, method, False]
+        assert acc["adc_bits", 3, method, False] < ideal
+    assert acc["noise_sigma", 0.5, "percentile:99.9", False] < ideal
+    # a year of drift: compensation recovers what the decayed conductances lose
+    year = {c: acc["drift_time_s", 3.15e7, "percentile:99.9", c] for c in (False, True)}
+    assert year[True] >= year[False]
+    assert all(r["calibration_images"] == 32 for r in rows if r["varied"] != "ideal")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -50,6 +63,11 @@ def test_sweep_accuracy_does_not_rise_as_adc_bits_drop(capsys: pytest.CaptureFix
     (("--mapper", "nope"), "unknown mapper"),
     (("--slicing", "half"), "slicing"),
     (("--method", "magic"), "unknown method"),
+    (("--adc-calibration", "mean"), "adc_calibration"),
+    (("--adc-calibration", "percentile:120"), "percentile"),
+    (("--drift-time-s", "5"), "drift_t0_s"),
+    (("--chip", "isaac", "--wire-resistance-ohm", "1"), "cell_on_resistance_ohm"),
+    (("--wire-resistance-ohm", "-1"), "wire_resistance_ohm"),
 ])
 def test_bad_inputs_are_one_line_errors(capsys, args, needle) -> None:
     res = run(capsys, *BASE, "--images", "5", *args)

@@ -228,7 +228,7 @@ def test_bad_preset_file_names_field(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "mappings/chips/isaac.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("cols_per_adc = 128", "cols_per_adc = 0"))
-    with pytest.raises(ConfigError, match=r"ChipConfig\.cost\.adc\.cols_per_adc.*\(got 0\)"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: cost\.adc\.cols_per_adc.*\(got 0\)"):
         load_chip(bad)
     bad.write_text(text.replace("read_energy_pj = 0.0018310546875", "read_energy_pj = -2"))
     with pytest.raises(ConfigError, match=r"cost\.cell\.read_energy_pj.*-2"):

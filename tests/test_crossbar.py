@@ -148,6 +148,10 @@ def reference(conv: nn.Conv2d, mapping, c: ChipConfig, cfg: CrossbarConfig, x: t
         cells, w_coef, offset = q[None], torch.ones(1, dtype=x.dtype), 0.0
         xs, x_coef = xq[None], torch.ones(1, dtype=x.dtype)
         full = s.rows * xf.qmax(s.input_bits, False) * xf.qmax(s.weight_bits, True)
+    if s.adc_step == "unit":  # a whole multiple or fraction of the unit current per step
+        top = 2**s.adc_bits - 1 if s.sliced else xf.qmax(s.adc_bits, True)
+        step = math.ceil(full / top) if full > top else 1 / math.floor(top / full)
+        full = step * top
     (ph, pw), (sh, sw) = layer.padding, layer.stride
     oh, ow = xf.output_size(tuple(x.shape[-2:]), layer.kernel_size, layer.stride,
                             layer.padding, layer.dilation)
@@ -189,9 +193,10 @@ REFERENCE_CASES = [
 
 
 @pytest.mark.parametrize("case", REFERENCE_CASES)
-@pytest.mark.parametrize("sign,slicing", [("offset", "full"), ("differential", "full"),
-                                          ("offset", "none")])
-def test_vectorized_equals_tile_loop_reference(case, sign: str, slicing: str) -> None:
+@pytest.mark.parametrize("sign,slicing,step", [
+    ("offset", "full", "unit"), ("differential", "full", "unit"), ("offset", "none", "unit"),
+    ("offset", "full", "exact")])
+def test_vectorized_equals_tile_loop_reference(case, sign: str, slicing: str, step: str) -> None:
     c_in, c_out, k, size, stride, pad, groups, mapper, rows, cols = case
     torch.manual_seed(3)
     conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, groups=groups).double()
@@ -200,7 +205,7 @@ def test_vectorized_equals_tile_loop_reference(case, sign: str, slicing: str) ->
     array = ArrayConfig(rows=rows, cols=cols, cell_bits=2, weight_bits=5, sign=sign)
     c = ChipConfig(array=array, precision=PrecisionConfig(input_bits=5, dac_bits=2, adc_bits=3))
     report = map_network([shape], mapper, c)
-    cfg = CrossbarConfig(slicing=slicing)
+    cfg = CrossbarConfig(slicing=slicing, adc_step=step)
     model = Wrap(conv)
     for x in (torch.randn(2, c_in, size, size, dtype=torch.float64),
               torch.rand(2, c_in, size, size, dtype=torch.float64)):  # signed and unsigned inputs

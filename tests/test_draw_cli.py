@@ -12,8 +12,9 @@ import pytest
 from test_custom_mapper import InterleavedIm2col
 
 from imcsim.mappers import mapper_names, register_mapper
-from imcsim.studies.mission import run_compression
+from imcsim.studies.mission import CompressionRecord, run_compression
 from imcsim.studies.recipes import load_recipe
+from imcsim.studies.results import load_results
 from imcsim.studies.sweep import RESULTS, read_results
 
 from cli_helpers import run
@@ -145,7 +146,7 @@ def test_default_study_covers_the_mission(capsys, tmp_path: Path, monkeypatch) -
     assert {"utilization.png", "speedup.png", "tile_cycles.png", "compression.png",
             "pareto.png", "mapping.png"} <= pngs
     assert len(read_results(out / RESULTS)) == 4
-    compressed = read_results(out / "compression.jsonl")  # in the order they finished
+    compressed = list(load_results(out / "compression.jsonl", CompressionRecord).records.values())
     assert sorted(r["method"] for r in compressed) == ["dense-im2col", "low-rank-sdk",
                                                        "pruned-pattern-sdk"]
     assert all(0 <= r["accuracy"] <= 1 and r["images"] == 20 for r in compressed)

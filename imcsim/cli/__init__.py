@@ -1,7 +1,17 @@
-"""The ``imcsim`` command.  Every error is one line on stderr and exit code 2."""
+"""The ``imcsim`` command: one exit path for every verb.
+
+* success → exit 0;
+* bad input (a value, a file, a path) → one line ``imcsim: error: …`` on stderr, exit 2;
+* Ctrl-C → one line ``imcsim: interrupted …`` (saying what was saved and how to
+  resume), exit 130; child processes are stopped by the executors on the way out;
+* anything else is a bug: one line ``imcsim: internal error: …``, exit 1
+  (``IMCSIM_TRACEBACK=1`` shows the traceback).
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 
 import typer
@@ -12,7 +22,14 @@ except ImportError:  # pragma: no cover - older typer on plain click
     from click.exceptions import ClickException
     from click.exceptions import NoArgsIsHelp as NoArgsIsHelpError
 
+from imcsim.cli.common import interrupt_hint
 from imcsim.errors import ImcsimError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "VERBS", "app", "fail", "load_verbs", "main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+_MAX_MESSAGE = 1000
 
 app = typer.Typer(
     name="imcsim",
@@ -23,33 +40,80 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Verbs register themselves on ``app`` when their module is imported, in the order
-# ``imcsim --help`` lists them.
-# isort: off
-from imcsim.cli import map_cmd, export_cmd, draw_cmd, compare_cmd, simulate_cmd  # noqa: E402,F401
-from imcsim.cli import accuracy_cmd, train_cmd  # noqa: E402,F401
-from imcsim.cli import sweep_cmd, info  # noqa: E402,F401
-# isort: on
+VERBS = ("map_cmd", "export_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "accuracy_cmd",
+         "train_cmd", "sweep_cmd", "info")
+"""Verb modules, in the order ``imcsim --help`` lists them; each registers itself on
+``app`` when imported.  ``main`` imports them inside its error handling (they pull in
+torch, seconds on a busy machine), so that Ctrl-C while they load is a clean exit too."""
+
+
+def load_verbs() -> typer.Typer:
+    """Import every verb module (registering its commands) and return ``app``."""
+    for name in VERBS:
+        importlib.import_module(f"imcsim.cli.{name}")
+    return app
+
+_BAD_INPUT = (ImcsimError, ValueError, ArithmeticError, RecursionError, MemoryError,
+              UnicodeError)
+"""Exceptions that mean the input cannot be used (library code raises ``ImcsimError``;
+the others come from numbers, encodings and sizes that slipped past a check)."""
+
+
+def _say(prefix: str, message: str) -> None:
+    text = " ".join(str(message).split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 1] + "…"
+    print(f"imcsim: {prefix}{text}", file=sys.stderr, flush=True)
 
 
 def fail(message: str) -> None:
     """Print ``imcsim: error: message`` on one line and exit with code 2."""
-    print(f"imcsim: error: {' '.join(str(message).split())}", file=sys.stderr)
-    raise SystemExit(2)
+    _say("error: ", message)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _interrupted() -> None:
+    hint = interrupt_hint()
+    _say("interrupted", f"; {hint}" if hint else "")
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ImcsimError):
+        return str(exc)
+    text = str(exc) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
+    """Console entry point; every outcome is one of the exits in the module docstring."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = load_verbs()(args=argv, standalone_mode=False)
     except NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else "")
         raise SystemExit(0) from None
     except ClickException as exc:
         fail(exc.format_message())
-    except typer.Abort:
+    except typer.Abort:  # end of input at a prompt
         fail("aborted")
-    except ImcsimError as exc:
-        fail(str(exc))
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        fail(f"{exc.strerror}: {exc.filename}")
+    except KeyboardInterrupt:  # raised outside typer's own handler
+        _interrupted()
+    except OSError as exc:
+        fail(_os_error(exc))
+    except _BAD_INPUT as exc:
+        fail(_describe(exc))
+    except Exception as exc:
+        if os.environ.get("IMCSIM_TRACEBACK"):
+            raise
+        _say("internal error: ", f"{_describe(exc)} (please report it; IMCSIM_TRACEBACK=1 "
+             "shows the traceback)")
+        raise SystemExit(1) from None
+    if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130
+        _interrupted()
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
+import sys
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -10,11 +15,26 @@ import typer
 
 from imcsim.errors import ConfigError
 
+__all__ = [
+    "ArrayOpt", "CellBitsOpt", "ChipOpt", "Format", "FormatOpt", "LayersOpt", "ModelOpt",
+    "PlainFormat", "PlainFormatOpt", "WeightBitsOpt", "emit", "interrupt_hint", "notice",
+    "on_interrupt", "parse_float", "parse_int", "progress_bar", "split_list",
+]
+
 
 class Format(StrEnum):
+    """Output formats of ``map`` (the only verb with a per-layer CSV)."""
+
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class PlainFormat(StrEnum):
+    """Output formats of the verbs that print one record."""
+
+    table = "table"
+    json = "json"
 
 
 ModelOpt = Annotated[
@@ -49,6 +69,9 @@ ChipOpt = Annotated[
 CellBitsOpt = Annotated[int | None, typer.Option("--cell-bits", help="Bits per cell.")]
 WeightBitsOpt = Annotated[int | None, typer.Option("--weight-bits", help="Bits per weight.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+PlainFormatOpt = Annotated[PlainFormat, typer.Option("--format", "-f", help="Output format.")]
+
+_INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
 
 def input_shape(text: str | None) -> tuple[int, ...] | None:
@@ -70,19 +93,89 @@ def warn_unmapped(work: object) -> None:
 
 
 def split_list(text: str, what: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
+    """``"a, b"`` → ``["a", "b"]``; an empty item (``a,,b``, a trailing comma) is an error."""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items):
         raise ConfigError(f"{what}: empty list {text!r}")
+    if not all(items):
+        raise ConfigError(f"{what}: empty item in {text!r}")
     return items
 
 
-def emit(data: dict[str, Any], table: str, fmt: Format, csv_text: str | None = None) -> None:
+def parse_int(text: str, what: str) -> int:
+    """An ASCII integer (no ``1_000``, no unicode digits, at most 18 digits)."""
+    if not _INT.fullmatch(text.strip()):
+        raise ConfigError(f"{what}: {text!r} is not an integer")
+    return int(text)
+
+
+def parse_float(text: str, what: str) -> float:
+    """A finite ASCII number."""
+    if not text.strip().isascii() or "_" in text:
+        raise ConfigError(f"{what}: {text!r} is not a number")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{what}: {text!r} is not a finite number")
+    return value
+
+
+def emit(data: dict[str, Any], table: str, fmt: StrEnum, csv_text: str | None = None) -> None:
     """Print a result as a table, one JSON object, or CSV."""
-    if fmt is Format.json:
+    if fmt == "json":
         typer.echo(json.dumps(data, indent=2, default=str))
-    elif fmt is Format.csv:
-        if csv_text is None:
+    elif fmt == "csv":
+        if csv_text is None:  # pragma: no cover - the verbs' format enums exclude it
             raise ConfigError("--format csv is not available for this command")
         typer.echo(csv_text, nl=False)
     else:
         typer.echo(table)
+
+
+def notice(text: str) -> None:
+    """A one-line notice on stderr (something was ignored or recomputed)."""
+    print(f"imcsim: notice: {' '.join(text.split())}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def progress_bar(*columns: Any) -> Iterator[Any]:
+    """A rich progress bar on stderr that stays on success and vanishes on an error or an
+    interrupt, so that the one ``imcsim: …`` line is all that is left."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(*columns, console=Console(stderr=True), transient=False)
+    bar.start()
+    try:
+        yield bar
+    except BaseException:
+        bar.live.transient = True
+        bar.live.stop()  # not bar.stop(): it ends a non-terminal stream with a blank line
+        raise
+    bar.stop()
+
+
+_HINTS: list[Callable[[], str]] = []
+_RAISED: list[Callable[[], str]] = []
+
+
+@contextlib.contextmanager
+def on_interrupt(hint: Callable[[], str]) -> Iterator[None]:
+    """While the block runs, Ctrl-C reports ``hint()`` (what was saved, how to resume)."""
+    _HINTS.append(hint)
+    try:
+        yield
+    except KeyboardInterrupt:
+        _RAISED.append(hint)  # the exit path asks after the block has unwound
+        raise
+    finally:
+        _HINTS.remove(hint)
+
+
+def interrupt_hint() -> str:
+    """What the innermost verb interrupted says ("" if nothing); forgets it."""
+    hint = _RAISED[0] if _RAISED else (_HINTS[-1] if _HINTS else None)
+    _RAISED.clear()
+    return hint() if hint is not None else ""

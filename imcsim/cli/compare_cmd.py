@@ -11,13 +11,13 @@ from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
     ChipOpt,
-    Format,
-    FormatOpt,
+    PlainFormat,
+    PlainFormatOpt,
     WeightBitsOpt,
     emit,
     split_list,
 )
-from imcsim.compression import METHODS
+from imcsim.compression import METHODS, method
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.studies.compare import compare_methods
@@ -28,13 +28,16 @@ KeepOpt = Annotated[
 MethodsOpt = Annotated[
     str, typer.Option("--methods", help=f"Comma list or 'all': {', '.join(METHODS)}.")
 ]
-GroupsOpt = Annotated[int, typer.Option("--groups", help="Groups of group low-rank.")]
-SplitOpt = Annotated[str, typer.Option("--split", help="Group low-rank split axis: input or output.")]
+GroupsOpt = Annotated[int | None, typer.Option("--groups", help="Groups of group low-rank (default 2).")]
+SplitOpt = Annotated[
+    str | None, typer.Option("--split", help="Group low-rank split axis: input (default) or output.")
+]
 LModeOpt = Annotated[
-    str, typer.Option("--l-mode", help="1x1 factor L: block-diagonal, im2col or independent.")
+    str | None,
+    typer.Option("--l-mode", help="1x1 factor L: block-diagonal (default), im2col or independent."),
 ]
 ScheduleOpt = Annotated[
-    str, typer.Option("--schedule", help="Low-rank factors: sequential or pipelined.")
+    str | None, typer.Option("--schedule", help="Low-rank factors: sequential (default) or pipelined.")
 ]
 
 
@@ -44,22 +47,33 @@ def compare_command(
     array: ArrayOpt = None,
     keep: KeepOpt = 0.5,
     methods: MethodsOpt = "all",
-    groups: GroupsOpt = 2,
-    split: SplitOpt = "input",
-    l_mode: LModeOpt = "block-diagonal",
-    schedule: ScheduleOpt = "sequential",
+    groups: GroupsOpt = None,
+    split: SplitOpt = None,
+    l_mode: LModeOpt = None,
+    schedule: ScheduleOpt = None,
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Dense, pruned, low-rank and group low-rank at the same kept fraction of weights."""
-    if fmt is Format.csv:
-        raise ConfigError("compare: --format csv is not available; use table or json")
     names = list(METHODS) if methods == "all" else split_list(methods, "--methods")
+    chosen = [method(n) for n in names]
+    _unused_by(chosen, "group-low-rank", {"--groups": groups, "--split": split})
+    _unused_by(chosen, "low-rank", {"--l-mode": l_mode, "--schedule": schedule})
     chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     result = compare_methods(
-        model, chip_cfg, keep, methods=tuple(names), groups=groups, split=split,
-        l_mode=l_mode, schedule=schedule,
+        model, chip_cfg, keep, methods=tuple(names), groups=2 if groups is None else groups,
+        split=split or "input", l_mode=l_mode or "block-diagonal",
+        schedule=schedule or "sequential",
     )
     emit(result.to_dict(), str(result), fmt)
+
+
+def _unused_by(chosen: list, transform: str, options: dict[str, object]) -> None:
+    """Options of ``transform`` (and group low-rank, for ``low-rank``) given while no
+    chosen method uses it are an error, not silently ignored."""
+    users = {"low-rank": ("low-rank", "group-low-rank")}.get(transform, (transform,))
+    given = [flag for flag, value in options.items() if value is not None]
+    if given and not any(m.transform in users for m in chosen):
+        raise ConfigError(f"{given[0]} applies to {transform} methods only; none is in --methods")

@@ -74,7 +74,11 @@ def map_command(
     matmul: MatmulOpt = None,
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
     names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
     mappers = [get_mapper(n) for n in names]
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions

@@ -10,8 +10,8 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
-    Format,
-    FormatOpt,
+    PlainFormat,
+    PlainFormatOpt,
     WeightBitsOpt,
     emit,
 )
@@ -43,7 +43,7 @@ def simulate_command(
     seed: Annotated[int, typer.Option("--seed", help="Which test images are drawn.")] = 0,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Run N images through a model and count the cycles, rows, conversions and energy
     its mapping really spends (per image, averaged over the images)."""

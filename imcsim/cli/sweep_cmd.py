@@ -7,38 +7,61 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from imcsim.cli import app
-from imcsim.cli.common import split_list
+from imcsim.cli.common import (
+    notice,
+    on_interrupt,
+    parse_float,
+    parse_int,
+    progress_bar,
+    split_list,
+)
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
 from imcsim.report import format_table
 from imcsim.studies.executors import make_executor
 from imcsim.studies.mission import run_extras
+from imcsim.studies.outputs import check_output_dir, exclusive
 from imcsim.studies.recipes import load_recipe
-from imcsim.studies.sweep import RESULTS, SweepSpec, pending, read_results, sweep
+from imcsim.studies.results import load_results
+from imcsim.studies.sweep import RESULTS, SweepSpec, plan, sweep
 
 SUMMARY_COLUMNS = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits",
                    "cycles", "speedup", "utilization", "latency_ns", "energy_pj", "accuracy")
 
 
-def run_with_progress(spec: SweepSpec, out: Path, backend: str, workers: int | None,
+def run_with_progress(spec: SweepSpec, out: str | Path, backend: str, workers: int | None,
                       address: str | None) -> list[dict]:
-    """Run a sweep with a rich progress bar (points done, rate, ETA) on stderr."""
+    """Run a sweep with a rich progress bar (points done, rate, ETA) on stderr.
+
+    Everything is checked before the first point runs: the output folder (writable, not
+    in use by another sweep), the backend, every input file.  Ctrl-C stops the workers
+    and keeps every finished point; rerunning the same command resumes.
+    """
+    folder = check_output_dir(out, "--out")
     make_executor(backend, workers=workers, address=address)  # bad backend: fail before the bar
-    total = pending(spec, out)
+    with exclusive(folder, "--out folder"):  # fail at once if another sweep writes here
+        work = plan(spec, folder)
+    for line in work.notices:
+        notice(line)
     columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} pt/s"), TimeRemainingColumn())
-    with Progress(*columns, console=_stderr_console(), transient=False) as progress:
-        task = progress.add_task("sweep", total=total, rate="-")
+    results = folder / RESULTS
+
+    def hint() -> str:
+        return (f"finished points are saved in {results}; rerun the same command to resume")
+
+    with on_interrupt(hint), progress_bar(*columns) as progress:
+        task = progress.add_task("sweep", total=len(work.todo), rate="-")
 
         def advance(_record: dict, _done: int, _all: int) -> None:
             progress.advance(task)
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, rate=f"{progress.tasks[0].completed / elapsed:.1f}")
 
-        return sweep(spec, out, backend=backend, workers=workers, address=address,
+        return sweep(spec, folder, backend=backend, workers=workers, address=address,
                      on_record=advance)
 
 
@@ -51,15 +74,9 @@ def _bar(label: str, total: int):
         return
     columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, console=_stderr_console(), transient=False) as progress:
+    with progress_bar(*columns) as progress:
         task = progress.add_task(label, total=total)
         yield lambda _record, done, _all: progress.update(task, completed=done)
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def summary(records: list[dict]) -> str:
@@ -70,34 +87,36 @@ def summary(records: list[dict]) -> str:
 def write_outputs(records: list[dict], out: Path, charts: tuple[str, ...]) -> list[Path]:
     """summary.txt / summary.csv and the requested charts that the records support."""
     import csv
+    import io
 
     from imcsim.plotting import render_charts
 
     (out / "summary.txt").write_text(summary(records) + "\n")
-    with (out / "summary.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    (out / "summary.csv").write_text(buffer.getvalue())
     return render_charts(records, out, charts)
 
 
 def axis(text: str | None, what: str, cast=str) -> tuple | None:
+    """A comma list option as a tuple (``none`` → None for the bit axes)."""
     if text is None:
         return None
-    try:
-        return tuple(cast(v) if v.lower() != "none" else None for v in split_list(text, what))
-    except ValueError:
-        raise ConfigError(f"{what}: {text!r} is not a list of {cast.__name__}") from None
+    parse = {int: parse_int, float: parse_float}.get(cast, lambda v, _what: v)
+    return tuple(parse(v, what) if v.lower() != "none" or cast is str else None
+                 for v in split_list(text, what))
 
 
 @app.command("sweep")
 def sweep_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (results.jsonl).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (results.jsonl).")],
     models: Annotated[str, typer.Option("--model", "--models", "-m", help="Comma list of models (or table:NAME).")] = "resnet20",
     arrays: Annotated[str, typer.Option("--arrays", "-a", help="Comma list ROWSxCOLS.")] = "64x64,128x128,256x256,512x512",
     mappers: Annotated[str, typer.Option("--mappers", help="Comma list of mappers.")] = "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect",
     compressions: Annotated[str, typer.Option("--compressions", help="Comma list: dense and/or compression methods.")] = "dense",
-    keep: Annotated[str, typer.Option("--keep", help="Comma list of parameter fractions kept (compressed points).")] = "0.5",
+    keep: Annotated[str | None, typer.Option("--keep", help="Comma list of parameter fractions kept (compressed points; default 0.5).")] = None,
     chips: Annotated[str | None, typer.Option("--chips", help="Comma list of chip presets (cost, bit slicing).")] = None,
     adc_bits: Annotated[str | None, typer.Option("--adc-bits", help="Comma list of ADC bits.")] = None,
     cell_bits: Annotated[str | None, typer.Option("--cell-bits", help="Comma list of cell bits.")] = None,
@@ -121,19 +140,20 @@ def sweep_command(
     records = run_with_progress(spec, out, backend, workers, address)
     typer.echo(summary(records))
     if charts:
-        for path in write_outputs(records, out, CHARTS):
+        for path in write_outputs(records, Path(out), CHARTS):
             typer.echo(f"chart: {path}")
-    typer.echo(f"{len(records)} records in {out / RESULTS}")
+    typer.echo(f"{len(records)} records in {Path(out) / RESULTS}")
 
 
 @app.command("run")
 def run_command(
     recipe: Annotated[str, typer.Argument(help="Recipe name (mappings/recipes) or TOML file.")] = "default",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
 ) -> None:
     """Run a whole study from a recipe; with no argument, the built-in default study."""
     study = load_recipe(recipe)
-    target = out or Path(study.out)
+    target = check_output_dir(out if out is not None else study.out,
+                              "--out" if out is not None else f"recipe {recipe} out")
     records = run_with_progress(study.sweep, target, study.backend, study.workers, None)
     typer.echo(summary(records))
     charts = write_outputs(records, target, study.charts)
@@ -151,16 +171,21 @@ def run_command(
 @app.command("plot")
 def plot_command(
     results: Annotated[Path, typer.Argument(help="A results.jsonl file (or the directory holding it).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the PNGs go (default: beside results).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Where the PNGs go (default: beside results).")] = None,
 ) -> None:
-    """Render every chart a results file supports."""
+    """Render every chart a results file supports (records that fail validation are
+    left out, each with a one-line notice)."""
     from imcsim.plotting import render_charts
 
     path = results / RESULTS if results.is_dir() else results
     if not path.exists():
         raise ConfigError(f"results file {str(path)!r} does not exist")
-    records = read_results(path)
+    target = check_output_dir(out if out is not None else path.parent, "--out")
+    loaded = load_results(path)
+    for line in loaded.summary():
+        notice(line)
+    records = list(loaded.records.values())
     if not records:
-        raise ConfigError(f"results file {str(path)!r} holds no records")
-    for chart in render_charts(records, out or path.parent):
+        raise ConfigError(f"results file {str(path)!r} holds no valid records")
+    for chart in render_charts(records, target):
         typer.echo(f"chart: {chart}")

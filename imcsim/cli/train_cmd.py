@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import Format, FormatOpt, emit
+from imcsim.cli.common import PlainFormat, PlainFormatOpt, emit, on_interrupt, progress_bar
 from imcsim.errors import ConfigError
 
 DataDirOpt = Annotated[
@@ -30,7 +30,7 @@ def train_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Built-in 32x32 model.")] = "resnet20",
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training set.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation, shuffling, augmentation.")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Checkpoint file to write.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Checkpoint file to write.")] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="mnist5k (default), cifar10 or cifar100.")
     ] = None,
@@ -47,70 +47,101 @@ def train_command(
         int, typer.Option("--warmup-steps", help="Linear warm-up steps before the cosine decay.")
     ] = 30,
     train_images: Annotated[
-        int | None, typer.Option("--train-images", help="Use only the first N training images.")
+        int | None,
+        typer.Option("--train-images", help="Use a seeded subset of N training images that "
+                     "keeps every class's share."),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore a saved training state and start over.")
     ] = False,
-    fmt: FormatOpt = Format.table,
+    fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
-    """Train a model (progress bar, seeded); a killed run resumes from OUT.state when rerun."""
-    from imcsim.studies.models import build_model
-    from imcsim.studies.train import TrainConfig, evaluate, train
-    from imcsim.studies.zoo import load_data, round_to_half, save_checkpoint
+    """Train a model (progress bar, seeded); Ctrl-C or a kill leaves OUT.state, and the
+    same command resumes from it."""
+    from imcsim.studies.models import get_spec
+    from imcsim.studies.outputs import check_output_file, exclusive
+    from imcsim.studies.train import TrainConfig
 
-    if train_images is not None and train_images < 1:
-        raise ConfigError(f"--train-images must be >= 1 (got {train_images})")
     name = _dataset_name(dataset, data_dir)
     config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay,
                          warmup_steps=warmup_steps)
+    target = check_output_file(out if out is not None else f"{model}-{name}.pt", "--out")
+    state = target.with_name(target.name + ".state")
+    check_output_file(state, "training state")
+    get_spec(model)  # an unknown model fails before any data is read
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(target, "--out checkpoint"):
+        if restart and state.exists():
+            state.unlink()
+        with on_interrupt(lambda: _resume_hint(state)):
+            record = _train(model, name, data_dir, config, train_images, target, state)
+    table = "\n".join(f"{k:18s} {v}" for k, v in record.items())
+    emit(record, table, fmt)
+
+
+def _resume_hint(state: Path) -> str:
+    if state.exists():
+        return f"training state saved in {state}; rerun the same command to resume"
+    return "no training state was saved yet"
+
+
+def _subset(labels, n: int | None, seed: int, what: str):
+    """Indices of a stratified seeded subset of ``n`` (all when ``n`` is None)."""
+    from imcsim.studies.data import stratified_subset
+
+    if n is None:
+        return None
+    if not 1 <= n <= len(labels):
+        raise ConfigError(f"--train-images {n}: {what} has {len(labels)} training images "
+                          f"(give 1..{len(labels)})")
+    return stratified_subset(labels.numpy(), n, seed)
+
+
+def _train(model: str, name: str, data_dir: Path | None, config, train_images: int | None,
+           out: Path, state: Path) -> dict:
+    """Load data, train (resumably), evaluate, write the checkpoint; then drop the state."""
+    from imcsim.studies.models import build_model
+    from imcsim.studies.train import evaluate, train
+    from imcsim.studies.zoo import load_data, round_to_half, save_checkpoint
+
     data = load_data(model, name, data_dir)
-    out = out if out is not None else Path(f"{model}-{name}.pt")
-    state = out.with_name(out.name + ".state")
-    if restart and state.exists():
-        state.unlink()
-    net = build_model(model, num_classes=data.num_classes, seed=seed)
-    x, y = data.train_images[:train_images], data.train_labels[:train_images]
+    net = build_model(model, num_classes=data.num_classes, seed=config.seed)
+    chosen = _subset(data.train_labels, train_images, config.seed, name)
+    x, y = (data.train_images, data.train_labels) if chosen is None else (
+        data.train_images[chosen], data.train_labels[chosen])
     with _progress_bar(f"train {model} on {name}") as report:
-        result = train(net, x, y, config, state_path=state, progress=report)
+        result = train(net, x, y, config, state_path=state, progress=report, keep_state=True)
     accuracy = evaluate(round_to_half(net), data.test_images, data.test_labels)
     command = "imcsim " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     save_checkpoint(net, out, model_name=model, dataset=name, num_classes=data.num_classes,
-                    float_accuracy=accuracy, epochs=epochs, seed=seed, command=command)
-    record = {"model": model, "dataset": data.description, "train_images": len(x),
-              "epochs": epochs, "seed": seed,
-              "steps": result.steps, "resumed_from_step": result.resumed_from_step,
-              "final_loss": result.final_loss, "float_accuracy": accuracy, "checkpoint": str(out)}
-    table = "\n".join(f"{k:18s} {v}" for k, v in record.items())
-    emit(record, table, fmt)
+                    float_accuracy=accuracy, epochs=config.epochs, seed=config.seed,
+                    command=command)
+    state.unlink(missing_ok=True)  # the weights are safe: the resume state has done its job
+    return {"model": model, "dataset": data.description, "train_images": len(x),
+            "epochs": config.epochs, "seed": config.seed,
+            "steps": result.steps, "resumed_from_step": result.resumed_from_step,
+            "final_loss": result.final_loss, "float_accuracy": accuracy, "checkpoint": str(out)}
 
 
 class _progress_bar:
     """A rich progress bar on stderr, fed by ``imcsim.studies.train`` progress events."""
 
     def __init__(self, title: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
         self.title = title
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                            console=Console(stderr=True), transient=False)
+        self._context = progress_bar(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeRemainingColumn(),
+                                     TextColumn("{task.fields[info]}"))
         self.task = None
 
     def __enter__(self):
-        self.bar.start()
+        self.bar = self._context.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+    def __exit__(self, *exc: object) -> bool | None:
+        return self._context.__exit__(*exc)
 
     def __call__(self, event) -> None:
         if self.task is None:

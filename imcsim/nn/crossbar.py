@@ -20,8 +20,11 @@ estimator), so fine-tuning can keep the chip in the loop.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError, ImcsimWarning, MappingError
+from imcsim.nn import device_models  # noqa: F401  (registers drift, IR drop, ADC deviations)
 from imcsim.nn import functional as xf
+from imcsim.nn.adc import AdcCounts, adc_step, build_column_map, convert, transfer_function
 from imcsim.nn.crossbar_config import CrossbarConfig, LayerSettings, resolve_settings
 from imcsim.nn.mvm import Cells, build_layout, per_image, reducer, tiled_conv
 from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
@@ -39,7 +44,7 @@ from imcsim.report import NetworkReport
 
 Pair = tuple[int, int]
 
-__all__ = ["CrossbarConfig", "CrossbarConv2d", "CrossbarLinear", "calibrate", "to_crossbar"]
+__all__ = ["CrossbarConfig", "CrossbarConv2d", "CrossbarLinear", "adc_clipping", "to_crossbar"]
 
 
 class CrossbarConv2d(nn.Module):
@@ -61,17 +66,32 @@ class CrossbarConv2d(nn.Module):
         self.register_buffer("weight_index", torch.from_numpy(plan.weight_index))
         self.register_buffer("input_max", torch.zeros((), dtype=weight.dtype))
         self.register_buffer("input_signed", torch.zeros((), dtype=torch.bool))
-        self.register_buffer("adc_full_scale", torch.tensor(self._fixed_full_scale(),
-                                                            dtype=weight.dtype))
+        self.columns = build_column_map(plan, self._weight_slices(), settings.cols_per_weight,
+                                        max(settings.cols, 1), max(settings.cols_per_adc, 1))
+        scales = () if settings.adc_scope == "layer" else (self.columns.tiles,)
+        self.register_buffer("adc_full_scale", torch.full(scales, self._fixed_full_scale(),
+                                                          dtype=weight.dtype))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
-        for key in ("row_position", "col_position"):  # physical cell positions (placement)
+        for key in ("row_position", "col_position", "tile_position", "channels"):  # placement
             self.register_buffer(key, torch.from_numpy(getattr(plan, key)), persistent=False)
         self.nonideal = build_nonidealities(settings)
         self._readers = tuple(n for n in self.nonideal if n.reads)
         self.layout = build_layout(plan, weight.shape[1] * self.groups, tuple(weight.shape[-2:]),
                               self.stride, self.padding, self.dilation)
-        self.calibrating = 0
-        self._cells_cache: tuple[tuple[int, int], Cells] | None = None
+        # calibration pass (imcsim.nn.calibration): "" off, "inputs" / "bits" float passes
+        # (input ranges / input slice statistics), "adc" (ADC bypassed, sums observed)
+        self.calibrating = ""
+        self.observer: Callable | None = None
+        self.adc_counts = AdcCounts()
+        self.calibration_info = None  # CalibrationInfo of the last calibration
+        self._cells_cache: tuple[tuple[int, int, bool], Cells] | None = None
+        self._converter: tuple[Callable | None] | None = None
+
+    def _weight_slices(self) -> int:
+        s = self.settings
+        if s.ideal or not s.sliced:
+            return 1
+        return math.ceil(s.weight_bits / s.cell_bits) * (2 if s.sign == "differential" else 1)
 
     @classmethod
     def adopt(cls, module: nn.Module, conv: nn.Conv2d | nn.Linear, plan: TilePlan,
@@ -96,15 +116,19 @@ class CrossbarConv2d(nn.Module):
         return f"{self.name!r}, window={lay.window}, row_tiles={lay.slots}, {mode}"
 
     # -- weights → cells -------------------------------------------------------------------
-    def cells(self) -> Cells:
-        """The programmed cells (quantized, sliced, noisy), cached while the weight is unchanged."""
-        key = (self.weight._version, self.weight.data_ptr())
+    def cells(self, at_t0: bool | None = None) -> Cells:
+        """The programmed cells (quantized, sliced, non-ideal), cached while the weight is
+        unchanged.  At t₀ (``at_t0``; by default while calibrating) time-dependent effects
+        (drift) are left out: the ADC ranges are set at programming time."""
+        at_t0 = bool(self.calibrating) if at_t0 is None else at_t0
+        key = (self.weight._version, self.weight.data_ptr(), at_t0)
         if self._cells_cache is None or self._cells_cache[0] != key:
             with torch.no_grad():
-                self._cells_cache = (key, self._compute_cells(self.weight * self.weight_mask))
+                self._cells_cache = (key, self._compute_cells(self.weight * self.weight_mask,
+                                                              at_t0))
         return self._cells_cache[1]
 
-    def _compute_cells(self, w: torch.Tensor) -> Cells:
+    def _compute_cells(self, w: torch.Tensor, at_t0: bool = False) -> Cells:
         s = self.settings
         one = torch.ones((), dtype=w.dtype)
         if s.ideal:
@@ -123,15 +147,19 @@ class CrossbarConv2d(nn.Module):
             cells, coef, offset = blocks.unsqueeze(0), one.view(1), 0.0
             top = xf.qmax(s.weight_bits, True)
         cells = cells * real
-        if self.nonideal:
+        gain = 1.0
+        for effect in self.nonideal:
+            if effect.time_dependent and at_t0:
+                continue
             ctx = CellContext(real=real, top=top, row=self.row_position, col=self.col_position,
-                              generator=torch.Generator().manual_seed(
-                                  mixed_seed(s.seed, self.layer_id, 0)))
-            for effect in self.nonideal:
-                cells = effect.program(cells, ctx)
+                              tile=self.tile_position, coef=coef,
+                              generator=torch.Generator().manual_seed(mixed_seed(
+                                  s.seed, self.layer_id, 0, zlib.crc32(effect.name.encode()))))
+            before, cells = cells, effect.program(cells, ctx)
+            gain *= effect.gain(before, cells, ctx)
         presence = self._as_conv(real[:, :, :, :1]) if offset else None
         return Cells(weights=self._as_conv(cells.permute(1, 2, 3, 4, 0, 5)), presence=presence,
-                     reducer=reducer(coef), offset=offset, scale=scale)
+                     reducer=reducer(coef), offset=offset, scale=scale, gain=gain)
 
     def _as_conv(self, cells: torch.Tensor) -> list[torch.Tensor]:
         """(A, K, R, F, [S_w,] C·kk) → per copy (K·R·F·S_w, C, K_h, K_w) channels-last weights."""
@@ -149,27 +177,44 @@ class CrossbarConv2d(nn.Module):
         low, high = flat.amin(dim=1), flat.amax(dim=1)  # (aminmax is ~10x slower on CPU)
         signed = bool(self.input_signed) or bool(low.min() < 0)
         top = xf.qmax(s.input_bits, signed)
-        if s.input_range == "calibrated" and self.calibrating != 1:
+        if s.input_range == "calibrated" and self.calibrating != "inputs":
             amax = self.input_max.expand(x.shape[0])
         else:
             amax = torch.maximum(low.abs(), high)
-        if self.calibrating == 1:
+        if self.calibrating == "inputs":
             self.input_max.copy_(torch.maximum(self.input_max, amax.max()))
             self.input_signed |= signed
         scale = torch.where(amax > 0, amax / top, torch.ones_like(amax)).view(-1, 1, 1, 1)
         return xf.quantize(x, scale, s.input_bits, signed), scale, signed
 
     # -- the MVM -------------------------------------------------------------------------------
-    def _adc(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ADC codes of ``v`` (in place) and the step that turns codes into values."""
+    def _adc(self, v: torch.Tensor, copy: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ADC codes of copy ``copy``'s partial sums ``v`` (in place) and the step that turns
+        codes into values (``None``: per-tile steps, ``v`` returned in integer units)."""
         s = self.settings
-        if s.ideal or self.calibrating:
-            if self.calibrating == 2:
-                self.adc_full_scale.copy_(torch.maximum(self.adc_full_scale, v.abs().max()))
-            return v, None
-        lsb = xf.adc_lsb(self.adc_full_scale, s.adc_bits, not s.sliced).to(v.dtype)
+        if s.ideal or self.calibrating:  # ADC bypassed; the digital gain still applies
+            if self.observer is not None:
+                self.observer(self, v, copy)
+            gain = 1.0 if s.ideal else self.cells().gain
+            return (v if gain == 1.0 else v.mul_(gain)), None
+        step = adc_step(self.adc_full_scale, s.adc_bits, not s.sliced, s.adc_step == "unit")
+        gain = self.cells().gain
         clip = s.adc_range == "calibrated" or any(n.may_exceed_range for n in self.nonideal)
-        return xf.adc_levels_(v, lsb, s.adc_bits, not s.sliced, clip=clip), lsb
+        transfer = self._transfer()
+        convert_copy = None if transfer is None else (lambda t: transfer(t, copy))
+        if step.dim() == 0:
+            v = convert(v, step, s.adc_bits, not s.sliced, clip, self.adc_counts, convert_copy)
+            return v, (step * gain).to(v.dtype)
+        cols = step[self.columns.tile[copy].clamp(min=0)]
+        v = convert(v, cols, s.adc_bits, not s.sliced, clip, self.adc_counts, convert_copy)
+        return v.mul_((cols * gain).to(v.dtype)), None
+
+    def _transfer(self) -> Callable | None:
+        """The ADC transfer function a non-ideality provides (built once), or None."""
+        if self._converter is None:
+            self._converter = (transfer_function(self.nonideal, self.columns, self.settings,
+                                                 self.layer_id, self.name),)
+        return self._converter[0]
 
     def _read(self, v: torch.Tensor, spread: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Every read-time non-ideality on the analog column sums ``v`` of one MVM."""
@@ -204,6 +249,12 @@ class CrossbarConv2d(nn.Module):
     def simulate(self, x: torch.Tensor) -> torch.Tensor:
         """The chip's output for a 4-D input (no autograd)."""
         with torch.no_grad():
+            if self.calibrating in ("inputs", "bits"):  # float pass, statistics only
+                xq, _, signed = self._quantize_input(x)
+                if self.observer is not None:
+                    self.observer(self, xq, signed)
+                return F.conv2d(x, self.weight * self.weight_mask, self.bias, self.stride,
+                                self.padding, self.dilation, self.groups)
             xq, x_scale, signed = self._quantize_input(x)
             step = self._chunk(x, signed)
             parts = [self._mvm(xq[i : i + step], signed) for i in range(0, len(x), step)]
@@ -304,7 +355,7 @@ def _layer_plan(name: str, module: nn.Conv2d | nn.Linear, mapping) -> TilePlan:
 
 def to_crossbar(
     model: nn.Module, report: NetworkReport, config: CrossbarConfig | None = None, *,
-    calibration: torch.Tensor | None = None,
+    calibration: torch.Tensor | None = None, calibration_cache: Path | None = None,
 ) -> nn.Module:
     """A deep copy of ``model`` whose weight layers compute on the report's tiles.
 
@@ -316,7 +367,9 @@ def to_crossbar(
     weights a parent module uses through ``F.linear``, such as ``nn.MultiheadAttention``'s)
     are named in an ``ImcsimWarning``.  Precisions come
     from ``report.chip`` with ``config``'s overrides.  ``calibration`` images are needed
-    when ``config`` calibrates the ADC or input ranges.  ``model`` is left untouched.
+    when ``config`` calibrates the ADC or input ranges (``imcsim.nn.calibration``; its
+    statistics are cached in ``calibration_cache`` when given, and every layer's
+    ``calibration_info`` says what was used).  ``model`` is left untouched.
     """
     config = config if config is not None else CrossbarConfig()
     settings = resolve_settings(report.chip, config)
@@ -342,29 +395,14 @@ def to_crossbar(
         parent, _, child = name.rpartition(".")
         setattr(converted.get_submodule(parent), child, new.train(module.training))
     if config.needs_calibration:
-        calibrate(converted, calibration, config)  # type: ignore[arg-type]
+        from imcsim.nn.calibration import calibrate
+
+        calibrate(converted, calibration, config, calibration_cache)  # type: ignore[arg-type]
     return converted
 
 
-@torch.no_grad()
-def calibrate(model: nn.Module, images: torch.Tensor, config: CrossbarConfig) -> None:
-    """Set the calibrated input ranges, then the ADC full scales, from ``images``.
-
-    Pass 1 records each layer's largest input (ADC bypassed), pass 2 each layer's largest
-    partial sum with the input ranges of pass 1.
-    """
-    layers = [m for m in model.modules() if isinstance(m, CrossbarConv2d)]
-    images = images[: config.calibration_images]
-    phases = [p for p, on in ((1, config.input_range == "calibrated"),
-                              (2, config.adc_range == "calibrated")) if on]
-    for phase in phases:
-        for layer in layers:
-            layer.calibrating = phase
-            (layer.input_max if phase == 1 else layer.adc_full_scale).zero_()
-        try:
-            model.eval()
-            for start in range(0, len(images), config.batch_size):
-                model(images[start : start + config.batch_size])
-        finally:
-            for layer in layers:
-                layer.calibrating = 0
+def adc_clipping(model: nn.Module) -> dict[str, AdcCounts]:
+    """ADC conversions and clipped conversions of every crossbar layer since conversion
+    (calibration passes bypass the ADC and are not counted)."""
+    return {m.name: m.adc_counts for m in model.modules()
+            if isinstance(m, CrossbarConv2d) and not m.settings.ideal}

@@ -39,14 +39,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from imcsim.errors import UnsupportedLayerError
+from imcsim.errors import ConfigError, UnsupportedLayerError
 from imcsim.layers import LayerShape
 from imcsim.nn.capture import Product, run_capture
 from imcsim.nn.compress.modules import FACTORIZED
 from imcsim.nn.ops import DIGITAL, MatMul, as_nchw, transposed_weight
 from imcsim.nn.recurrent import rnn_groups, rnn_input, rnn_layer
 
-__all__ = ["Coverage", "Extraction", "extract_layers", "factor_names", "layer_inputs", "layer_name"]
+__all__ = ["Coverage", "Extraction", "check_finite", "extract_layers", "factor_names",
+           "layer_inputs", "layer_name"]
 
 
 @dataclass(frozen=True)
@@ -236,10 +237,30 @@ def _conv_shape(name: str, g: dict[str, Any], w: torch.Tensor) -> tuple[LayerSha
     return shape, w
 
 
+def check_finite(tensor: torch.Tensor, what: str) -> None:
+    """A NaN or infinite weight or input is refused, never mapped or simulated."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ConfigError(f"{what}: {bad} of {tensor.numel()} values are NaN or infinite")
+
+
+def _check_inputs(inputs: Any, what: str = "example input") -> None:
+    """:func:`check_finite` on every tensor of a tensor, tuple/list or dict of inputs."""
+    if isinstance(inputs, torch.Tensor):
+        check_finite(inputs, what)
+    elif isinstance(inputs, dict):
+        for key, value in inputs.items():
+            _check_inputs(value, f"{what} {key!r}")
+    elif isinstance(inputs, (tuple, list)):
+        for i, value in enumerate(inputs):
+            _check_inputs(value, f"{what} [{i}]")
+
+
 def _with_mask(shape: LayerShape, weight: torch.Tensor | None) -> LayerShape:
     if weight is None:
         return shape
     weight = weight.detach()
+    check_finite(weight, f"layer {shape.name!r}: weight")
     if int(torch.count_nonzero(weight)) == weight.numel():
         return shape
     return shape.with_mask((weight != 0).reshape(shape.weight_shape).cpu().numpy())
@@ -296,6 +317,7 @@ def _extract(
     model: nn.Module, inputs: Any, keep: bool, batch: int | None = None
 ) -> tuple[Extraction, list[list[Product]]]:
     """The extraction and, per layer, the products it came from."""
+    _check_inputs(inputs)
     capture = run_capture(model, inputs, keep_activations=keep)
     batch = _batch_of(inputs, capture.products) if batch is None else batch
     builder = _Builder(model, batch, factor_names(model))

@@ -33,6 +33,9 @@ class Cells:
     offset: float
     scale: torch.Tensor
     """Weight quantization step."""
+    gain: float = 1.0
+    """Digital gain on the column sums (non-idealities' ``gain`` hooks, e.g. drift
+    compensation): applied with the ADC step, before the offset correction."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,15 @@ def _copy_view(xp: torch.Tensor, lay: Layout, copy: int) -> torch.Tensor:
 
 def tiled_conv(
     x: torch.Tensor, slices: torch.Tensor, x_coef: torch.Tensor, cells: Cells, layout: Layout,
-    adc: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]],
+    adc: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]],
     analog: Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Output (N, C_out, O_h, O_w) of integer inputs ``x`` (N, C, H, W) applied as
     ``slices`` (S_x, N, C, H, W) with shift-and-add weights ``x_coef``, in ADC code units,
     and the code step (``None``: no ADC, plain integer units).
 
-    ``adc(v)`` turns partial sums into codes (in place) and returns the code step;
+    ``adc(v, copy)`` turns copy ``copy``'s partial sums into codes (in place) and returns
+    the code step (``None``: it returned values in integer units);
     ``analog(v, spread)`` applies the read-time non-idealities (``imcsim.nn.nonideal``) to
     the analog column sums; ``spread()`` computes ``Σ G² x²`` of every sum on demand.  The
     offset correction Σx of each block is linear in the input, so it is computed once on
@@ -126,7 +130,7 @@ def tiled_conv(
         v = conv(xa, weight)
         if analog is not None:
             v = analog(v, lambda xa=xa, weight=weight: conv(xa.square(), weight.square()))
-        v, lsb = adc(v)
+        v, lsb = adc(v, copy)
         rows = conv(_copy_view(xp_int, lay, copy), cells.presence[copy]) if xp_int is not None \
             else None
         y = _combine(v, rows, x_coef, cells, lay, copy, lsb)

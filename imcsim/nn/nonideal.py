@@ -1,17 +1,23 @@
 """Device non-idealities of the crossbar simulation: one protocol, one registry, applied in
 one place of the tiled MVM.
 
-A non-ideality acts at one or both of two points of a crossbar layer
-(``imcsim.nn.crossbar``):
+A non-ideality acts at any of four points of a crossbar layer (``imcsim.nn.crossbar``):
 
 * ``program(cells, ctx)`` — once, when the weights are written: the conductances the
-  arrays really hold (programming noise, stuck-at faults, drift after a time…).  ``ctx``
-  says which cells exist, the highest conductance level, and every cell's physical word
-  line and bit line in its tile (``CellContext.row``/``col``, from the mapping's
-  placement), so position-dependent effects (IR drop along the lines) fit here too.
+  arrays really hold (programming noise, stuck-at faults, drift after a time, IR drop).
+  ``ctx`` says which cells exist, the highest conductance level, and every cell's tile,
+  physical word line and bit line (``CellContext.tile``/``row``/``col``, from the
+  mapping's placement).  An effect with ``time_dependent = True`` (drift) is left out
+  while the ADC ranges are calibrated: calibration happens at programming time, t₀.
+* ``gain(before, after, ctx)`` — right after its ``program``: a digital gain on the
+  layer's column sums (after the ADC, before the offset correction), e.g. global drift
+  compensation; the gains of all effects multiply.
 * ``read(sums, ctx)`` — at every MVM, on the analog column sums before the ADC (read
   noise, …).  ``ctx.spread_sq()`` gives Σ_j G_j² x_j² of every sum (one extra MVM of the
   squares, computed only when asked for).
+* ``converter(ctx)`` — once per layer: the ADC transfer function, a callable
+  ``(sums in LSB units, copy) → integer codes`` replacing rounding (per-ADC offset and
+  non-linearity); ``ctx`` gives each column's ADC.  At most one effect may provide one.
 
 Every random draw comes from ``ctx.generator``, seeded from (seed, layer, read), so a
 simulation is reproducible.  ``build_nonidealities(settings)`` turns a layer's settings
@@ -26,7 +32,8 @@ The models shipped:
 * stuck-at faults: a fraction of cells stuck at the highest conductance (on) or at zero
   (off) whatever was programmed (Chen et al., "RRAM defect modeling", DATE 2014);
 * read noise: each read sees ``G·(1 + σ_r·ε)`` with fresh ε; a column sum
-  ``Σ_j G_j x_j (1 + σ_r ε_j)`` is exactly ``Σ_j G_j x_j + σ_r·sqrt(Σ_j G_j² x_j²)·ε``.
+  ``Σ_j G_j x_j (1 + σ_r ε_j)`` is exactly ``Σ_j G_j x_j + σ_r·sqrt(Σ_j G_j² x_j²)·ε``;
+* conductance drift, IR drop and ADC deviations: ``imcsim.nn.device_models``.
 """
 
 from __future__ import annotations
@@ -38,8 +45,9 @@ import numpy as np
 import torch
 
 __all__ = [
-    "CellContext", "NonIdeality", "ProgrammingNoise", "ReadContext", "ReadNoise", "StuckAt",
-    "build_nonidealities", "mixed_seed", "nonideality_names", "register_nonideality",
+    "AdcContext", "CellContext", "Converter", "NonIdeality", "ProgrammingNoise", "ReadContext",
+    "ReadNoise", "StuckAt", "build_nonidealities", "mixed_seed", "nonideality_names",
+    "register_nonideality",
 ]
 
 
@@ -61,6 +69,10 @@ class CellContext:
     col: torch.Tensor
     """Weight column of every cell in its tile (bit lines ``col·cpw + slice``; −1 empty)."""
     generator: torch.Generator
+    tile: torch.Tensor | None = None
+    """Tile (index into the layer's placement) of every cell (−1 for an empty cell)."""
+    coef: torch.Tensor | None = None
+    """Shift-and-add coefficient of each weight slice (first axis of the cells)."""
 
 
 @dataclass
@@ -78,18 +90,46 @@ class ReadContext:
         return self._cache[0]
 
 
+@dataclass(frozen=True)
+class AdcContext:
+    """What an ADC transfer function may read (built once per layer)."""
+
+    adc: tuple[torch.Tensor, ...]
+    """Per window copy: the ADC (0 … ``adcs`` − 1) converting each output column of the
+    copy's grouped convolution (padding columns: ADC 0)."""
+    adcs: int
+    """ADCs of the layer: tiles × ⌈array columns / columns per ADC⌉."""
+    low: int
+    """Lowest code (0, or −top for a signed ADC)."""
+    top: int
+    """Highest code."""
+    generator: torch.Generator
+
+
+Converter = Callable[[torch.Tensor, int], torch.Tensor]
+"""(column sums in LSB units, window copy) → integer codes, before clipping."""
+
+
 class NonIdeality:
-    """Base: both hooks are the identity; override the ones a model needs."""
+    """Base: every hook is the identity; override the ones a model needs."""
 
     name = "ideal"
     may_exceed_range = False
     """Can the analog sums leave the ADC's worst-case range (so the ADC must clip)?"""
+    time_dependent = False
+    """Does it act after programming (left out while the ADC ranges are calibrated)?"""
 
     def program(self, cells: torch.Tensor, ctx: CellContext) -> torch.Tensor:
         return cells
 
+    def gain(self, before: torch.Tensor, after: torch.Tensor, ctx: CellContext) -> float:
+        return 1.0
+
     def read(self, sums: torch.Tensor, ctx: ReadContext) -> torch.Tensor:
         return sums
+
+    def converter(self, ctx: AdcContext) -> Converter | None:
+        return None
 
     @property
     def reads(self) -> bool:

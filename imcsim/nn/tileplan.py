@@ -43,6 +43,8 @@ class TilePlan:
     """Like ``weight_index``: the word line of each block entry in its tile (−1: no cell)."""
     col_position: np.ndarray
     """Like ``weight_index``: the weight column of each block entry in its tile (−1: no cell)."""
+    tile_position: np.ndarray
+    """Like ``weight_index``: the tile (placement index) of each block entry (−1: no cell)."""
 
     @property
     def copies(self) -> int:
@@ -121,7 +123,8 @@ def build_plan(mapping: LayerMapping) -> TilePlan:
     return TilePlan(window=mapping.window, channels=channels, weight_index=weight_index,
                     filters=filters, inverse=inverse, on_chip=(partition >= 0).any(axis=0),
                     row_position=_per_entry(row_of, weight_index),
-                    col_position=_per_entry(col_of, weight_index))
+                    col_position=_per_entry(col_of, weight_index),
+                    tile_position=_per_entry(partition, weight_index))
 
 
 def _per_entry(per_weight: np.ndarray, weight_index: np.ndarray) -> np.ndarray:

@@ -21,7 +21,8 @@ from imcsim.compression import transform_of
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
 from imcsim.network import map_network
-from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
+from imcsim.nn.calibration import CalibrationInfo
+from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, adc_clipping, to_crossbar
 from imcsim.nn.crossbar_config import resolve_settings
 from imcsim.nn.extract import extract_layers
 from imcsim.report import NetworkReport
@@ -43,8 +44,9 @@ class AccuracySpec(StrictModel):
     mapper: str = "vw-sdk"
     """Registered mapper name."""
     images: int = Field(default=1000, ge=1)
-    """Test images to evaluate (a seeded random subset when fewer than the test set)."""
-    seed: int = 0
+    """Test images to evaluate (a seeded random subset when fewer than the test set;
+    more than the test set holds is an error, never a silent cut)."""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     """Seed of the image subset (the crossbar's noise seed lives in the crossbar config)."""
     checkpoint: Path | None = None
     """Weights to load; ``None`` = the shipped checkpoint of ``model``."""
@@ -63,7 +65,10 @@ class AccuracySpec(StrictModel):
     finetune_images: int | None = Field(default=None, ge=1)
     """Training images fine-tuning sees: a seeded random subset (``seed``); None = all."""
     calibration_images: int = Field(default=128, ge=1)
-    """Training images used to calibrate ranges (when the crossbar config asks for it)."""
+    """Training images set aside for calibration (the crossbar config's
+    ``calibration_images`` says how many a calibration uses)."""
+    calibration_cache: Path | None = None
+    """Directory where calibration statistics are cached (None: not cached)."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,22 @@ class Prepared:
 
 @dataclass(frozen=True)
 class AccuracyResult:
-    """Float and on-chip accuracy of one model/mapping/chip, with its cycle count."""
+    """Float and on-chip accuracy of one model/mapping/chip, with its cycle count, how the
+    ranges were calibrated and the fraction of ADC conversions that clipped."""
 
     prepared: Prepared
     config: CrossbarConfig
     accuracy: float
+    calibration: CalibrationInfo | None = None
+    clipped: dict[str, float] | None = None
+    """Per layer: fraction of the evaluation's ADC conversions that clipped."""
+    clipped_total: float = 0.0
+    """Over all layers: clipped conversions / conversions."""
 
     def to_dict(self) -> dict[str, Any]:
         p, spec = self.prepared, self.prepared.spec
         s = resolve_settings(p.report.chip, self.config)
+        cal = self.calibration
         return {
             "model": spec.model, "method": spec.method,
             "keep": None if spec.method == "dense" else spec.keep,
@@ -105,6 +117,17 @@ class AccuracyResult:
             "programming_noise": s.programming_noise, "read_noise": s.read_noise,
             "stuck_on_rate": s.stuck_on_rate, "stuck_off_rate": s.stuck_off_rate,
             "seed": s.seed,
+            "adc_calibration": "-" if s.ideal or s.adc_range != "calibrated" else (
+                s.adc_calibration if s.adc_parameter is None
+                else f"{s.adc_calibration}:{s.adc_parameter:g}"),
+            "adc_scope": s.adc_scope, "adc_step": s.adc_step,
+            "calibration_images": 0 if cal is None else cal.images,
+            "calibration_cached": cal is not None and cal.cached,
+            "adc_clipped": self.clipped_total, "adc_clipped_by_layer": self.clipped or {},
+            "wire_resistance_ohm": s.wire_resistance_ohm, "ir_drop_solver": s.ir_drop_solver,
+            "ir_drop_compensation": s.ir_drop_compensation,
+            "drift_time_s": s.drift_time_s, "drift_compensation": s.drift_compensation,
+            "adc_offset_lsb": s.adc_offset_lsb, "adc_dnl_lsb": s.adc_dnl_lsb,
         }
 
 
@@ -120,8 +143,11 @@ def _load(spec: AccuracySpec) -> tuple[nn.Module, str, dict[str, Any]]:
 
 
 def _subset(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if n > len(data.test_images):
+        raise ConfigError(f"images={n}: the {data.name} test split holds "
+                          f"{len(data.test_images)} images")
     order = torch.randperm(len(data.test_images), generator=torch.Generator().manual_seed(seed))
-    idx = order[: min(n, len(order))]
+    idx = order[:n]
     return data.test_images[idx], data.test_labels[idx]
 
 
@@ -165,9 +191,18 @@ def prepare(spec: AccuracySpec) -> Prepared:
 def evaluate_on_chip(prepared: Prepared, config: CrossbarConfig, batch_size: int = 100) -> AccuracyResult:
     """Top-1 accuracy of the prepared model simulated on its mapping under ``config``."""
     sim = to_crossbar(prepared.model, prepared.report, config,
-                      calibration=prepared.calibration if config.needs_calibration else None)
+                      calibration=prepared.calibration if config.needs_calibration else None,
+                      calibration_cache=prepared.spec.calibration_cache)
     accuracy = evaluate(sim, prepared.images, prepared.labels, batch_size)
-    return AccuracyResult(prepared=prepared, config=config, accuracy=accuracy)
+    counts = adc_clipping(sim)
+    conversions = sum(c.conversions for c in counts.values())
+    layers = [m for m in sim.modules() if isinstance(m, CrossbarConv2d)]
+    return AccuracyResult(
+        prepared=prepared, config=config, accuracy=accuracy,
+        calibration=layers[0].calibration_info if layers else None,
+        clipped={name: c.fraction for name, c in counts.items()},
+        clipped_total=sum(c.clipped for c in counts.values()) / conversions if conversions else 0.0,
+    )
 
 
 def run_accuracy(
@@ -197,7 +232,8 @@ def finetune_on_chip(
     from imcsim.nn.ops import set_array_weight
 
     sim = to_crossbar(prepared.model, prepared.report, config,
-                      calibration=prepared.calibration if config.needs_calibration else None)
+                      calibration=prepared.calibration if config.needs_calibration else None,
+                      calibration_cache=prepared.spec.calibration_cache)
     finetune(sim, train_images, train_labels, train_config)
     model = detached_copy(prepared.model)
     plain = dict(model.named_modules())

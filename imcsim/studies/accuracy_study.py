@@ -1,7 +1,8 @@
 """Accuracy studies: one prepared model under many chips, and many compressions side by side.
 
-* :func:`sweep` — accuracy as the ADC resolution drops and as noise grows, everything else
-  fixed (one mapped model, one set of test images).
+* :func:`sweep` — accuracy as the ADC resolution drops (one series per ADC calibration
+  method), as noise grows, as wire resistance grows (IR drop) and as the chip ages (drift),
+  everything else fixed (one mapped model, one set of test images).
 * :func:`compression_study` — dense, pruned, low-rank and group low-rank models at the same
   parameter budget, fine-tuned, each on its own mapper: parameters, computing cycles, float
   accuracy, ideal-chip accuracy and accuracy under low-precision ADCs.
@@ -29,26 +30,47 @@ STUDY_METHODS: tuple[tuple[str, str], ...] = (
 )
 """(method, mapper) pairs of the compression study."""
 
+_DEVICE_OVERRIDES = ("wire_resistance_ohm", "drift_time_s", "adc_offset_lsb", "adc_dnl_lsb")
+"""Device effects a sweep's base may ask for; its ``ideal`` row clears them."""
+
 
 def sweep(
-    prepared: Prepared, base: CrossbarConfig, adc_bits: Sequence[int], noise: Sequence[float]
+    prepared: Prepared, base: CrossbarConfig, adc_bits: Sequence[int], noise: Sequence[float],
+    *, calibrations: Sequence[str] = (), wire_resistances: Sequence[float] = (),
+    drift_times: Sequence[float] = (),
 ) -> list[dict[str, Any]]:
-    """Rows of accuracy vs ADC bits (noise 0) and vs programming+read noise (base ADC bits)."""
-    rows = [_row(prepared, base.model_copy(update={"ideal": True}), "ideal", "-")]
-    for bits in adc_bits:
-        rows.append(_row(prepared, base.model_copy(update={"adc_bits": bits}), "adc_bits", bits))
+    """Rows of accuracy vs ADC bits (noise 0; one series per ADC calibration method), vs
+    programming+read noise, vs wire resistance (IR drop) and vs read time (drift, without
+    then with global compensation); every row but the ADC series at the base ADC bits."""
+    ideal = base.replace(ideal=True, **{f: None for f in _DEVICE_OVERRIDES})
+    rows = [_row(prepared, ideal, "ideal", "-")]
+    for method in calibrations or (base.adc_calibration,):
+        for bits in adc_bits:
+            config = base.replace(adc_bits=bits, adc_calibration=method)
+            rows.append(_row(prepared, config, "adc_bits", bits))
     for sigma in noise:
-        update = {"programming_noise": sigma, "read_noise": sigma}
-        rows.append(_row(prepared, base.model_copy(update=update), "noise_sigma", sigma))
+        config = base.replace(programming_noise=sigma, read_noise=sigma)
+        rows.append(_row(prepared, config, "noise_sigma", sigma))
+    for ohm in wire_resistances:
+        rows.append(_row(prepared, base.replace(wire_resistance_ohm=ohm), "wire_resistance_ohm",
+                         ohm))
+    for seconds in drift_times:
+        for compensate in (False, True):
+            config = base.replace(drift_time_s=seconds, drift_compensation=compensate)
+            rows.append(_row(prepared, config, "drift_time_s", seconds))
     return rows
 
 
 def _row(prepared: Prepared, config: CrossbarConfig, varied: str, value: Any) -> dict[str, Any]:
-    result = evaluate_on_chip(prepared, CrossbarConfig.parse(config.model_dump()))
+    result = evaluate_on_chip(prepared, config)
     data = result.to_dict()
     return {"varied": varied, "value": value, "adc_bits": data["adc_bits"],
-            "noise_sigma": data["programming_noise"], "accuracy": result.accuracy,
-            "float_accuracy": prepared.float_accuracy}
+            "adc_calibration": data["adc_calibration"], "noise_sigma": data["programming_noise"],
+            "wire_resistance_ohm": data["wire_resistance_ohm"],
+            "ir_drop_compensation": data["ir_drop_compensation"],
+            "drift_time_s": data["drift_time_s"], "drift_compensation": data["drift_compensation"],
+            "accuracy": result.accuracy, "float_accuracy": prepared.float_accuracy,
+            "calibration_images": data["calibration_images"], "adc_clipped": data["adc_clipped"]}
 
 
 @dataclass(frozen=True)
@@ -88,18 +110,15 @@ def compression_study(
     """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy."""
     rows, cache = [], {}
     for method, mapper in methods:
-        mspec = spec.model_copy(update={"method": method, "mapper": mapper})
-        mspec = AccuracySpec.parse(mspec.model_dump())
+        mspec = spec.replace(method=method, mapper=mapper)
         key = method
         if key in cache:  # same compressed, fine-tuned weights, another mapping
             prepared = remap(cache[key], mspec)
         else:
             prepared = cache[key] = prepare(mspec)
-        chips = {"ideal chip": evaluate_on_chip(prepared, base.model_copy(
-            update={"ideal": True})).accuracy}
+        chips = {"ideal chip": evaluate_on_chip(prepared, base.replace(ideal=True)).accuracy}
         for bits in adc_bits:
-            config = CrossbarConfig.parse({**base.model_dump(), "adc_bits": bits})
-            chips[f"adc {bits}b"] = evaluate_on_chip(prepared, config).accuracy
+            chips[f"adc {bits}b"] = evaluate_on_chip(prepared, base.replace(adc_bits=bits)).accuracy
         rows.append(StudyRow(
             model=spec.model, array=spec.chip.array.label, method=method, mapper=mapper,
             keep=spec.keep, params=prepared.report.total()["params"],

@@ -37,6 +37,7 @@ __all__ = [
     "load_dataset",
     "load_mnist5k",
     "stratified_split",
+    "stratified_subset",
 ]
 
 # Pixel mean/std (after scaling to [0, 1]) of the mnist5k train split for
@@ -110,6 +111,25 @@ def stratified_split(
     test_idx = np.sort(np.concatenate(test))
     train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
     return train_idx, test_idx
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``n`` samples keeping every class's share.
+
+    Per-class quotas use largest remainders (as ``stratified_split``), so a subset of
+    a label-sorted split holds every class, not the first few.
+    """
+    if not 1 <= n <= len(labels):
+        raise ConfigError(f"subset of {n} samples: expected 1..{len(labels)}")
+    classes, counts = np.unique(labels, return_counts=True)
+    quotas = counts * (n / len(labels))
+    take = np.floor(quotas).astype(np.int64)
+    short = n - int(take.sum())
+    take[np.argsort(-(quotas - take), kind="stable")[:short]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k]
+              for c, k in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(chosen))
 
 
 def load_mnist5k(

@@ -5,32 +5,76 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from imcsim._data import find_preset, read_text
 from imcsim.cost import estimate_network
-from imcsim.hardware import ChipConfig, build_chip
+from imcsim.errors import ConfigError
+from imcsim.hardware import ChipConfig, build_chip, load_chip
 from imcsim.mappers import MapperOptions
 from imcsim.network import map_network
+from imcsim.studies.results import digest
 from imcsim.studies.workloads import Workload, load_workload
+from imcsim.tables import parse_layer_table
 
 if TYPE_CHECKING:
     from imcsim.studies.accuracy import Prepared
 
+__all__ = ["COST_KEYS", "accuracy_fields", "cached_chip", "cached_prepared", "cached_workload",
+           "chip_digest", "dense_im2col_cycles", "evaluate_point", "is_table", "model_digest",
+           "point_chip", "resolve_workload", "table_text"]
+
 Record = dict[str, Any]
 
 
-def resolve_workload(model: str) -> Workload:
-    """``table:NAME`` or ``*.csv`` → a layer table; anything else → a built-in model."""
-    if model.startswith("table:"):
-        return load_workload(layers=model.removeprefix("table:"))
-    if model.endswith(".csv"):
-        return load_workload(layers=model)
-    return load_workload(model=model)
+def is_table(model: str) -> bool:
+    """``table:NAME`` and ``*.csv`` name layer tables; anything else a built-in model."""
+    return model.startswith("table:") or model.endswith(".csv")
+
+
+def table_text(model: str) -> tuple[str, str]:
+    """(text, file name) of the layer table a model axis value names."""
+    path = find_preset("networks", model.removeprefix("table:"), ".csv", "layer table")
+    return read_text(path, "layer table"), path.name
+
+
+def model_digest(model: str) -> str:
+    """Digest of what a model reads: its layer table (validated), or its shipped weights."""
+    if is_table(model):
+        text, name = table_text(model)
+        parse_layer_table(text, source=name)  # a bad table fails before the sweep starts
+        return digest(text)
+    from imcsim.studies.zoo import checkpoint_path
+
+    weights = checkpoint_path(model)
+    return digest(weights.read_bytes()) if weights.is_file() else "untrained"
+
+
+def chip_digest(chip: str) -> str:
+    """Digest of a resolved chip (its file and any ``cost_preset`` it borrows)."""
+    return digest(load_chip(chip).model_dump_json()) if chip else ""
+
+
+def _changed(what: str, name: str) -> ConfigError:
+    return ConfigError(f"{what} {name!r} changed while the sweep ran; rerun it")
+
+
+def resolve_workload(model: str, content: str | None = None) -> Workload:
+    """A layer table or a built-in model; ``content`` (a digest) must match a table's file."""
+    if not is_table(model):
+        return load_workload(model=model)
+    text, name = table_text(model)
+    if content is not None and digest(text) != content:
+        raise _changed("layer table", model)
+    return Workload(name.removesuffix(".csv"), tuple(parse_layer_table(text, source=name)))
 
 
 @lru_cache(maxsize=16)
-def cached_workload(model: str, compression: str, keep: float) -> Workload:
-    """Layers of ``model`` after ``compression`` (pure, so memoised per worker)."""
+def cached_workload(model: str, compression: str, keep: float,
+                    content: str | None = None) -> Workload:
+    """Layers of ``model`` after ``compression``, memoised per worker and per input
+    content (``content``: the digest the sweep read, so an edited file is never served
+    from the cache)."""
     if compression == "dense":
-        return resolve_workload(model)
+        return resolve_workload(model, content)
     from imcsim.nn.extract import extract_layers
     from imcsim.studies.variants import compressed, resolve_model
 
@@ -40,19 +84,25 @@ def cached_workload(model: str, compression: str, keep: float) -> Workload:
 
 
 @lru_cache(maxsize=256)
-def cached_chip(chip: str, array: str, cell_bits: int | None, adc_bits: int | None) -> ChipConfig:
-    """A preset (or the 1-bit mapping chip) with array and bit overrides."""
+def cached_chip(chip: str, array: str, cell_bits: int | None, adc_bits: int | None,
+                content: str | None = None) -> ChipConfig:
+    """A preset (or the 1-bit mapping chip) with array and bit overrides; ``content`` (a
+    digest) must match the chip the sweep read."""
+    if content is not None and chip_digest(chip) != content:
+        raise _changed("chip", chip)
     return build_chip(chip or None, array, cell_bits=cell_bits, adc_bits=adc_bits)
 
 
 def point_chip(point: Record) -> ChipConfig:
-    return cached_chip(point["chip"], point["array"], point["cell_bits"], point["adc_bits"])
+    return cached_chip(point["chip"], point["array"], point["cell_bits"], point["adc_bits"],
+                       point.get("chip_digest"))
 
 
 @lru_cache(maxsize=256)
-def dense_im2col_cycles(model: str, chip: ChipConfig) -> int:
+def dense_im2col_cycles(model: str, chip: ChipConfig, content: str | None = None) -> int:
     """The speedup reference: the dense model mapped with im2col on the same chip."""
-    return map_network(cached_workload(model, "dense", 1.0).layers, "im2col", chip).cycles
+    return map_network(cached_workload(model, "dense", 1.0, content).layers, "im2col",
+                       chip).cycles
 
 
 COST_KEYS = ("latency_ns", "interval_ns", "energy_pj", "area_um2", "tops", "tops_per_w",
@@ -61,14 +111,15 @@ COST_KEYS = ("latency_ns", "interval_ns", "energy_pj", "area_um2", "tops", "tops
 
 def evaluate_point(point: Record) -> Record:
     """Map (and cost, and optionally simulate) one point; return inputs + results."""
-    work = cached_workload(point["model"], point["compression"], point["keep"])
-    dense = cached_workload(point["model"], "dense", 1.0)
+    content = point.get("model_digest")
+    work = cached_workload(point["model"], point["compression"], point["keep"], content)
+    dense = cached_workload(point["model"], "dense", 1.0, content)
     chip = point_chip(point)
     options = MapperOptions.parse(point.get("mapper_options", {}))
     report = map_network(work.layers, point["mapper"], chip, model=work.name, options=options)
     if chip.cost is not None:
         report = estimate_network(report, chip, point["schedule"])
-    dense_im2col = dense_im2col_cycles(point["model"], chip)
+    dense_im2col = dense_im2col_cycles(point["model"], chip, content)
     record = dict(point)
     totals = report.summary_record()
     record.update(
@@ -94,8 +145,10 @@ ACCURACY_FINETUNE_EPOCHS = 1
 
 
 @lru_cache(maxsize=8)
-def cached_prepared(model: str, compression: str, keep: float, images: int) -> Prepared:
-    """The trained model, compressed and fine-tuned once per worker (any chip re-maps it)."""
+def cached_prepared(model: str, compression: str, keep: float, images: int,
+                    content: str | None = None) -> Prepared:
+    """The trained model, compressed and fine-tuned once per worker and per weights file
+    (``content``); any chip re-maps it."""
     from imcsim.studies.accuracy import AccuracySpec, prepare
 
     spec = AccuracySpec(model=model, chip=ChipConfig(array={"rows": 128, "cols": 128}),
@@ -110,7 +163,8 @@ def accuracy_fields(point: Record, chip: ChipConfig) -> Record:
     from imcsim.studies.accuracy import evaluate_on_chip
     from imcsim.studies.accuracy_study import remap
 
-    prepared = cached_prepared(point["model"], point["compression"], point["keep"], point["images"])
-    spec = prepared.spec.model_copy(update={"chip": chip, "mapper": point["mapper"]})
+    prepared = cached_prepared(point["model"], point["compression"], point["keep"],
+                               point["images"], point.get("model_digest"))
+    spec = prepared.spec.replace(chip=chip, mapper=point["mapper"])
     result = evaluate_on_chip(remap(prepared, spec), CrossbarConfig(adc_range="calibrated"))
     return {"accuracy": result.accuracy, "float_accuracy": prepared.float_accuracy}

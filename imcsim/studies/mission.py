@@ -13,7 +13,6 @@ SDK and VW-SDK) are fine-tuned once; different models run on local worker proces
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
 from imcsim.compression import METHODS, method
@@ -30,7 +29,7 @@ from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import mapper_names
 from imcsim.plotting import render_charts
 from imcsim.report import NetworkReport, format_table
-from imcsim.studies.sweep import read_results
+from imcsim.studies.results import append_record, content_key, load_results
 
 if TYPE_CHECKING:
     from imcsim.studies.pictures import Picture
@@ -120,8 +119,30 @@ def method_points(spec: CompressionStudy) -> list[Record]:
     return points
 
 
+class CompressionRecord(BaseModel):
+    """The fields a compression record must carry to be reused (others pass through)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+    key: str = Field(min_length=1)
+    method: str
+    compression: str
+    mapper: str
+    keep: float = Field(gt=0, le=1)
+    cycles: int = Field(ge=1)
+    latency_cycles: int = Field(ge=1)
+    params: int = Field(ge=0)
+    accuracy: float | None = Field(default=None, ge=0, le=1)
+    float_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
 def _key(point: Record) -> str:
-    return json.dumps({k: point[k] for k in sorted(point) if k in _INPUTS}, sort_keys=True)
+    """Content key: the point's inputs, the model's weights and the chip's content, the
+    code version (``studies.results``) — an edited input is never reused."""
+    from imcsim.studies.evaluate import chip_digest, model_digest
+
+    contents = {"model": model_digest(point["model"]), "chip": chip_digest(point["chip"])}
+    return content_key({k: point[k] for k in _INPUTS if k in point}, contents)
 
 
 _INPUTS = ("model", "method", "compression", "keep", "chip", "array", "mapper",
@@ -137,23 +158,23 @@ def run_compression(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS
-    done = {_key(r): r for r in read_results(path)}
+    done = load_results(path, CompressionRecord).records
     points = method_points(spec)
+    keys = [_key(p) for p in points]
     groups: dict[str, list[Record]] = {}
-    for point in points:
-        if _key(point) not in done:
-            groups.setdefault(point["compression"], []).append(point)
+    for key, point in zip(keys, points):
+        if key not in done:
+            groups.setdefault(point["compression"], []).append({**point, "key": key})
     todo = sorted(groups.values(), key=lambda g: g[0]["compression"] == "dense")
     workers = min(spec.workers or os.cpu_count() or 1, len(todo)) if todo else 1
     with path.open("a") as handle:
         for records in _execute(todo, workers):
             for record in records:
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                done[_key(record)] = record
+                append_record(handle, record)
+                done[record["key"]] = record
                 if on_record is not None:
                     on_record(record, len(done), len(points))
-    return [done[_key(p)] for p in points]
+    return [done[key] for key in keys]
 
 
 def _execute(groups: list[list[Record]], workers: int):

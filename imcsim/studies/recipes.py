@@ -10,15 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
-from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS, Chart
 from imcsim.studies.mission import CompressionStudy
 from imcsim.studies.pictures import PictureSpec
 from imcsim.studies.sweep import SweepSpec
+
+__all__ = ["Recipe", "load_recipe", "recipe_names"]
 
 
 class Recipe(StrictModel):
@@ -27,10 +28,10 @@ class Recipe(StrictModel):
     name: str
     description: str = ""
     out: str = "imcsim-out"
-    """Output directory (results.jsonl, summary table, PNG charts)."""
+    """Output directory (results.jsonl, summary table, PNG charts); not empty."""
     sweep: SweepSpec
     backend: Literal["local", "ray"] = "local"
-    workers: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1, le=256)
     """Worker processes (local) or CPUs (local Ray); default: all cores."""
     charts: tuple[Chart, ...] = CHARTS  # type: ignore[assignment]
     """Charts to render when the records support them."""
@@ -40,6 +41,15 @@ class Recipe(StrictModel):
     pictures: PictureSpec | None = None
     """Mapping pictures of one layer under several mappers (chart ``placement``)."""
 
+    @field_validator("out")
+    @classmethod
+    def _out(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty output directory (give a folder name)")
+        if "\0" in value:
+            raise ValueError("holds a NUL character")
+        return value
+
 
 def recipe_names() -> list[str]:
     return sorted(p.stem for p in data_dir("recipes").glob("*.toml"))
@@ -48,8 +58,4 @@ def recipe_names() -> list[str]:
 def load_recipe(name_or_path: str | Path = "default") -> Recipe:
     """A shipped recipe by name (``mappings/recipes/NAME.toml``) or a TOML file."""
     path = find_preset("recipes", name_or_path, ".toml", "recipe")
-    data = read_toml(path, "recipe")
-    try:
-        return Recipe.parse(data)  # type: ignore[return-value]
-    except ConfigError as exc:
-        raise ConfigError(f"recipe {path.name}: {exc}") from None
+    return Recipe.parse(read_toml(path, "recipe"), f"recipe {path.name}")

@@ -17,7 +17,6 @@ works for any module whose ``weight`` is a plain parameter; modules pruned with
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,33 +30,38 @@ from torch import nn
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
+from imcsim.nn.extract import check_finite
 from imcsim.nn.ops import weight_modules
+from imcsim.studies.train_state import DeferInterrupt, TrainInterrupted, load_state, save_state
 
-__all__ = ["TrainConfig", "TrainProgress", "TrainResult", "evaluate", "finetune", "train"]
+__all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "evaluate",
+           "finetune", "train"]
+
+MAX_SEED = 2**63 - 1
 
 
 class TrainConfig(StrictModel):
     """Hyper-parameters of one training (or fine-tuning) run."""
 
-    epochs: int = Field(default=8, ge=1)
-    """Passes over the training images."""
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(default=8, ge=1, le=10_000)
+    """Passes over the training images (1..10,000)."""
+    batch_size: int = Field(default=64, ge=1, le=65_536)
     """Images per optimizer step."""
-    lr: float = Field(default=0.05, gt=0)
-    """Peak learning rate of the cosine schedule."""
-    warmup_steps: int = Field(default=30, ge=0)
+    lr: float = Field(default=0.05, gt=0, le=10)
+    """Peak learning rate of the cosine schedule (SGD rates above 10 only diverge)."""
+    warmup_steps: int = Field(default=30, ge=0, le=10**9)
     """Steps of linear warm-up before the cosine decay."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
     """Nesterov momentum (SGD only)."""
     optimizer: Literal["sgd", "adamw"] = "sgd"
     """``sgd`` (Nesterov) or ``adamw`` (decoupled weight decay; for transformers)."""
-    weight_decay: float = Field(default=5e-4, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0, le=1)
     """L2 penalty on every parameter."""
-    shift_px: int = Field(default=2, ge=0)
+    shift_px: int = Field(default=2, ge=0, le=16)
     """Augmentation: random translation of up to this many pixels (0 = none)."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     """Seed of shuffling and augmentation (model initialisation is seeded by the caller)."""
-    checkpoint_every_steps: int = Field(default=50, ge=1)
+    checkpoint_every_steps: int = Field(default=50, ge=1, le=10**9)
     """Save the resumable training state every this many steps (and at every epoch end)."""
     keep_zeros: bool = True
     """Weights that are exactly zero at the start stay zero (pruning masks stay applied)."""
@@ -144,6 +148,7 @@ def evaluate(
     """Top-1 accuracy (fraction in [0, 1]) of ``model`` in eval mode; restores its mode."""
     if len(images) == 0:
         raise ConfigError("evaluate: no images")
+    check_finite(images, "evaluation images")
     was_training = model.training
     model.eval()
     try:
@@ -154,26 +159,6 @@ def evaluate(
     finally:
         model.train(was_training)
     return correct / len(images)
-
-
-def _save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
-                config: TrainConfig) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": config.model_dump()}, tmp)
-    os.replace(tmp, path)
-
-
-def _load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
-                config: TrainConfig) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("config") != config.model_dump():
-        raise ConfigError(
-            f"training state {path} was written with other settings; delete it to restart"
-        )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    return int(state["step"])
 
 
 def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
@@ -204,44 +189,72 @@ def train(
     *,
     state_path: str | Path | None = None,
     progress: Progress | None = None,
+    keep_state: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``images``/``labels`` (cross-entropy).
 
-    With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps
-    and at every epoch end; a later call with the same path and config resumes from it.
-    The state file is removed when the run completes.
+    With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps,
+    at every epoch end and when Ctrl-C stops the run (at the end of the current step;
+    ``TrainInterrupted`` is raised); a later call with the same path and config resumes
+    from it.  The state file is removed when the run completes, unless ``keep_state``
+    (then the caller removes it once the trained weights are safely written).
     """
     config = config if config is not None else TrainConfig()
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"train: {len(images)} images for {len(labels)} labels")
+    check_finite(images, "training images")
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
     opt = _optimizer(model, config)
     masks = zero_masks(model) if config.keep_zeros else {}
     path = Path(state_path) if state_path is not None else None
-    start = _load_state(path, model, opt, config) if path and path.exists() else 0
+    start, loss_value = 0, float("nan")
+    if path is not None and path.exists():
+        start, loss_value = load_state(path, model, opt, config, total)
     model.train()
-    loss_value = float("nan")
-    for step in range(start, total):
-        x, y = _batch(images, labels, step, steps_per_epoch, config)
-        lr = lr_at(step, total, config)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        apply_masks(model, masks)
-        loss_value = float(loss.detach())
-        done = step + 1
-        if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
-            _save_state(path, model, opt, done, config)
-        if progress is not None:
-            progress(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
+    done, in_step = start, False
+    try:
+        with DeferInterrupt() as interrupt:
+            for step in range(start, total):
+                in_step = True
+                loss_value = _step(model, opt, masks, images, labels, step, steps_per_epoch,
+                                   total, config)
+                done, in_step = step + 1, False
+                at_mark = done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0
+                if path and (at_mark or done == total):
+                    save_state(path, model, opt, done, config, loss_value)
+                if interrupt.hit:
+                    raise KeyboardInterrupt
+                if progress is not None:
+                    progress(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value,
+                                           lr_at(step, total, config)))
+    except KeyboardInterrupt:
+        if path is None or in_step:  # mid-step weights are half updated: keep the last save
+            raise
+        save_state(path, model, opt, done, config, loss_value)
+        raise TrainInterrupted(path, done, total) from None
     model.eval()
-    if path and path.exists():
+    if path and path.exists() and not keep_state:
         path.unlink()
     return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value)
+
+
+def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.Tensor],
+          images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
+          total: int, config: TrainConfig) -> float:
+    """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
+    x, y = _batch(images, labels, step, steps_per_epoch, config)
+    for group in opt.param_groups:
+        group["lr"] = lr_at(step, total, config)
+    loss = F.cross_entropy(model(x), y)
+    if not bool(torch.isfinite(loss)):
+        raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
+                          "lower the learning rate")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    apply_masks(model, masks)
+    return float(loss.detach())
 
 
 def finetune(

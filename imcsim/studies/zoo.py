@@ -11,6 +11,7 @@ Checkpoints are ``torch.save`` files of a plain dict (loadable with ``weights_on
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,15 @@ from torch import nn
 
 from imcsim._data import data_dir
 from imcsim.errors import ConfigError
+from imcsim.nn.extract import check_finite
 from imcsim.studies.data import DATASETS, MNIST5K_MEAN, MNIST5K_STD, load_dataset, load_mnist5k
 from imcsim.studies.models import build_model, get_spec
 
 CHECKPOINT_DATA = "mnist5k"
 CHECKPOINT_FORMAT = "imcsim-checkpoint"
 CIFAR_SHAPE = (32, 32)
+MAX_INPUTS = 10_000
+"""Most inputs ``model_inputs`` draws (random ImageNet-sized inputs cost 600 kB each)."""
 
 
 def mnist_as_cifar(images: torch.Tensor) -> torch.Tensor:
@@ -49,8 +53,15 @@ def model_inputs(
     inputs and ``labels=None``, and the description says so.
     """
     spec = get_spec(model_name)
+    if not 1 <= n <= MAX_INPUTS:
+        raise ConfigError(f"{n} inputs: expected 1..{MAX_INPUTS}")
+    if not 0 <= seed < 2**63:
+        raise ConfigError(f"seed={seed}: expected 0..2**63-1")
     if spec.input_size == CIFAR_SHAPE:
         images, labels = load_mnist5k(split, seed=0)
+        if n > len(images):
+            raise ConfigError(f"{n} inputs: the {CHECKPOINT_DATA} {split} split holds "
+                              f"{len(images)} images")
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
         return mnist_as_cifar(images[order]), labels[order], f"{CHECKPOINT_DATA} {split} images"
     gen = torch.Generator().manual_seed(seed)
@@ -127,23 +138,59 @@ def save_checkpoint(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: to_half(v) if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    torch.save({"format": CHECKPOINT_FORMAT, "model": model_name, "dataset": dataset,
-                "num_classes": num_classes, **meta, "state_dict": state}, path)
+    for name, tensor in state.items():
+        check_finite(tensor, f"checkpoint {path.name}: {name}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": CHECKPOINT_FORMAT, "model": model_name, "dataset": dataset,
+                    "num_classes": num_classes, **meta, "state_dict": state}, tmp)
+        os.replace(tmp, path)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
+def _check_state(state: object, where: str) -> dict[str, torch.Tensor]:
+    if not isinstance(state, dict) or not state:
+        raise ConfigError(f"{where} holds no state dict (name → tensor)")
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise ConfigError(f"{where}: entry {name!r} is a {type(value).__name__}, "
+                              "not a tensor")
+        check_finite(value, f"{where}: layer {name!r}")
+    return state
+
+
+def _check_meta(data: dict[str, Any], where: str) -> None:
+    classes = data.get("num_classes", 10)
+    if type(classes) is not int or not 1 <= classes <= 100_000:
+        raise ConfigError(f"{where}: num_classes={classes!r} is not an integer in 1..100000")
+    if not isinstance(data.get("model", ""), str):
+        raise ConfigError(f"{where}: model={data['model']!r} is not a model name")
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict at ``path`` (a bare state dict is wrapped with no metadata)."""
+    """The checkpoint dict at ``path`` (a bare state dict is wrapped with no metadata).
+
+    Checked on read: a state dict of named tensors, every value finite (a NaN or
+    infinite weight is refused with its layer named), sane metadata types.
+    """
     path = Path(path)
+    where = f"checkpoint {str(path)!r}"
     if not path.is_file():
-        raise ConfigError(f"checkpoint {str(path)!r} does not exist")
+        raise ConfigError(f"{where} does not exist" if not path.exists() else f"{where} is not a file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ConfigError(f"checkpoint {str(path)!r} is not a torch weights file: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{where} is not a torch weights file: {reason}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"checkpoint {str(path)!r} does not hold a dict")
-    return data if data.get("format") == CHECKPOINT_FORMAT else {"state_dict": data}
+        raise ConfigError(f"{where} does not hold a dict")
+    if data.get("format") != CHECKPOINT_FORMAT:
+        data = {"state_dict": data}
+    _check_meta(data, where)
+    _check_state(data.get("state_dict"), where)
+    return data
 
 
 def load_checkpoint(model_name: str, path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -153,7 +200,7 @@ def load_checkpoint(model_name: str, path: str | Path) -> tuple[nn.Module, dict[
         raise ConfigError(
             f"checkpoint {Path(path).name!r} holds model {data['model']!r}, not {model_name!r}"
         )
-    model = build_model(model_name, num_classes=int(data.get("num_classes", 10)))
+    model = build_model(model_name, num_classes=data.get("num_classes", 10))
     state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
     try:
         model.load_state_dict(state)

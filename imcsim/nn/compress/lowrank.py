@@ -78,7 +78,13 @@ def low_rank(
     check_options(groups, split)
     model = copy.deepcopy(model)
     records = []
-    for name, module in targets(model, exclude):
+    chosen = targets(model, exclude)
+    if groups > 1 and not any(_groups_for(m, groups, split) == groups for _, m in chosen):
+        raise ConfigError(
+            f"groups={groups} divides the {split} channels of no conv layer: group low-rank "
+            "would equal plain low-rank (pick a divisor of the channel counts, e.g. 2)"
+        )
+    for name, module in chosen:
         if isinstance(module, nn.Conv2d):
             g = _groups_for(module, groups, split)
             new, record = factorize_conv(module, rule, groups=g, split=split, name=name)
