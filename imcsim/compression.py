@@ -23,8 +23,10 @@ whole input channels, one K×K pattern shared per input channel (PatDNN-style)."
 PRUNINGS: tuple[str, ...] = get_args(Pruning)
 
 Transform = Literal["dense", "unstructured", "filter", "channel", "pattern", "low-rank",
-                    "group-low-rank"]
-"""A model transform: none, a pruning scheme, low-rank or group low-rank factorisation."""
+                    "group-low-rank", "low-rank-queries"]
+"""A model transform: none, a pruning scheme, low-rank or group low-rank factorisation, or
+low-rank queries (attention query projections only, latent 64: Multi-Head Latent
+Attention's queries, "Powerful Design of Small Vision Transformer on CIFAR10")."""
 TRANSFORMS: tuple[str, ...] = get_args(Transform)
 
 

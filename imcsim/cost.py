@@ -34,13 +34,14 @@ TOPS/W = 2·MACs / energy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, get_args
 
 from imcsim.errors import ConfigError
 from imcsim.hardware import ArrayConfig, ChipConfig, load_chip
 from imcsim.mappers.base import Schedule
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.matmul import place_matmuls
 from imcsim.periphery import CostConfig
 from imcsim.report import NetworkReport
 
@@ -322,4 +323,5 @@ def estimate_network(
     """``report`` with typed per-layer costs (latency/energy/area) and network totals."""
     chip = report.chip if chip is None else chip
     costs = tuple(estimate(m, chip) for m in report.mappings)
+    report = replace(report, matmuls=place_matmuls([m.layer for m in report.matmuls], chip))
     return report.with_costs(costs, schedule_totals(list(costs), schedule, chip.name))

@@ -15,3 +15,7 @@ class MappingError(ImcsimError):
 
 class UnsupportedLayerError(ImcsimError):
     """A module or layer kind has no crossbar mapping."""
+
+
+class ImcsimWarning(UserWarning):
+    """Something worked, but not entirely as the chip would (e.g. layers left in float)."""

@@ -20,7 +20,7 @@ from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.device import DeviceConfig
 from imcsim.errors import ConfigError
-from imcsim.periphery import CostConfig
+from imcsim.periphery import CostConfig, MatmulConfig
 
 __all__ = ["MAX_ARRAY_SIDE", "ArrayConfig", "ChipConfig", "PrecisionConfig", "SignEncoding",
            "build_chip", "chip_presets", "load_chip", "override_chip", "parse_array"]
@@ -122,6 +122,8 @@ class ChipConfig(StrictModel):
     """Arrays on the chip; ``None`` means as many as the network needs."""
     cost: CostConfig | None = None
     """Periphery energies, times and areas (``imcsim.cost``); ``None``: not costed."""
+    matmul: MatmulConfig = MatmulConfig()
+    """Where activation×activation products run and their costs (``imcsim.matmul``)."""
     device: DeviceConfig = DeviceConfig()
     """Cell, wire and ADC physics for the accuracy simulation (default: ideal)."""
 

@@ -9,6 +9,7 @@ from imcsim.hardware import ArrayConfig, ChipConfig
 from imcsim.layers import LayerShape
 from imcsim.mappers import LayerMapping, Mapper, MapperOptions, PairMapper, get_mapper
 from imcsim.mappers.search import search
+from imcsim.matmul import place_matmuls
 from imcsim.report import NetworkReport
 
 __all__ = ["as_chip", "compare_mappers", "factor_pairs", "map_layers", "map_network"]
@@ -70,17 +71,21 @@ def map_network(
     """Map ``layers`` (in execution order) with ``mapper`` on ``chip``'s arrays.
 
     ``options`` configure a mapper given by name (``MapperOptions``: the low-rank
-    ``r_mapper``, ``l_mode`` and ``schedule``).
+    ``r_mapper``, ``l_mode`` and ``schedule``).  Activation×activation products
+    (``kind == "matmul"``) hold no weights: they are split off into ``report.matmuls`` and
+    placed where ``chip.matmul`` says (``imcsim.matmul``).
     """
-    if not layers:
-        raise MappingError(f"{model}: no Conv2d/Linear layer to map")
+    weights = [layer for layer in layers if layer.kind != "matmul"]
+    if not weights:
+        raise MappingError(f"{model}: no weight layer to map")
     mapper = get_mapper(mapper, options) if isinstance(mapper, str) else mapper
     chip = as_chip(chip)
-    mappings = map_layers(layers, mapper, chip.array)
-    baseline = tuple(search("im2col", layer, chip.array)[0].cycles for layer in layers)
+    mappings = map_layers(weights, mapper, chip.array)
+    baseline = tuple(search("im2col", layer, chip.array)[0].cycles for layer in weights)
+    products = place_matmuls([layer for layer in layers if layer.kind == "matmul"], chip)
     return NetworkReport(
         model=model, chip=chip, mapper=mapper.name, mappings=mappings,
-        baseline_cycles=baseline, unmapped=tuple(unmapped),
+        baseline_cycles=baseline, unmapped=tuple(unmapped), matmuls=products,
     )
 
 

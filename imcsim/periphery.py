@@ -45,6 +45,7 @@ MAX_BITS = 16
 """Largest converter reference resolution (published IMC ADCs/DACs: 1–10 bits)."""
 
 WeightCombine = Literal["digital", "analog"]
+MatmulPlacement = Literal["digital", "crossbar"]
 
 
 def scale_bits(value: float, bits: int, ref_bits: int, exp_fraction: float) -> float:
@@ -183,3 +184,34 @@ class CostConfig(StrictModel):
     periphery_sharing: int = Field(default=1, ge=1, le=65536)
     """Arrays that take turns on one set of ADCs, DACs, S+H and registers (their area
     is divided by this); Wang et al.'s 512-row macro activates one of 8 row groups."""
+
+
+class MatmulConfig(StrictModel):
+    """Where activation×activation products (QKᵀ, A·V) run, and what they cost there.
+
+    Section ``[matmul]`` of a chip TOML (optional; these defaults otherwise).  Neither
+    operand of such a product is known before the input arrives, so it cannot stay in
+    the arrays: either a ``digital`` unit computes it, or the second operand is
+    ``crossbar``-written into arrays for every input and the first is streamed through
+    them (the approach of ReRAM transformer accelerators such as ReTransformer,
+    Yang et al., ICCAD 2020).  ``imcsim.matmul`` prices both.
+    """
+
+    placement: MatmulPlacement = "digital"
+    """``digital``: a digital MAC unit; ``crossbar``: write the second operand into arrays."""
+    digital_mac_energy_pj: float = Field(default=0.23, ge=0)
+    """One 8-bit multiply-accumulate in digital logic: 0.2 pJ multiply + 0.03 pJ add at
+    45 nm (Horowitz, "Computing's energy problem", ISSCC 2014, Fig. 1.1.9)."""
+    digital_macs_per_ns: float = Field(default=76.8, gt=0)
+    """Digital unit throughput.  Assumption: 64 MAC lanes at ISAAC's 1.2 GHz clock."""
+    write_energy_pj_per_cell: float = Field(default=8.0, ge=0)
+    """Programming one cell: one 50 ns, 4 V pulse into R_on = 100 kΩ, V²/R·t = 8 pJ (the
+    RRAM defaults of NeuroSim V2.1, ``Training_pytorch/NeuroSIM/Param.cpp``: writeVoltage
+    4, writePulseWidth 50e-9, resistanceOn 100e3; an upper bound, a cell set to R_off
+    draws 10× less)."""
+    write_ns_per_row: float = Field(default=50.0, gt=0)
+    """Programming one array row (all its columns in parallel): one write pulse, NeuroSim
+    V2.1's writePulseWidth.  Arrays are written in parallel, their rows one by one."""
+    endurance_writes: float = Field(default=1e6, gt=0)
+    """Writes a cell survives.  Assumption: the low end of the 10⁶–10¹² range of
+    metal-oxide RRAM (Wong et al., "Metal–Oxide RRAM", Proc. IEEE 100(6), 2012)."""

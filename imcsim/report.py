@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 from imcsim.hardware import ChipConfig
 from imcsim.mappers.mapping import LayerMapping
+from imcsim.matmul import MatmulResult, matmul_totals
 
-__all__ = ["NetworkReport", "Record", "StageResult", "StageTotal", "TABLE_COLUMNS", "format_table"]
+__all__ = ["MATMUL_COLUMNS", "NetworkReport", "Record", "StageResult", "StageTotal",
+           "TABLE_COLUMNS", "format_table", "matmul_table"]
 
 Record = dict[str, Any]
 
@@ -49,6 +51,8 @@ class NetworkReport:
     sims: tuple[StageResult, ...] | None = None
     """Per-layer ``cyclesim.LayerSim`` (``simulate_activations`` / ``simulate_network``)."""
     sim_total: StageTotal | None = None
+    matmuls: tuple[MatmulResult, ...] = ()
+    """Activation×activation products, placed where the chip puts them (``imcsim.matmul``)."""
 
     # -- stages ---------------------------------------------------------------------
     def _check_stage(self, stage: str, results: tuple) -> None:
@@ -103,6 +107,7 @@ class NetworkReport:
         for stage in (self.cost_total, self.sim_total):
             if stage is not None:
                 total.update(stage.as_dict())
+        total.update(matmul_totals(self.matmuls, self.chip))
         return total
 
     # -- flattening -------------------------------------------------------------------
@@ -133,7 +138,8 @@ class NetworkReport:
         return record
 
     def to_dict(self) -> Record:
-        return {"layers": self.rows(), "total": self.total(), "unmapped": list(self.unmapped)}
+        return {"layers": self.rows(), "matmuls": [r.row() for r in self.matmuls],
+                "total": self.total(), "unmapped": list(self.unmapped)}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -152,7 +158,8 @@ class NetworkReport:
         return buf.getvalue()
 
     def __str__(self) -> str:
-        return format_table(self.rows(), TABLE_COLUMNS, self.total(), title=self.title)
+        text = format_table(self.rows(), TABLE_COLUMNS, self.total(), title=self.title)
+        return text + matmul_table(self.matmuls)
 
 
 def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | None:
@@ -161,6 +168,18 @@ def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | No
 
 
 TABLE_COLUMNS = ("name", "layer", "mapper", "window", "tiles", "cycles", "speedup", "utilization")
+
+
+MATMUL_COLUMNS = ("name", "layer", "placement", "macs", "cycles", "write_cycles", "latency_ns",
+                  "energy_pj")
+
+
+def matmul_table(matmuls: tuple[MatmulResult, ...]) -> str:
+    """The activation products as a second table ("" when there are none)."""
+    if not matmuls:
+        return ""
+    return "\n\nactivation x activation products\n" + format_table(
+        [m.row() for m in matmuls], MATMUL_COLUMNS)
 
 
 def _fmt(value: Any) -> str:

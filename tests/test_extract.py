@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -38,14 +39,15 @@ def real_output_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int
 def test_extracted_shapes_equal_torch_output_shapes(name: str) -> None:
     model, x = build_model(name), example_input(name)
     real = real_output_shapes(model, x)
-    layers = extract_layers(model, x).layers
+    layers = [layer for layer in extract_layers(model, x).layers if layer.kind != "matmul"]
     assert [layer.name for layer in layers] == list(real)
     for layer in layers:
         shape = real[layer.name]
         if layer.kind == "conv2d":
             assert shape == (1, layer.out_channels, *layer.output_size), layer.name
         else:
-            assert shape == (1, layer.out_channels), layer.name
+            assert shape[-1] == layer.out_channels, layer.name
+            assert layer.input_size == (1, math.prod(shape[1:-1])), layer.name
     assert not any(True for m in model.modules() if m._forward_hooks)
 
 
@@ -53,22 +55,29 @@ def test_unmappable_modules_are_listed_and_hooks_removed_on_error() -> None:
     class Odd(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1d = nn.Conv1d(2, 3, 3)
+            self.conv3d = nn.Conv3d(1, 2, 3)
             self.conv = nn.Conv2d(1, 4, 3, padding=1)
             self.bn = nn.BatchNorm2d(4)
+            self.bilinear = nn.Bilinear(5, 5, 2)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = self.bn(self.conv(x))
-            return self.conv1d(y.flatten(2)[:, :2])
+            z = self.conv3d(y[:, :1].unsqueeze(2).expand(-1, -1, 3, -1, -1))
+            return self.bilinear(z.flatten(1)[:, :5], z.flatten(1)[:, :5])
 
     model = Odd().train()
     extraction = extract_layers(model, torch.zeros(1, 1, 5, 5))
     assert [layer.name for layer in extraction.layers] == ["conv"]
-    assert extraction.unmapped == ("conv1d: Conv1d has weights but no crossbar mapping",)
+    assert extraction.unmapped == (
+        "conv3d: 3-d convolution has no crossbar mapping (486 MACs)",  # 2·27 taps · 1·3·3 outputs
+        "bilinear: Bilinear has weights but ran no multiply-accumulate imcsim can see",
+    )
+    assert extraction.coverage.unmapped_macs == 486 and not extraction.coverage.complete
     assert model.training  # mode restored
     with pytest.raises(RuntimeError):
         extract_layers(model, torch.zeros(1, 3, 5, 5))  # wrong channel count
-    assert not any(m._forward_hooks for m in model.modules())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    assert torch.backends.mha.get_fastpath_enabled()
 
 
 def test_shared_module_called_twice_is_two_layers_and_pruned_weights_give_a_mask() -> None:

@@ -41,11 +41,11 @@ def vgg13_model() -> nn.Module:
 
 
 def test_registry_names_and_specs() -> None:
-    assert list(MODELS) == ["resnet20", "wrn16-4", "vgg-cifar", "resnet18", "vgg13"]
+    assert list(MODELS) == ["resnet20", "wrn16-4", "vgg-cifar", "tiny-vit", "resnet18", "vgg13"]
     for name, spec in MODELS.items():
         assert isinstance(spec, ModelSpec) and spec.name == name
-        assert spec.input_size == ((32, 32) if name in CIFAR_MODELS else (224, 224))
-        assert spec.num_classes == (10 if name in CIFAR_MODELS else 1000)
+        assert spec.input_size == ((32, 32) if name in [*CIFAR_MODELS, "tiny-vit"] else (224, 224))
+        assert spec.num_classes == (10 if name in [*CIFAR_MODELS, "tiny-vit"] else 1000)
         assert re.search(r"\b(19|20)\d\d\)$", spec.description), spec.description
 
 
@@ -135,7 +135,7 @@ def test_build_model_num_classes_override() -> None:
 
 def test_unknown_model_raises_config_error() -> None:
     with pytest.raises(
-        ConfigError, match="unknown model 'resnet21'.*resnet20, wrn16-4, vgg-cifar, resnet18, vgg13"
+        ConfigError, match="unknown model 'resnet21'.*resnet20, wrn16-4, vgg-cifar, tiny-vit, resnet18"
     ):
         build_model("resnet21")
     with pytest.raises(ConfigError, match="unknown model"):
@@ -155,3 +155,14 @@ def test_build_model_is_deterministic_and_leaves_the_global_generator_alone() ->
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     c = build_model("resnet20", seed=1)
     assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_tiny_vit_follows_the_paper_shape() -> None:
+    """Wu, arXiv 2501.06220: 4×4 patches on 32×32, width 192, 12 heads, MLP ratio 2."""
+    model = build_model("tiny-vit")
+    assert model.patch.kernel_size == (4, 4) and model.patch.out_channels == 192
+    block = model.blocks[0]
+    assert block.attn.heads == 12 and block.fc1.out_features == 2 * 192
+    assert len(model.blocks) == 4 and model.cls_tokens == 2
+    assert forward(model, example_input("tiny-vit", batch=2)).shape == (2, 10)
+    assert n_params(model) == 1_212_874

@@ -40,8 +40,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-VERBS = ("map_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "accuracy_cmd", "train_cmd",
-         "sweep_cmd", "info")
+VERBS = ("map_cmd", "export_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "accuracy_cmd",
+         "train_cmd", "sweep_cmd", "info")
 """Verb modules, in the order ``imcsim --help`` lists them; each registers itself on
 ``app`` when imported.  ``main`` imports them inside its error handling (they pull in
 torch, seconds on a busy machine), so that Ctrl-C while they load is a clean exit too."""

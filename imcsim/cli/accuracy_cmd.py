@@ -14,6 +14,7 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    MatmulOpt,
     PlainFormat,
     PlainFormatOpt,
     WeightBitsOpt,
@@ -24,6 +25,7 @@ from imcsim.cli.common import (
 )
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
+from imcsim.matmul import with_placement
 from imcsim.report import format_table
 
 Opt = typer.Option
@@ -56,7 +58,7 @@ AdcDnlOpt = Annotated[float | None, Opt("--adc-dnl-lsb", help="Sigma of each ADC
 CheckpointOpt = Annotated[Path | None, Opt("--checkpoint", help="Weights file (default: the shipped checkpoint).")]
 DataDirOpt = Annotated[Path | None, Opt("--data-dir", help="CIFAR python batches (with --checkpoint).")]
 DatasetOpt = Annotated[str | None, Opt("--dataset", help="mnist5k (default), cifar10 or cifar100.")]
-MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filter|channel|pattern, low-rank, group-low-rank.")]
+MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filter|channel|pattern, low-rank, group-low-rank, low-rank-queries (attention query projections, latent 64).")]
 KeepOpt = Annotated[float, Opt("--keep", help="Fraction of the weights kept by --method.")]
 GroupsOpt = Annotated[int, Opt("--groups", help="Groups of group low-rank.")]
 FinetuneOpt = Annotated[int, Opt("--finetune-epochs", help="Fine-tuning epochs after compression.")]
@@ -129,6 +131,7 @@ def accuracy_command(
         "--chip-in-loop-epochs",
         help="Fine-tune N epochs with this chip's quantization in the loop (straight-through)."),
     ] = 0,
+    matmul: MatmulOpt = None,
     fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
@@ -152,6 +155,7 @@ def accuracy_command(
                        adc_offset_lsb=adc_offset_lsb, adc_dnl_lsb=adc_dnl_lsb)
     hw = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits, sign=sign,
                        input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits)
+    hw = with_placement(hw, matmul)
     resolve_settings(hw, config)  # device settings checked before any work
     _refuse_with("--method dense", method == "dense",
                  {"--keep": keep, "--groups": groups, "--finetune-epochs": finetune_epochs})

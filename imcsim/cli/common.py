@@ -38,7 +38,23 @@ class PlainFormat(StrEnum):
 
 
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="Built-in model: resnet20, wrn16-4, vgg-cifar, resnet18, vgg13.")
+    str | None,
+    typer.Option(
+        "--model", "-m",
+        help="Built-in model (resnet20, wrn16-4, vgg-cifar, tiny-vit, resnet18, vgg13), "
+        "FILE.py:FACTORY, module.path:FACTORY, or timm:/torchvision:/transformers:NAME "
+        "(random weights, never downloaded).",
+    ),
+]
+InputShapeOpt = Annotated[
+    str | None,
+    typer.Option("--input-shape", help="Example input shape for --model, e.g. 1,3,224,224 "
+                 "(default: the factory module's INPUT_SHAPE or the model's own)."),
+]
+MatmulOpt = Annotated[
+    str | None,
+    typer.Option("--matmul", help="Where activation x activation products (QK^T, A.V) run: "
+                 "digital or crossbar (written per input); default: the chip's [matmul] section."),
 ]
 LayersOpt = Annotated[
     str | None, typer.Option("--layers", help="CSV layer table (file, or shipped name: vgg13, resnet18, cnn8).")
@@ -56,6 +72,24 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format
 PlainFormatOpt = Annotated[PlainFormat, typer.Option("--format", "-f", help="Output format.")]
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+
+
+def input_shape(text: str | None) -> tuple[int, ...] | None:
+    """Parsed ``--input-shape`` (``None`` when not given)."""
+    from imcsim.studies.user_models import parse_shape
+
+    return None if text is None else parse_shape(text)
+
+
+def warn_unmapped(work: object) -> None:
+    """One yellow line on stderr when something ran that is not mapped (or MACs disagree)."""
+    unmapped, coverage = getattr(work, "unmapped", ()), getattr(work, "coverage", None)
+    if not unmapped and (coverage is None or coverage.difference == 0):
+        return
+    parts = [coverage.describe()] if coverage is not None else []
+    if unmapped:
+        parts.append(f"{len(unmapped)} not mapped: {'; '.join(unmapped)}")
+    typer.secho(f"imcsim: warning: {' | '.join(parts)}", fg="yellow", err=True)
 
 
 def split_list(text: str, what: str) -> list[str]:

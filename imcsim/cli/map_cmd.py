@@ -13,18 +13,23 @@ from imcsim.cli.common import (
     ChipOpt,
     Format,
     FormatOpt,
+    InputShapeOpt,
     LayersOpt,
+    MatmulOpt,
     ModelOpt,
     WeightBitsOpt,
     emit,
+    input_shape,
     split_list,
+    warn_unmapped,
 )
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
+from imcsim.matmul import with_placement
 from imcsim.network import map_network
-from imcsim.report import TABLE_COLUMNS, format_table
+from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
 from imcsim.studies.workloads import load_workload
 
 MapperOpt = Annotated[
@@ -65,6 +70,8 @@ def map_command(
     fmt: FormatOpt = Format.table,
     cost: CostOpt = None,
     schedule: ScheduleOpt = "sequential",
+    shape: InputShapeOpt = None,
+    matmul: MatmulOpt = None,
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
     if schedule not in SCHEDULES:
@@ -75,14 +82,15 @@ def map_command(
     mappers = [get_mapper(n) for n in names]
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
-    chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
-    work = load_workload(model, layers)
+    chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
+    work = load_workload(model, layers, input_shape(shape))
+    warn_unmapped(work)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)
         for m in mappers
     ]
     if cost is not None:
-        costed = with_cost(chip_cfg, cost)
+        costed = with_placement(with_cost(chip_cfg, cost), matmul)
         reports = [estimate_network(r, costed, schedule) for r in reports]
     elif schedule != "sequential":
         raise ConfigError(f"--schedule {schedule} needs --cost PRESET")
@@ -90,6 +98,7 @@ def map_command(
         report = reports[0]
         columns = TABLE_COLUMNS + (COST_COLUMNS if cost is not None else ())
         table = format_table(report.rows(), columns, report.total(), title=report.title)
+        table += matmul_table(report.matmuls)
         emit(report.to_dict(), table, fmt, report.to_csv())
         return
     data = {

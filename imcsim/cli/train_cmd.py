@@ -37,6 +37,15 @@ def train_command(
     data_dir: DataDirOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.05,
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", help="sgd (Nesterov) or adamw (for transformers).")
+    ] = "sgd",
+    weight_decay: Annotated[
+        float, typer.Option("--weight-decay", help="Weight decay (L2 for sgd, decoupled for adamw).")
+    ] = 5e-4,
+    warmup_steps: Annotated[
+        int, typer.Option("--warmup-steps", help="Linear warm-up steps before the cosine decay.")
+    ] = 30,
     train_images: Annotated[
         int | None,
         typer.Option("--train-images", help="Use a seeded subset of N training images that "
@@ -54,7 +63,9 @@ def train_command(
     from imcsim.studies.train import TrainConfig
 
     name = _dataset_name(dataset, data_dir)
-    config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr)
+    config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
+                         optimizer=optimizer, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps)
     target = check_output_file(out if out is not None else f"{model}-{name}.pt", "--out")
     state = target.with_name(target.name + ".state")
     check_output_file(state, "training state")

@@ -15,6 +15,9 @@ Grouped convolutions map group by group.  When a whole group fits on one array,
 m groups share it block-diagonally (each group drives its own rows and its own
 columns); otherwise every group is tiled on its own.  A depthwise conv therefore
 costs ⌈C/m⌉ tiles per window, never the dense C·K² × C matrix full of zeros.
+
+A ``sequential`` layer (a recurrent layer's time steps) admits only 1×1 windows:
+window copies would compute several time steps at once, which the recurrence forbids.
 """
 
 from __future__ import annotations
@@ -139,6 +142,8 @@ def candidates(
         valid = (ic_t > 0) & (oc_t > 0)
         row_tiles = _ceil(cin, np.maximum(ic_t, 1))
         col_tiles = _ceil(cout, np.maximum(oc_t, 1))
+    if layer.sequential:  # a recurrence: each time step needs the previous one's output
+        valid = valid & (outs == 1)
     fits = (pixels * cin <= rows_n) & (outs * cout <= cols_n)
     share = np.where(
         fits, np.minimum((rows_n // (pixels * cin)), cols_n // np.maximum(outs * cout, 1)), 1

@@ -45,7 +45,9 @@ def _as_candidate(record: Sequence[int]) -> tuple[Candidate, Tiling, str]:
 
 def search(kind: str, layer: LayerShape, array: ArrayConfig) -> tuple[Candidate, Tiling, str]:
     """The window ``kind`` chooses: (candidate, tiling, the search that won — for ``best``
-    one of the five dense mappers, else ``kind`` itself)."""
+    one of the five dense mappers, else ``kind`` itself).  A ``sequential`` layer (an RNN's
+    time steps) admits only the 1×1 window, which every search then reduces to: im2col."""
+    kind = "im2col" if layer.sequential else kind
     return _as_candidate(_kernels().search_one(geom(layer, array), SEARCHES.index(kind)))
 
 
@@ -91,4 +93,9 @@ def map_batch(
         raise ConfigError("map_batch: give at least one layer and one array")
     geoms = np.stack([geom(layer, array) for layer in layers for array in arrays])
     records = _kernels().search_batch(geoms, SEARCHES.index(mapper))
-    return BatchResult(mapper=mapper, records=records.reshape(len(layers), len(arrays), -1))
+    records = records.reshape(len(layers), len(arrays), -1)
+    for i, layer in enumerate(layers):  # one time step per window (see ``search``)
+        if layer.sequential:
+            records[i] = _kernels().search_batch(geoms[i * len(arrays):(i + 1) * len(arrays)],
+                                                 SEARCHES.index("im2col"))
+    return BatchResult(mapper=mapper, records=records)

@@ -1,12 +1,12 @@
-"""Capture the input activations of mapped layers with forward hooks.
+"""Capture the input activations of mapped layers (operator level, one forward pass).
 
 Layers are named as ``imcsim.nn.extract`` names them: the module's qualified name
-(``layer1.0.conv1``), ``name#k`` for its k-th call.  Hooks are removed in ``finally``.
-Inputs come back as numpy (N, C, H, W): a Linear layer's (N, F) input is
-(N, F, 1, 1) and an (N, …, F) sequence input is (N, F, 1, tokens), the geometry of
-``LayerShape.linear``.  A mapping's placement speaks of the layer's own channels (a
-pruned mapping simply places no row of a channel it left out), so inputs are passed on
-whole.
+(``layer1.0.conv1``), ``name#k`` for its k-th call; the inputs are captured at the
+operator level by the same pass (``imcsim.nn.extract.layer_inputs``).  They come back as
+numpy (N, C, H, W) (``imcsim.nn.ops.as_nchw``): a Linear layer's (N, …, F) input is
+(N, F, 1, tokens), the geometry of ``LayerShape.linear``.  A mapping's placement speaks
+of the layer's own channels (a pruned mapping simply places no row of a channel it left
+out), so inputs are passed on whole.
 """
 
 from __future__ import annotations
@@ -19,32 +19,16 @@ from torch import nn
 
 from imcsim.errors import MappingError
 from imcsim.mappers.mapping import LayerMapping
-from imcsim.nn.extract import run_with_hooks
+from imcsim.nn.extract import layer_inputs
 
-__all__ = ["as_nchw", "capture_activations", "mapped_inputs"]
-
-
-def as_nchw(module: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """A layer input as numpy (N, C, H, W) in the layout its ``LayerShape`` describes."""
-    x = x.detach().float().cpu()
-    if isinstance(module, nn.Linear):
-        tokens = x.reshape(x.shape[0], -1, module.in_features)
-        x = tokens.transpose(1, 2).unsqueeze(2)
-    return x.numpy()
+__all__ = ["capture_activations", "mapped_inputs"]
 
 
 def capture_activations(
     model: nn.Module, inputs: torch.Tensor, names: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Run ``inputs`` through ``model`` once and return the input of each named layer."""
-    wanted, captured = set(names), {}
-
-    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
-        if label in wanted:
-            captured[label] = as_nchw(module, x)
-
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    run_with_hooks(model, inputs, layers, visit)
+    captured = layer_inputs(model, inputs, names)
     missing = [n for n in names if n not in captured]
     if missing:
         raise MappingError(f"layer(s) {', '.join(missing)} never ran on these inputs")

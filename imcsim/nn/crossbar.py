@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imcsim.errors import ConfigError, MappingError
+from imcsim.errors import ConfigError, ImcsimWarning, MappingError
 from imcsim.nn import device_models  # noqa: F401  (registers drift, IR drop, ADC deviations)
 from imcsim.nn import functional as xf
 from imcsim.nn.adc import AdcCounts, adc_step, build_column_map, convert, transfer_function
@@ -45,6 +46,7 @@ from imcsim.nn.mvm import (
     tiled_conv,
 )
 from imcsim.nn.nonideal import CellContext, ReadContext, build_nonidealities, mixed_seed
+from imcsim.nn.ops import FUNCTIONAL_PARENTS, module_entry, weight_modules
 from imcsim.nn.tileplan import TilePlan, build_plan
 from imcsim.report import NetworkReport
 
@@ -102,6 +104,13 @@ class CrossbarConv2d(nn.Module):
         if s.ideal or not s.sliced:
             return 1
         return math.ceil(s.weight_bits / s.cell_bits) * (2 if s.sign == "differential" else 1)
+
+    @classmethod
+    def adopt(cls, module: nn.Module, conv: nn.Conv2d | nn.Linear, plan: TilePlan,
+              settings: LayerSettings, mask: np.ndarray | None, layer_id: int,
+              name: str = "") -> CrossbarConv2d:
+        """The crossbar layer replacing ``module`` (``conv``: its array form)."""
+        return cls(conv, plan, settings, mask, layer_id, name)
 
     def _fixed_full_scale(self) -> float:
         """Worst case of one column: every array row at the top input level and conductance."""
@@ -309,6 +318,46 @@ def detached_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
+def crossbar_class(name: str) -> type[nn.Module]:
+    """A crossbar layer class by name (this module, or ``imcsim.nn.crossbar_layers``)."""
+    from imcsim.nn import crossbar_layers
+
+    return globals().get(name) or getattr(crossbar_layers, name)
+
+
+def crossbar_targets(
+    model: nn.Module, report: NetworkReport
+) -> tuple[list[tuple[str, nn.Module, str]], list[str]]:
+    """(name, module, crossbar class name) of every module to replace, and why mapped
+    layers that are not replaced stay in float."""
+    inside = {f"{n}.{c}" for n, m in model.named_modules() if isinstance(m, FUNCTIONAL_PARENTS)
+              for c, _ in m.named_children()}
+    products = {m.layer.name for m in report.matmuls}
+    on_chip = report.chip.matmul.placement == "crossbar"
+    targets, kept, notes = [], set(), []
+    for name, module, entry in weight_modules(model):
+        if entry.kind == "matmul":
+            if on_chip and name in products:
+                targets.append((name, module, "CrossbarMatMul"))
+        elif _run_time_padding(module):
+            notes.append(f"{name} ({_run_time_padding(module)}) has no crossbar layer yet")
+        elif entry.crossbar is not None and name not in inside:
+            targets.append((name, module, entry.crossbar))
+            kept.add(name)
+    left = [m.layer.name for m in report.mappings if m.layer.name.split("#")[0] not in kept]
+    if left:
+        notes.append(f"{', '.join(left)} stay in float (no crossbar module to replace)")
+    return targets, notes
+
+
+def _run_time_padding(module: nn.Module) -> str:
+    """``padding='same'`` or a non-zero ``padding_mode`` ("" when the padding is plain)."""
+    padding, mode = getattr(module, "padding", 0), getattr(module, "padding_mode", "zeros")
+    if isinstance(padding, str):
+        return f"padding={padding!r}"
+    return f"padding_mode={mode!r}" if mode != "zeros" else ""
+
+
 def _geometry(module: nn.Conv2d | nn.Linear) -> tuple:
     if isinstance(module, nn.Linear):
         return (module.in_features, module.out_features, (1, 1), (1, 1), (0, 0), (1, 1), 1)
@@ -333,9 +382,15 @@ def to_crossbar(
     model: nn.Module, report: NetworkReport, config: CrossbarConfig | None = None, *,
     calibration: torch.Tensor | None = None, calibration_cache: Path | None = None,
 ) -> nn.Module:
-    """A deep copy of ``model`` whose Conv2d/Linear layers compute on the report's tiles.
+    """A deep copy of ``model`` whose weight layers compute on the report's tiles.
 
-    Layers are matched to ``report.mappings`` by qualified module name; precisions come
+    Every module type the registry (``imcsim.nn.ops``) gives a crossbar form is replaced
+    (Conv2d, Linear, Conv1d, ConvTranspose2d, transformers' Conv1D), matched to
+    ``report.mappings`` by qualified module name; ``MatMul`` products are simulated on
+    crossbars when the chip places them there (``chip.matmul.placement``), else they stay
+    exact (the digital unit).  Mapped layers that keep computing in float (LSTM gates,
+    weights a parent module uses through ``F.linear``, such as ``nn.MultiheadAttention``'s)
+    are named in an ``ImcsimWarning``.  Precisions come
     from ``report.chip`` with ``config``'s overrides.  ``calibration`` images are needed
     when ``config`` calibrates the ADC or input ranges (``imcsim.nn.calibration``; its
     statistics are cached in ``calibration_cache`` when given, and every layer's
@@ -347,18 +402,23 @@ def to_crossbar(
         raise ConfigError("adc_range/input_range 'calibrated' needs calibration images")
     mappings = {m.layer.name: m for m in report.mappings}
     converted = detached_copy(model).eval()
-    targets = [(n, m) for n, m in converted.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    targets, left = crossbar_targets(converted, report)
+    if left:
+        warnings.warn(f"to_crossbar: {'; '.join(left)}", ImcsimWarning, stacklevel=2)
     if not targets:
-        raise MappingError("to_crossbar: the model has no Conv2d or Linear layer")
-    for layer_id, (name, module) in enumerate(targets):
-        mapping = mappings.get(name)
-        if mapping is None:
-            raise MappingError(f"layer {name!r} has no mapping in the report of {report.model!r}")
-        plan, mask = _layer_plan(name, module, mapping), mapping.layer.nonzero_mask()
-        cls = CrossbarLinear if isinstance(module, nn.Linear) else CrossbarConv2d
-        new = cls(module, plan, settings, mask, layer_id, name).train(module.training)
+        raise MappingError("to_crossbar: the model has no layer with a crossbar form")
+    for layer_id, (name, module, cls_name) in enumerate(targets):
+        if cls_name == "CrossbarMatMul":
+            new = crossbar_class(cls_name)(settings, name)
+        else:
+            mapping = mappings.get(name)
+            if mapping is None:
+                raise MappingError(f"layer {name!r} has no mapping in the report of {report.model!r}")
+            conv = module_entry(module).as_conv(module)  # type: ignore[union-attr]
+            plan, mask = _layer_plan(name, conv, mapping), mapping.layer.nonzero_mask()
+            new = crossbar_class(cls_name).adopt(module, conv, plan, settings, mask, layer_id, name)
         parent, _, child = name.rpartition(".")
-        setattr(converted.get_submodule(parent), child, new)
+        setattr(converted.get_submodule(parent), child, new.train(module.training))
     if config.needs_calibration:
         from imcsim.nn.calibration import calibrate
 

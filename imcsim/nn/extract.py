@@ -1,85 +1,107 @@
 """Extract ``LayerShape``s from any ``nn.Module`` by running one example input.
 
-Forward hooks on every leaf module record, in execution order, the input size each
-Conv2d/Linear really sees; hooks are removed in ``finally``.  Modules are named by
-their qualified name (``layer1.0.conv1``); a module called twice gets ``name#2``.
-Digital operations (norms, activations, pooling, dropout…) need no array and are
-skipped; leaf modules holding weights that imcsim cannot map (Conv1d, Embedding,
-ConvTranspose2d, LSTM…) are listed in ``Extraction.unmapped``, never dropped silently.
-A layer whose weights contain zeros records a nonzero mask, so pruning reaches the
-mappers through the ordinary shape.
-The ``r`` and ``l`` convs of a low-rank module (``imcsim.nn.compress``) carry
-``factor_of=<module name>`` and ``factor_role`` ``R``/``L`` so that a pair mapper can
-place them together.
+``imcsim.nn.capture`` records every multiply-accumulate operator of one forward pass at
+the ATen level (weights told from activations by data flow); this module turns them
+into layers:
+
+* a product with a weight → ``linear`` (tokens = every leading dimension except the
+  feature dimension, whatever the layout: batch-first, sequence-first, windows folded
+  into dimension 0);
+* a convolution → ``conv2d``, ``conv1d`` or ``conv_transpose2d`` with the geometry of
+  the tensors it really ran on (``padding='same'``, reflect padding and run-time
+  same-padding arrive as an explicitly padded input);
+* the gate matmuls of one ``nn.LSTM``/``GRU``/``RNN`` layer and direction → one ``rnn``
+  layer (input projection of all steps + one hidden matmul per step);
+* a product of two activations → ``matmul``.
+
+Layers describe one example: the example input's dimension 0 is its batch, and each
+operator's work is divided by it (an operator that cannot be split per example is
+listed as unmapped).  Anything with MACs that is not a layer — a conv3d, a product of
+two weights, a batched matmul of distinct weights — is listed in ``unmapped`` with its
+MACs, and ``coverage`` compares the captured MACs with PyTorch's own
+``FlopCounterMode`` on the same pass.  Modules that hold weights but ran no visible
+multiply-accumulate (and are not norms or embeddings) are listed too.
+
+A weight layer whose weights contain zeros records its nonzero mask (pruning reaches the
+mappers through the ordinary shape).  The ``r`` and ``l`` layers of a low-rank module
+(``imcsim.nn.compress``) carry ``factor_of=<module name>`` and ``factor_role`` ``R``/``L``
+so that a pair mapper can place them together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from imcsim.errors import ConfigError, UnsupportedLayerError
 from imcsim.layers import LayerShape
+from imcsim.nn.capture import Product, run_capture
 from imcsim.nn.compress.modules import FACTORIZED
+from imcsim.nn.ops import DIGITAL, MatMul, as_nchw, transposed_weight
+from imcsim.nn.recurrent import rnn_groups, rnn_input, rnn_layer
 
-DIGITAL = (
-    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.ReLU, nn.ReLU6,
-    nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardtanh,
-    nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout,
-    nn.Identity, nn.Flatten, nn.Softmax,
-)
+__all__ = ["Coverage", "Extraction", "check_finite", "extract_layers", "factor_names",
+           "layer_inputs", "layer_name"]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Captured MACs of one forward pass against ``torch.utils.flop_counter``'s count."""
+
+    reference_macs: int
+    """MACs of the pass as ``FlopCounterMode`` counts them (flops / 2), whole batch."""
+    weight_macs: int
+    """MACs of the weight layers (whole batch)."""
+    matmul_macs: int
+    """MACs of the activation×activation products (whole batch)."""
+    unmapped_macs: int
+    """MACs of operators listed as unmapped."""
+
+    @property
+    def captured_macs(self) -> int:
+        return self.weight_macs + self.matmul_macs + self.unmapped_macs
+
+    @property
+    def difference(self) -> int:
+        """Reference minus captured: MACs the flop counter saw and the capture did not (> 0),
+        or MACs of operators the flop counter does not count (< 0)."""
+        return self.reference_macs - self.captured_macs
+
+    @property
+    def complete(self) -> bool:
+        """Every MAC of the pass is on a mapped layer and the two counts agree."""
+        return self.difference == 0 and self.unmapped_macs == 0
+
+    def describe(self) -> str:
+        text = (f"captured {self.weight_macs + self.matmul_macs:,} of {self.reference_macs:,} "
+                f"MACs counted by torch's FlopCounterMode")
+        if self.unmapped_macs:
+            text += f"; {self.unmapped_macs:,} MACs on unmapped operators"
+        if self.difference:
+            text += f"; difference {self.difference:,}"
+        return text
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """Layers in execution order, and the weight-holding modules that could not be mapped."""
+    """Layers in execution order, what could not be mapped, and the MAC coverage."""
 
     layers: tuple[LayerShape, ...]
     unmapped: tuple[str, ...]
+    """``name: reason`` of every operator or module that is not a layer (MACs included)."""
+    coverage: Coverage | None = None
+    batch: int = 1
+    """Examples in the example input (its dimension 0); layers describe one example."""
 
-
-def conv_shape(name: str, conv: nn.Conv2d, x: torch.Tensor) -> LayerShape:
-    if isinstance(conv.padding, str):
-        raise UnsupportedLayerError(
-            f"layer {name!r}: padding={conv.padding!r}; give explicit integer padding"
-        )
-    if conv.padding_mode != "zeros":
-        raise UnsupportedLayerError(f"layer {name!r}: padding_mode={conv.padding_mode!r}")
-    return LayerShape.conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, tuple(x.shape[-2:]),
-        stride=conv.stride, padding=conv.padding, dilation=conv.dilation,
-        groups=conv.groups, name=name,
-    )
-
-
-def linear_shape(name: str, fc: nn.Linear, x: torch.Tensor) -> LayerShape:
-    positions = x.numel() // (x.shape[0] * fc.in_features) if x.dim() > 2 else 1
-    return LayerShape.linear(fc.in_features, fc.out_features, positions=positions, name=name)
-
-
-def _with_mask(shape: LayerShape, weight: torch.Tensor) -> LayerShape:
-    check_finite(weight, f"layer {shape.name!r}: weight")
-    nonzero = (weight.detach() != 0).reshape(shape.weight_shape)
-    if bool(nonzero.all()):
-        return shape
-    return shape.with_mask(nonzero.cpu().numpy())
-
-
-def check_finite(tensor: torch.Tensor, what: str) -> None:
-    """A NaN or infinite weight or input is refused, never mapped or simulated."""
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-        bad = int((~torch.isfinite(tensor)).sum())
-        raise ConfigError(f"{what}: {bad} of {tensor.numel()} values are NaN or infinite")
-
-
-def _unmapped_reason(module: nn.Module) -> str | None:
-    has_weights = any(True for _ in module.parameters(recurse=False))
-    if has_weights and not isinstance(module, DIGITAL):
-        return f"{type(module).__name__} has weights but no crossbar mapping"
-    return None
+    @property
+    def matmul_layers(self) -> tuple[LayerShape, ...]:
+        return tuple(layer for layer in self.layers if layer.kind == "matmul")
 
 
 def factor_names(model: nn.Module) -> dict[str, dict[str, str]]:
@@ -92,57 +114,268 @@ def factor_names(model: nn.Module) -> dict[str, dict[str, str]]:
     }
 
 
-Visit = Callable[[str, nn.Module, torch.Tensor], None]
+def layer_name(weight: str, model_name: str) -> str:
+    """Layer name of a weight tensor: its module's name (``layer1.0.conv1`` for
+    ``layer1.0.conv1.weight``, also for a pruned ``weight_orig`` or a parametrized weight),
+    with the tensor's own name when it is not ``weight`` (``attn.in_proj``)."""
+    if ".parametrizations." in f".{weight}":
+        return f".{weight}".split(".parametrizations.")[0][1:] or model_name
+    module, _, local = weight.rpartition(".")
+    if local in ("weight", "weight_orig"):
+        return module or model_name
+    local = local.removesuffix("_weight")
+    return f"{module}.{local}" if module else local
 
 
-def run_with_hooks(
-    model: nn.Module, inputs: torch.Tensor, modules: Iterable[tuple[str, nn.Module]], visit: Visit
-) -> None:
-    """Run ``inputs`` once (eval mode, no grad) and call ``visit(label, module, input)``
-    at every call of ``modules``; ``label`` is the name, ``name#k`` for the k-th call.
-    Hooks are removed and the training mode restored in ``finally``."""
-    calls: dict[str, int] = {}
-
-    def hook(name: str):
-        def record(module: nn.Module, args: tuple[torch.Tensor, ...], _out: object) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            visit(name if calls[name] == 1 else f"{name}#{calls[name]}", module, args[0])
-        return record
-
-    handles = [m.register_forward_hook(hook(n or type(m).__name__)) for n, m in modules]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+def _per_example(total: int, batch: int) -> int | None:
+    return total // batch if total % batch == 0 else None
 
 
-def extract_layers(model: nn.Module, example_input: torch.Tensor) -> Extraction:
-    """Run ``example_input`` through ``model`` and record every Conv2d/Linear it executes."""
-    layers: list[LayerShape] = []
-    unmapped: dict[str, str] = {}
-    factors = factor_names(model)
+@dataclass
+class _Builder:
+    """Turns captured products into layers and unmapped entries (one extraction)."""
 
-    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
-        name = label.split("#", 1)[0]
-        tag = factors.get(name, {})
-        if isinstance(module, nn.Conv2d):
-            shape = conv_shape(label, module, x).model_copy(update=tag)
-            layers.append(_with_mask(shape, module.weight))
-        elif isinstance(module, nn.Linear):
-            shape = linear_shape(label, module, x).model_copy(update=tag)
-            layers.append(_with_mask(shape, module.weight))
-        elif (reason := _unmapped_reason(module)) is not None:
-            unmapped[name] = reason
+    model: nn.Module
+    batch: int
+    factors: dict[str, dict[str, str]]
 
-    check_finite(example_input, "example input")
-    leaves = [(n, m) for n, m in model.named_modules() if not any(m.children())]
-    run_with_hooks(model, example_input, leaves, visit)
-    return Extraction(
-        layers=tuple(layers),
-        unmapped=tuple(f"{name}: {reason}" for name, reason in unmapped.items()),
+    def __post_init__(self) -> None:
+        self.model_name = type(self.model).__name__
+        self.layers: list[tuple[str, LayerShape, torch.Tensor | None]] = []
+        self.sources: list[list[Product]] = []
+        self.current: list[Product] = []
+        self.unmapped: list[tuple[str, str, int]] = []
+        self.weight_macs = self.matmul_macs = 0
+
+    def add(self, base: str, shape: LayerShape | None, macs: int, weight: torch.Tensor | None,
+            reason: str = "") -> None:
+        if shape is None:
+            self.unmapped.append((base, reason, macs))
+            return
+        self.layers.append((base, shape, weight))
+        self.sources.append(self.current)
+        if shape.kind == "matmul":
+            self.matmul_macs += macs
+        else:
+            self.weight_macs += macs
+
+    def product(self, p: Product) -> None:
+        g = p.args
+        if g["side"] is None:
+            return self.add(*self._matmul(p))
+        base = self._weight_layer_name(p)
+        if g["side"] == 2:
+            return self.add(base, None, p.macs, None,
+                            "product of two weight tensors (a constant: compute it offline)")
+        out, k = (g["cols"], g["reduction"]) if g["side"] == 1 else (g["rows"], g["reduction"])
+        tokens = g["groups"] * (g["rows"] if g["side"] == 1 else g["cols"])
+        if not g["shared"]:
+            return self.add(base, None, p.macs, None,
+                            f"batched product of {g['groups']} distinct weight matrices")
+        per = _per_example(tokens, self.batch)
+        if per is None:
+            return self.add(base, None, p.macs, None, self._split_reason(tokens))
+        shape = LayerShape.linear(k, out, positions=per, name=base)
+        self.add(base, shape, p.macs, p.weight_tensor)
+
+    def _matmul(self, p: Product) -> tuple[str, LayerShape | None, int, None, str]:
+        g = p.args
+        base = p.owner if isinstance(p.owner_module, MatMul) else (
+            f"{p.owner}.matmul" if p.owner else "matmul")
+        groups, rows = g["groups"], g["rows"]
+        if groups % self.batch == 0:
+            groups //= self.batch
+        elif groups == 1 and rows % self.batch == 0:
+            rows //= self.batch
+        else:
+            return base, None, p.macs, None, self._split_reason(groups * rows)
+        return base, LayerShape.matmul(g["reduction"], g["cols"], rows, groups, name=base), \
+            p.macs, None, ""
+
+    def _split_reason(self, total: int) -> str:
+        return f"{total} rows do not split into {self.batch} examples (use a batch of 1)"
+
+    def _weight_layer_name(self, p: Product) -> str:
+        if p.weight in (None, "?"):
+            return f"{p.owner}.linear" if p.owner else "linear"
+        return layer_name(p.weight, self.model_name)
+
+    def convolution(self, p: Product) -> None:
+        g = p.args
+        base = self._weight_layer_name(p) if not g["dynamic"] else (p.owner or "conv")
+        if g["dynamic"]:
+            return self.add(base, None, p.macs, None, "convolution whose kernel is an activation")
+        images = g["input"][0]
+        if images != self.batch:
+            return self.add(base, None, p.macs, None,
+                            f"runs on {images} images for {self.batch} example(s): imcsim maps "
+                            "one convolution per example")
+        try:
+            shape, weight = _conv_shape(base, g, p.weight_tensor)
+        except UnsupportedLayerError as exc:
+            return self.add(base, None, p.macs, None, str(exc))
+        self.add(base, shape, p.macs, weight)
+
+
+def _conv_shape(name: str, g: dict[str, Any], w: torch.Tensor) -> tuple[LayerShape, torch.Tensor]:
+    x, groups, dims = g["input"], g["groups"], len(g["input"]) - 2
+    if g["transposed"] and dims == 2:
+        shape = LayerShape.conv_transpose2d(
+            x[1], w.shape[1] * groups, tuple(w.shape[2:]), tuple(x[2:]), g["stride"],
+            g["padding"], g["output_padding"], g["dilation"], groups, name=name)
+        return shape, transposed_weight(w, groups)
+    if g["transposed"] or dims not in (1, 2):
+        kind = "transposed " if g["transposed"] else ""
+        raise UnsupportedLayerError(f"{kind}{dims}-d convolution has no crossbar mapping")
+    if dims == 1:
+        shape = LayerShape.conv1d(x[1], w.shape[0], w.shape[2], x[2], g["stride"][0],
+                                  g["padding"][0], g["dilation"][0], groups, name=name)
+        return shape, w.unsqueeze(2)
+    shape = LayerShape.conv2d(x[1], w.shape[0], tuple(w.shape[2:]), tuple(x[2:]),
+                              stride=g["stride"], padding=g["padding"],
+                              dilation=g["dilation"], groups=groups, name=name)
+    return shape, w
+
+
+def check_finite(tensor: torch.Tensor, what: str) -> None:
+    """A NaN or infinite weight or input is refused, never mapped or simulated."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ConfigError(f"{what}: {bad} of {tensor.numel()} values are NaN or infinite")
+
+
+def _check_inputs(inputs: Any, what: str = "example input") -> None:
+    """:func:`check_finite` on every tensor of a tensor, tuple/list or dict of inputs."""
+    if isinstance(inputs, torch.Tensor):
+        check_finite(inputs, what)
+    elif isinstance(inputs, dict):
+        for key, value in inputs.items():
+            _check_inputs(value, f"{what} {key!r}")
+    elif isinstance(inputs, (tuple, list)):
+        for i, value in enumerate(inputs):
+            _check_inputs(value, f"{what} [{i}]")
+
+
+def _with_mask(shape: LayerShape, weight: torch.Tensor | None) -> LayerShape:
+    if weight is None:
+        return shape
+    weight = weight.detach()
+    check_finite(weight, f"layer {shape.name!r}: weight")
+    if int(torch.count_nonzero(weight)) == weight.numel():
+        return shape
+    return shape.with_mask((weight != 0).reshape(shape.weight_shape).cpu().numpy())
+
+
+def _silent_modules(model: nn.Module, ran: dict[str, nn.Module], used: set[str]) -> list[tuple[str, str, int]]:
+    """Modules that ran, hold weight matrices (parameters named ``*weight*``, 2-d or more),
+    and fed no captured product (position embeddings and class tokens are added, not
+    multiplied, and are not listed)."""
+    found = []
+    for name, module in ran.items():
+        own = [n for n, p in module.named_parameters(recurse=False)
+               if p.dim() >= 2 and "weight" in n]
+        if not own or isinstance(module, DIGITAL) or any(
+            (f"{name}.{n}" if name else n) in used for n in own
+        ):
+            continue
+        found.append((name or type(model).__name__,
+                      f"{type(module).__name__} has weights but ran no multiply-accumulate "
+                      "imcsim can see", 0))
+    return found
+
+
+def _unique(
+    layers: list[tuple[str, LayerShape, torch.Tensor | None]], factors: dict[str, dict[str, str]]
+) -> list[LayerShape]:
+    seen: Counter[str] = Counter()
+    out = []
+    for base, shape, weight in layers:
+        seen[base] += 1
+        label = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        update: dict[str, Any] = {"name": label}
+        update.update(factors.get(base, {}))
+        out.append(_with_mask(shape.model_copy(update=update), weight))
+    return out
+
+
+def _leading(inputs: Any) -> int | None:
+    first = inputs
+    while isinstance(first, (tuple, list, dict)) and first:
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    return int(first.shape[0]) if isinstance(first, torch.Tensor) and first.dim() else None
+
+
+def _batch_of(inputs: Any, products: tuple[Product, ...]) -> int:
+    """Examples in the input: its dimension 0 when every convolution runs on exactly that
+    many images (an image model), else 1 (the whole input is one example)."""
+    images = {p.args["input"][0] for p in products if p.op == "convolution"}
+    n = _leading(inputs)
+    return n if n is not None and images == {n} else 1
+
+
+def _extract(
+    model: nn.Module, inputs: Any, keep: bool, batch: int | None = None
+) -> tuple[Extraction, list[list[Product]]]:
+    """The extraction and, per layer, the products it came from."""
+    _check_inputs(inputs)
+    capture = run_capture(model, inputs, keep_activations=keep)
+    batch = _batch_of(inputs, capture.products) if batch is None else batch
+    builder = _Builder(model, batch, factor_names(model))
+    rnn = rnn_groups(model, capture.products)
+    inside = {i for members in rnn.values() for i in members}
+    for i, p in enumerate(capture.products):
+        if i in rnn:
+            members = [capture.products[j] for j in rnn[i]]
+            shape = rnn_layer(model, members, batch)
+            if shape is not None:
+                builder.current = members
+                builder.add(shape.name, shape, sum(m.macs for m in members), None)
+                continue
+            inside -= set(rnn[i])
+        if i in inside:
+            continue
+        builder.current = [p]
+        if p.op == "convolution":
+            builder.convolution(p)
+        else:
+            builder.product(p)
+    used = {p.weight for p in capture.products if p.weight}
+    unmapped = builder.unmapped + _silent_modules(model, capture.ran, used)
+    unmapped_macs = sum(m for _, _, m in unmapped)
+    extraction = Extraction(
+        layers=tuple(_unique(builder.layers, builder.factors)),
+        unmapped=tuple(f"{n}: {r}" + (f" ({m:,} MACs)" if m else "") for n, r, m in unmapped),
+        coverage=Coverage(capture.reference_macs, builder.weight_macs, builder.matmul_macs,
+                          unmapped_macs),
+        batch=batch,
     )
+    return extraction, builder.sources
+
+
+def extract_layers(
+    model: nn.Module, example_input: Any, *, batch: int | None = None
+) -> Extraction:
+    """Run ``example_input`` through ``model`` once and return every layer it executes.
+
+    ``example_input``: a tensor, a tuple of positional inputs or a dict of keyword inputs.
+    Layers describe one example: ``batch`` examples are in the input; by default, its
+    dimension 0 when every convolution runs on that many images (an image model: one
+    image per example), else 1 (the whole input, e.g. a sequence-first (T, B, E)
+    tensor, is the example).  See the module docstring.
+    """
+    return _extract(model, example_input, keep=False, batch=batch)[0]
+
+
+def layer_inputs(model: nn.Module, inputs: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The input of each named layer on ``inputs`` (N examples along dimension 0) as numpy
+    (N, C, H, W) in the layout of its ``LayerShape`` (``imcsim.nn.ops.as_nchw``); names as
+    ``extract_layers`` gives them.  Activation products (``matmul``) are not simulated by
+    the cycle simulator and have no input here."""
+    extraction, sources = _extract(model, inputs, keep=True, batch=_leading(inputs) or 1)
+    wanted, found = set(names), {}
+    for layer, products in zip(extraction.layers, sources):
+        if layer.name not in wanted or layer.kind == "matmul":
+            continue
+        act = rnn_input(products, extraction.batch) if layer.kind == "rnn" else products[0].activation
+        found[layer.name] = as_nchw(layer.kind, act, extraction.batch)
+    return found

@@ -108,7 +108,7 @@ class AccuracyResult:
             "model": spec.model, "method": spec.method,
             "keep": None if spec.method == "dense" else spec.keep,
             "mapper": spec.mapper, "array": p.report.chip.array.label, "chip": p.report.chip.name,
-            "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
+            "matmul_placement": p.report.chip.matmul.placement, "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
             "images": len(p.images), "data": p.data, "weights": p.weights,
             "params": p.report.total()["params"], "cycles": p.report.cycles,
             "ideal": s.ideal, "slicing": self.config.slicing, "weight_bits": s.weight_bits,
@@ -229,6 +229,7 @@ def finetune_on_chip(
     from dataclasses import replace
 
     from imcsim.nn.crossbar import CrossbarConv2d, detached_copy
+    from imcsim.nn.ops import set_array_weight
 
     sim = to_crossbar(prepared.model, prepared.report, config,
                       calibration=prepared.calibration if config.needs_calibration else None,
@@ -240,10 +241,10 @@ def finetune_on_chip(
         for name, layer in sim.named_modules():
             if isinstance(layer, CrossbarConv2d):
                 target = plain[name]
-                weight = getattr(target, "weight_orig", target.weight)
-                weight.copy_((layer.weight * layer.weight_mask).view_as(weight))
-                if layer.bias is not None:
-                    target.bias.copy_(layer.bias)
+                set_array_weight(target, layer.weight * layer.weight_mask)
+                bias = getattr(layer, "out_bias", layer.bias)  # a transposed conv's bias
+                if bias is not None:
+                    target.bias.copy_(bias)
             elif name in plain and not any(True for _ in layer.children()):
                 plain[name].load_state_dict(layer.state_dict())
     model.eval()

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError
+from imcsim.studies.vit import tiny_vit
 
 __all__ = [
     "MODELS",
@@ -37,6 +38,7 @@ __all__ = [
     "example_input",
     "resnet18",
     "resnet20",
+    "tiny_vit",
     "vgg13",
     "vgg_cifar",
     "wrn16_4",
@@ -336,6 +338,11 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "vgg-cifar", vgg_cifar, (32, 32), 10,
             "VGG-11 with BN for CIFAR (Simonyan & Zisserman, ICLR 2015; Ioffe & Szegedy, ICML 2015)",
+        ),
+        ModelSpec(
+            "tiny-vit", tiny_vit, (32, 32), 10,
+            "Tiny ViT: 4x4 patches, width 192, 12 heads, MLP ratio 2, depth 4, 2 CLS tokens "
+            "(after Wu, 'Powerful Design of Small Vision Transformer on CIFAR10', arXiv 2025)",
         ),
         ModelSpec(
             "resnet18", resnet18, (224, 224), 1000,

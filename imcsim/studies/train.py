@@ -1,6 +1,7 @@
 """Train, evaluate and fine-tune models on in-memory tensors (CPU friendly, seeded, resumable).
 
-Training is SGD with Nesterov momentum and a per-step cosine learning-rate schedule after a
+Training is SGD with Nesterov momentum (or AdamW, Loshchilov & Hutter, ICLR 2019, the usual
+choice for vision transformers) and a per-step cosine learning-rate schedule after a
 short linear warm-up (Loshchilov & Hutter, "SGDR", ICLR 2017; Goyal et al., 2017), light
 augmentation by random translations of up to ``shift_px`` pixels.  Every random choice
 (initialisation is the caller's, shuffling and augmentation are ours) is drawn from
@@ -19,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +31,7 @@ from torch import nn
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.nn.extract import check_finite
+from imcsim.nn.ops import weight_modules
 from imcsim.studies.train_state import DeferInterrupt, TrainInterrupted, load_state, save_state
 
 __all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "evaluate",
@@ -49,7 +52,9 @@ class TrainConfig(StrictModel):
     warmup_steps: int = Field(default=30, ge=0, le=10**9)
     """Steps of linear warm-up before the cosine decay."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    """Nesterov momentum."""
+    """Nesterov momentum (SGD only)."""
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    """``sgd`` (Nesterov) or ``adamw`` (decoupled weight decay; for transformers)."""
     weight_decay: float = Field(default=5e-4, ge=0, le=1)
     """L2 penalty on every parameter."""
     shift_px: int = Field(default=2, ge=0, le=16)
@@ -118,11 +123,11 @@ def shift_batch(images: torch.Tensor, shift_px: int, gen: torch.Generator) -> to
 
 
 def zero_masks(model: nn.Module) -> dict[str, torch.Tensor]:
-    """``{param name: mask}`` of conv/linear weights holding exact zeros (pruned weights)."""
+    """``{param name: mask}`` of supported weights (``imcsim.nn.ops``) holding exact zeros."""
     masks = {}
-    for name, module in model.named_modules():
+    for name, module, _ in weight_modules(model):
         weight = getattr(module, "weight", None)
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and isinstance(weight, nn.Parameter):
+        if isinstance(weight, nn.Parameter):
             nonzero = weight.detach() != 0
             if not bool(nonzero.all()):
                 masks[f"{name}.weight" if name else "weight"] = nonzero
@@ -168,6 +173,14 @@ def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoc
     return shift_batch(images[idx], config.shift_px, gen), labels[idx]
 
 
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+
+
 def train(
     model: nn.Module,
     images: torch.Tensor,
@@ -192,8 +205,7 @@ def train(
     check_finite(images, "training images")
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                          nesterov=config.momentum > 0, weight_decay=config.weight_decay)
+    opt = _optimizer(model, config)
     masks = zero_masks(model) if config.keep_zeros else {}
     path = Path(state_path) if state_path is not None else None
     start, loss_value = 0, float("nan")

@@ -2,7 +2,8 @@
 
 Every transform keeps about ``keep`` of the conv/linear weights, layer by layer:
 pruning uses sparsity 1 − keep; low-rank uses ``RankRule(keep=keep)``; group low-rank
-the same with ``groups`` groups per layer (split axis ``split``).  No training is
+the same with ``groups`` groups per layer (split axis ``split``); ``low-rank-queries``
+factorises only the attention query projections with a latent of 64.  No training is
 involved: the comparison is about shapes and masks, on the model's shipped weights
 when ``imcsim.studies.zoo.load_model`` has them, else on its Kaiming initialisation.
 """
@@ -17,11 +18,14 @@ from torch import nn
 from imcsim.compression import PRUNINGS, TRANSFORMS
 from imcsim.errors import ConfigError
 from imcsim.layers import LayerShape
-from imcsim.nn.compress.lowrank import low_rank
+from imcsim.nn.compress.lowrank import low_rank, low_rank_queries
 from imcsim.nn.compress.modules import Split
 from imcsim.nn.compress.prune import prune
 from imcsim.nn.compress.svd import RankRule
 from imcsim.nn.extract import extract_layers
+
+QUERY_LATENT = 64
+"""Latent size of ``low-rank-queries`` (the Tiny ViT paper's MLA setting)."""
 
 
 def resolve_model(
@@ -51,6 +55,8 @@ def compressed(
         return low_rank(module, RankRule(keep=keep)).model
     if transform == "group-low-rank":
         return low_rank(module, RankRule(keep=keep), groups=groups, split=split).model
+    if transform == "low-rank-queries":  # ``keep`` does not apply: the latent is fixed
+        return low_rank_queries(module, QUERY_LATENT).model
     raise ConfigError(f"unknown transform {transform!r} (known: {', '.join(TRANSFORMS)})")
 
 

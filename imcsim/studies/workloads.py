@@ -1,37 +1,64 @@
-"""Resolve what the user wants mapped: a built-in torch model or a CSV layer table."""
+"""Resolve what the user wants mapped: a torch model (``--model``) or a CSV layer table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, ImcsimError
 from imcsim.layers import LayerShape
 from imcsim.tables import load_layer_table
+
+if TYPE_CHECKING:
+    from imcsim.nn.extract import Coverage
+
+__all__ = ["Workload", "load_workload", "model_workload"]
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Named layers in execution order, plus modules that could not be mapped."""
+    """Named layers in execution order, what could not be mapped, and the MAC coverage."""
 
     name: str
     layers: tuple[LayerShape, ...]
     unmapped: tuple[str, ...] = ()
+    coverage: Coverage | None = None
+    """Captured vs. ``FlopCounterMode`` MACs (torch models only)."""
+
+    @property
+    def complete(self) -> bool:
+        """Nothing ran that is not mapped (always true for a layer table)."""
+        return not self.unmapped and (self.coverage is None or self.coverage.difference == 0)
 
 
-def model_workload(name: str) -> Workload:
-    """Extract a built-in model's layers at its native input size (needs torch)."""
+def model_workload(name: str, input_shape: tuple[int, ...] | None = None) -> Workload:
+    """Extract a torch model's layers (``imcsim.studies.user_models`` resolves ``name``)."""
     from imcsim.nn.extract import extract_layers
-    from imcsim.studies.models import build_model, example_input
+    from imcsim.studies.user_models import resolve_model
 
-    extraction = extract_layers(build_model(name), example_input(name))
-    return Workload(name, extraction.layers, extraction.unmapped)
+    user = resolve_model(name, input_shape)
+    try:
+        extraction = extract_layers(user.model, user.example)
+    except ImcsimError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model failing on its input is one line
+        shape = tuple(getattr(user.example, "shape", ()))
+        raise ConfigError(
+            f"model {name!r} on input {shape}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        ) from None
+    return Workload(user.name, extraction.layers, extraction.unmapped, extraction.coverage)
 
 
-def load_workload(model: str | None = None, layers: str | None = None) -> Workload:
-    """``model`` names a built-in torch model; ``layers`` a CSV file or shipped table."""
+def load_workload(
+    model: str | None = None, layers: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Workload:
+    """``model`` names a torch model (see ``user_models``); ``layers`` a CSV file or shipped table."""
     if (model is None) == (layers is None):
         raise ConfigError("give exactly one of --model NAME or --layers TABLE.csv")
     if layers is not None:
+        if input_shape is not None:
+            raise ConfigError("--input-shape applies to --model, not to --layers")
         shapes = load_layer_table(layers)
         return Workload(layers.rsplit("/", 1)[-1].removesuffix(".csv"), tuple(shapes))
-    return model_workload(model)  # type: ignore[arg-type]
+    return model_workload(model, input_shape)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Model compression for crossbars: low-rank, group low-rank and pruning (torch side)."""
 
-from imcsim.nn.compress.lowrank import Factorization, low_rank
+from imcsim.nn.compress.lowrank import Factorization, low_rank, low_rank_queries
 from imcsim.nn.compress.modules import FACTORIZED, LowRankConv2d, LowRankLinear
 from imcsim.nn.compress.patterns import default_patterns, edge_patterns
 from imcsim.nn.compress.prune import (
@@ -21,5 +21,6 @@ from imcsim.nn.compress.svd import (
 __all__ = [
     "FACTORIZED", "Factorization", "LayerFactor", "LayerPruning", "LowRankConv2d",
     "LowRankLinear", "Pruning", "RankRule", "balanced_factors", "default_patterns", "edge_patterns",
-    "factorize_conv", "factorize_linear", "layer_mask", "load_pruned", "low_rank", "prune",
+    "factorize_conv", "factorize_linear", "layer_mask", "load_pruned", "low_rank",
+    "low_rank_queries", "prune",
 ]

@@ -1,4 +1,4 @@
-"""Low-rank (and group low-rank) factorisation of a whole model.
+"""Low-rank (and group low-rank) factorisation of a whole model, and low-rank queries.
 
 Every ungrouped ``nn.Conv2d`` and every ``nn.Linear`` (minus ``exclude``) is replaced
 by a ``LowRankConv2d`` / ``LowRankLinear`` initialised by truncated SVD (see
@@ -6,6 +6,11 @@ by a ``LowRankConv2d`` / ``LowRankLinear`` initialised by truncated SVD (see
 (e.g. the 3-channel stem under an input split) is factorised plainly (g = 1), and
 Linear layers are always plain; the per-layer records say which ``groups`` each got.
 The input model is left untouched: a deep copy is transformed.
+
+``low_rank_queries`` factorises only the query projections of attention blocks,
+q = W_up·W_down·x with a latent of 64, the query half of Multi-Head Latent Attention
+as "Powerful Design of Small Vision Transformer on CIFAR10" uses it (REFERENCES.md):
+W_down = ``r`` (dim → latent), W_up = ``l`` (latent → dim), from the truncated SVD.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from imcsim.errors import ConfigError
 from imcsim.nn.compress.group import check_options
 from imcsim.nn.compress.modules import FACTORIZED, Split
 from imcsim.nn.compress.svd import LayerFactor, RankRule, factorize_conv, factorize_linear
+from imcsim.nn.ops import weight_modules
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,8 @@ class Factorization:
 
 
 def targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[tuple[str, nn.Module]]:
-    """Ungrouped Conv2d and Linear modules (qualified names), factor children excluded."""
+    """Factorizable modules of the registry (``imcsim.nn.ops``: ungrouped Conv2d, Linear),
+    by qualified name, factor children excluded."""
     inside = {
         f"{name}.{child}" for name, m in model.named_modules() if isinstance(m, FACTORIZED)
         for child in ("r", "l")
@@ -49,9 +56,9 @@ def targets(model: nn.Module, exclude: Sequence[str] = ()) -> list[tuple[str, nn
     if unknown:
         raise ConfigError(f"exclude: no module named {sorted(unknown)[0]!r} in the model")
     return [
-        (name, m) for name, m in model.named_modules()
+        (name, m) for name, m, _ in weight_modules(
+            model, where=lambda entry, m: entry.factorizable and getattr(m, "groups", 1) == 1)
         if name not in inside and name not in exclude
-        and (isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1))
     ]
 
 
@@ -83,6 +90,30 @@ def low_rank(
             new, record = factorize_conv(module, rule, groups=g, split=split, name=name)
         else:
             new, record = factorize_linear(module, rule, name=name)
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, new)
+        records.append(record)
+    return Factorization(model=model, layers=tuple(records))
+
+
+QUERY_NAMES = ("q", "query", "q_proj")
+"""Module names of query projections (Tiny ViT, BERT, GPT-NeoX/LLaMA conventions)."""
+
+
+def low_rank_queries(
+    model: nn.Module, latent: int = 64, names: Sequence[str] = QUERY_NAMES
+) -> Factorization:
+    """A copy of ``model`` whose ``nn.Linear`` query projections (modules named ``names``)
+    become q = W_up·W_down·x with a ``latent``-dimensional bottleneck (truncated SVD)."""
+    model = copy.deepcopy(model)
+    records = []
+    chosen = [(n, m) for n, m in targets(model) if n.rpartition(".")[2] in names]
+    if not chosen:
+        raise ConfigError(f"low-rank queries: no nn.Linear named {', '.join(names)} in the model")
+    for name, module in chosen:
+        if not isinstance(module, nn.Linear):
+            raise ConfigError(f"low-rank queries: {name!r} is a {type(module).__name__}, not nn.Linear")
+        new, record = factorize_linear(module, latent, name=name)
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent), child, new)
         records.append(record)

@@ -29,6 +29,7 @@ from torch.nn.utils import prune as torch_prune
 from imcsim.compression import PRUNINGS
 from imcsim.errors import ConfigError
 from imcsim.nn.compress.patterns import Shared, check_patterns, default_patterns, pattern_mask
+from imcsim.nn.ops import weight_modules
 
 
 def check_sparsity(sparsity: float) -> None:
@@ -132,7 +133,8 @@ def prune(
     model: nn.Module, method: str, sparsity: float, *, patterns: Sequence[np.ndarray] | None = None,
     shared: Shared = "channel", exclude: Sequence[str] = (),
 ) -> Pruning:
-    """A copy of ``model`` with every Conv2d/Linear pruned by ``method`` to ``sparsity``.
+    """A copy of ``model`` with every prunable module (``imcsim.nn.ops``: Conv2d, Linear)
+    pruned by ``method`` to ``sparsity``.
 
     ``patterns`` (pattern pruning) apply to the layers whose kernel has their shape;
     the others use ``default_patterns`` of their own kernel.
@@ -141,8 +143,8 @@ def prune(
     if method not in PRUNINGS:
         raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
     model = copy.deepcopy(model)
-    modules = [(n, m) for n, m in model.named_modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in exclude]
+    modules = [(n, m) for n, m, _ in weight_modules(model, where=lambda e, _m: e.prunable)
+               if n not in exclude]
     given = _patterns_by_kernel(patterns, modules)
     records = []
     for name, module in modules:
