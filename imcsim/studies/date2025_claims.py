@@ -1,0 +1,162 @@
+"""The low-rank paper's two numbers, computed from the ``date2025`` study's points.
+
+Jeon, Rhe, Ko (DATE 2025) report "up to 2.5× speedup or +20.9 % accuracy over existing
+pruning techniques".  On the trade-off curve of one conventions set, model and array:
+
+* **speedup at equal accuracy**: for every low-rank point p, the fastest point of the
+  baseline with accuracy ≥ acc(p) − tolerance; speedup = its critical-path cycles /
+  p's.  The number is the largest such speedup ("up to"), with the pair that gives it.
+* **accuracy gain at equal cycles**: for every low-rank point p, the most accurate
+  baseline point with at most p's critical-path cycles; gain = acc(p) − its accuracy
+  (percentage points).  The number is the largest gain; ``None`` when no baseline point
+  is as fast as any low-rank point (measured points only, no interpolation).
+
+Baselines: the conventions' pattern families (the paper's pruning baselines), channel
+pruning (the control), and every pruning family together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imcsim.studies.date2025_spec import PRUNING_FAMILIES, Date2025Spec, ablations
+
+__all__ = ["accuracy_gain", "compute_claims", "speedup_at_accuracy", "write_claims"]
+
+Record = dict[str, Any]
+
+
+def _pair(p: Record, b: Record) -> dict[str, Any]:
+    return {"proposed": p["key"], "proposed_accuracy": p["accuracy"],
+            "proposed_cycles": p["latency_cycles"], "baseline": b["key"],
+            "baseline_accuracy": b["accuracy"], "baseline_cycles": b["latency_cycles"]}
+
+
+def speedup_at_accuracy(proposed: Sequence[Record], baseline: Sequence[Record],
+                        tolerance_pp: float) -> dict[str, Any] | None:
+    """Largest cycles(baseline) / cycles(low-rank) at equal accuracy (within tolerance)."""
+    best = None
+    for p in proposed:
+        eligible = [b for b in baseline if b["accuracy"] >= p["accuracy"] - tolerance_pp / 100]
+        if eligible:
+            b = min(eligible, key=lambda r: (r["latency_cycles"], -r["accuracy"]))
+            value = b["latency_cycles"] / p["latency_cycles"]
+            if best is None or value > best["value"]:
+                best = {"value": value, **_pair(p, b)}
+    return best
+
+
+def accuracy_gain(proposed: Sequence[Record], baseline: Sequence[Record]) -> dict[str, Any] | None:
+    """Largest accuracy(low-rank) − accuracy(baseline) in points, at ≤ the same cycles."""
+    best = None
+    for p in proposed:
+        eligible = [b for b in baseline if b["latency_cycles"] <= p["latency_cycles"]]
+        if eligible:
+            b = max(eligible, key=lambda r: (r["accuracy"], -r["latency_cycles"]))
+            value = 100 * (p["accuracy"] - b["accuracy"])
+            if best is None or value > best["value"]:
+                best = {"value": value, **_pair(p, b)}
+    return best
+
+
+def compute_claims(points: Sequence[Record], spec: Date2025Spec) -> dict[str, Any]:
+    """Both numbers for every conventions set × model × array × baseline."""
+    rows = []
+    for conv in ablations():
+        baselines = {"patterns": conv.pattern_families, "channel": ("channel",),
+                     "all pruning": tuple(f for f in conv.families if f in PRUNING_FAMILIES)}
+        for model in spec.models:
+            for array in spec.arrays[model]:
+                here = [p for p in points if (p["conventions"], p["model"], p["array"])
+                        == (conv.name, model, array)]
+                proposed = [p for p in here if p["family"] == conv.proposed]
+                if not proposed:
+                    continue
+                for name, families in baselines.items():
+                    base = [p for p in here if p["family"] in families]
+                    rows.append({"conventions": conv.name, "model": model, "array": array,
+                                 "baseline": name,
+                                 "speedup": speedup_at_accuracy(proposed, base, spec.tolerance_pp),
+                                 "accuracy_gain_pp": accuracy_gain(proposed, base)})
+    return {"tolerance_pp": spec.tolerance_pp, "rows": rows}
+
+
+def _fmt_speedup(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "—"
+    return (f"{entry['value']:.2f}× ({entry['proposed']} {100 * entry['proposed_accuracy']:.1f} % "
+            f"{entry['proposed_cycles']:,} cc vs {entry['baseline']} "
+            f"{100 * entry['baseline_accuracy']:.1f} % {entry['baseline_cycles']:,} cc)")
+
+
+def _fmt_gain(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "— (no baseline point as fast)"
+    return (f"{entry['value']:+.1f} pp ({entry['proposed']} {entry['proposed_cycles']:,} cc vs "
+            f"{entry['baseline']} {entry['baseline_cycles']:,} cc)")
+
+
+def claims_markdown(claims: dict[str, Any]) -> str:
+    """One table row per conventions × model × array × baseline."""
+    lines = [f"Equal accuracy: within {claims['tolerance_pp']:g} percentage points; "
+             "cycles are critical-path computing cycles per image.", "",
+             "| conventions | model | array | baseline | speedup at equal accuracy | "
+             "accuracy gain at equal cycles |", "|---|---|---|---|---|---|"]
+    for r in claims["rows"]:
+        lines.append(f"| {r['conventions']} | {r['model']} | {r['array']} | {r['baseline']} | "
+                     f"{_fmt_speedup(r['speedup'])} | {_fmt_gain(r['accuracy_gain_pp'])} |")
+    return "\n".join(lines)
+
+
+def variants_markdown(points: Sequence[Record], conventions: str = "paper") -> str:
+    """Accuracy and kept fraction of every variant, lowest kept fraction first."""
+    seen, rows = set(), []
+    for p in sorted(points, key=lambda r: (r["model"], r["kept"])):
+        key = (p["model"], p["key"])
+        if p["conventions"] in (conventions, "imcsim") and key not in seen:
+            seen.add(key)
+            rows.append(f"| {p['model']} | {p['family']} | {p['label']} | {p['kept']:.3f} | "
+                        f"{100 * p['accuracy']:.1f} % |")
+    head = ["| model | family | knob | kept weights | accuracy |", "|---|---|---|---:|---:|"]
+    return "\n".join(head + rows)
+
+
+def write_claims(claims: dict[str, Any], points: Sequence[Record], records: Sequence[Record],
+                 out: Path, spec: Date2025Spec, charts: Sequence[str] = ()) -> list[Path]:
+    """claims.json, claims.md and the requested trade-off charts."""
+    (out / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
+    dataset = records[0]["dataset"] if records else spec.dataset
+    text = (f"# date2025 study\n\nDataset: {dataset}; fine-tuned {spec.finetune_epochs} "
+            f"epoch(s) per variant; accuracy on held-out test images.\n\n"
+            f"{claims_markdown(claims)}\n\n## Variants\n\n{variants_markdown(points)}\n")
+    (out / "claims.md").write_text(text)
+    return _charts(points, out, spec, charts)
+
+
+def _charts(points: Sequence[Record], out: Path, spec: Date2025Spec,
+            charts: Sequence[str]) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from imcsim.plotting import plot_tradeoff
+
+    fields = {"tradeoff": "latency_cycles", "tradeoff_energy": "energy_pj"}
+    saved = []
+    for chart in (c for c in charts if c in fields):
+        for conv in ("paper", "imcsim"):
+            for model in spec.models:
+                arrays = spec.arrays[model]
+                fig, axes = plt.subplots(1, len(arrays), figsize=(5.2 * len(arrays), 4.6),
+                                         layout="constrained", squeeze=False)
+                for ax, array in zip(axes[0], arrays):
+                    here = [p for p in points if (p["conventions"], p["model"], p["array"])
+                            == (conv, model, array)]
+                    if here:
+                        plot_tradeoff(here, ax, x=fields[chart])
+                path = out / f"{chart}-{model}-{conv}.png"
+                fig.savefig(path, dpi=120)
+                plt.close(fig)
+                saved.append(path)
+    return saved

@@ -1,0 +1,83 @@
+"""The date2025 study: its two numbers on hand-made points, its recipes, a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imcsim.errors import ConfigError
+from imcsim.studies.date2025_claims import accuracy_gain, speedup_at_accuracy
+from imcsim.studies.date2025_spec import IMCSIM, PAPER, Date2025Spec, ablations, variants
+from imcsim.studies.recipes import Recipe, load_recipe
+
+
+def _p(key: str, accuracy: float, cycles: int) -> dict:
+    return {"key": key, "accuracy": accuracy, "latency_cycles": cycles}
+
+
+def test_speedup_at_equal_accuracy_and_gain_at_equal_cycles() -> None:
+    low = [_p("k4", 0.90, 100), _p("k16", 0.97, 300)]
+    pruning = [_p("a", 0.905, 250), _p("b", 0.97, 900), _p("c", 0.80, 90)]
+    best = speedup_at_accuracy(low, pruning, tolerance_pp=1.0)
+    # k4 (90 %) vs the fastest pruning point within 1 pp: a (90.5 %, 250) -> 2.5x;
+    # k16 (97 %) vs b (97 %, 900) -> 3x: the larger one is reported
+    assert best["value"] == pytest.approx(3.0) and (best["proposed"], best["baseline"]) == ("k16", "b")
+    assert speedup_at_accuracy(low, pruning, tolerance_pp=0.0)["value"] == pytest.approx(3.0)
+    # at <= 100 cycles only c (80 %) competes with k4: +10 pp; at <= 300: a (90.5 %) vs k16
+    gain = accuracy_gain(low, pruning)
+    assert gain["value"] == pytest.approx(10.0) and gain["baseline"] == "c"
+    assert accuracy_gain(low, [_p("slow", 0.5, 1000)]) is None
+    assert speedup_at_accuracy(low, [_p("bad", 0.5, 10)], 1.0) is None
+
+
+def test_conventions_and_variants() -> None:
+    names = [c.name for c in ablations()]
+    assert names[:2] == ["paper", "imcsim"] and len(names) == 8 and len(set(names)) == 8
+    assert PAPER.families[1] == "low-rank" and IMCSIM.families[1] == "low-rank-keep"
+    assert PAPER.pattern_families == ("kernel-pattern", "layer-pattern")
+    assert IMCSIM.pattern_families == ("channel-pattern",)
+    assert PAPER.precision_of("wrn16-4").weight_bits == 2
+    spec = Date2025Spec()
+    keys = [v.key for v in variants(spec)]
+    assert len(keys) == len(set(keys))
+    assert sum(v.family == "low-rank" for v in variants(spec)) == 9  # ranks x groups
+    assert "kernel-pattern-patdnn-kernel-n4" in keys and "kernel-pattern-patdnn-layer-n4" in keys
+
+
+def test_recipes_validate() -> None:
+    full, quick = load_recipe("date2025"), load_recipe("date2025-quick")
+    assert full.sweep is None and full.date2025.models == ("resnet20", "wrn16-4")
+    assert quick.date2025.models == ("resnet20",)
+    with pytest.raises(ConfigError, match="exactly one"):
+        Recipe.parse({"name": "x"})
+    with pytest.raises(ConfigError, match="arrays"):
+        Date2025Spec.parse({"models": ["resnet20"], "arrays": {"wrn16-4": ["64x64"]}})
+    with pytest.raises(ConfigError, match="models"):
+        Date2025Spec.parse({"models": ["vgg13"]})
+
+
+def test_tiny_study_end_to_end(tmp_path) -> None:
+    pytest.importorskip("torch")
+    from imcsim.studies.date2025 import run_date2025
+
+    spec = Date2025Spec(models=("resnet20",), finetune_epochs=0, test_images=50, ranks=(4,),
+                        groups=(1,), taps=(4,), library_taps=(), channel_keeps=(0.5,),
+                        other_keeps=(), low_rank_keeps=(), pattern_keeps=(0.5,),
+                        arrays={"resnet20": ("64x64",)})
+    claims = run_date2025(spec, tmp_path, ("tradeoff",))
+    records = [json.loads(line) for line in (tmp_path / "variants-resnet20.jsonl").open()]
+    assert [r["key"] for r in records] == [v.key for v in variants(spec)]
+    points = [json.loads(line) for line in (tmp_path / "points.jsonl").open()]
+    paper = {p["key"]: p for p in points if p["conventions"] == "paper"}
+    assert paper["low-rank-k4-g1"]["latency_cycles"] < paper["low-rank-k4-g1"]["cycles"]  # pipelined
+    assert paper["kernel-pattern-patdnn-kernel-n4"]["index_bits"] > 0
+    assert paper["kernel-pattern-patdnn-kernel-n4"]["energy_breakdown_pj"]["pattern_index"] > 0
+    assert paper["low-rank-k4-g1"]["energy_breakdown_pj"]["pattern_index"] == 0
+    # no kept-fraction low-rank variant here: conventions that compare it have no rows
+    assert {r["conventions"] for r in claims["rows"]} == {
+        c.name for c in ablations() if c.low_rank == "fixed"}
+    assert (tmp_path / "claims.md").read_text().count("| paper |") == 3
+    assert (tmp_path / "tradeoff-resnet20-paper.png").stat().st_size > 0
+    # a rerun trains nothing and gives the same claims
+    assert run_date2025(spec, tmp_path) == claims
