@@ -108,34 +108,35 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for model in spec.models:
+        spec_m = spec.for_model(model)
         path = _results_path(out, model)
         done = {r["key"]: r for r in read_results(path)}
-        todo = [v for v in variants(spec) if v.key not in done]
+        todo = [v for v in variants(spec_m) if v.key not in done]
         if todo:
             base, weights = base_model(model, spec, out, progress)
             data = load_data(model, spec.dataset, spec.data_dir)
             pick = _subset(len(data.train_images), spec.train_images.get(model), seed=0)
             x, y = data.train_images[pick], data.train_labels[pick]
-            pick = _subset(len(data.test_images), spec.test_images, seed=1)
+            pick = _subset(len(data.test_images), spec_m.test_images, seed=1)
             tx, ty = data.test_images[pick], data.test_labels[pick]
         for v in todo:
             if progress:
                 progress(f"{model}: fine-tuning {v.key}")
             start = time.perf_counter()
             net = compress(base, v, spec)
-            if spec.finetune_epochs:
-                config = TrainConfig(epochs=spec.finetune_epochs, lr=FINETUNE_LR, warmup_steps=0)
+            if spec_m.finetune_epochs:
+                config = TrainConfig(epochs=spec_m.finetune_epochs, lr=FINETUNE_LR, warmup_steps=0)
                 state = out / "state" / f"{model}-{v.key}.state"
                 state.parent.mkdir(parents=True, exist_ok=True)
                 train(net, x, y, config, state_path=state)
             record = {"model": model, "key": v.key, **v.model_dump(), "label": v.label,
                       "accuracy": evaluate(net, tx, ty), "dataset": data.description,
-                      "weights": weights, "finetune_epochs": spec.finetune_epochs,
+                      "weights": weights, "finetune_epochs": spec_m.finetune_epochs,
                       "train_images": len(x), "test_images": len(tx),
                       "seconds": round(time.perf_counter() - start, 1)}
             _append(path, record)
             done[v.key] = record
-        records += [done[v.key] for v in variants(spec) if v.key in done]
+        records += [done[v.key] for v in variants(spec_m) if v.key in done]
     return records
 
 

@@ -124,14 +124,25 @@ def variants_markdown(points: Sequence[Record], conventions: str = "paper") -> s
     return "\n".join(head + rows)
 
 
+def budget_markdown(records: Sequence[Record]) -> str:
+    """Per model: data, base weights, fine-tuning budget and test images."""
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in records):
+        r = next(x for x in records if x["model"] == model)
+        seconds = sum(x["seconds"] for x in records if x["model"] == model)
+        lines.append(f"- {model}: {r['dataset']}; base {r['weights']}; every variant fine-tuned "
+                     f"{r['finetune_epochs']} epoch(s) on {r['train_images']} training images, "
+                     f"accuracy on {r['test_images']} held-out test images "
+                     f"({seconds / 60:.0f} min of fine-tuning and evaluation in all).")
+    return "\n".join(lines)
+
+
 def write_claims(claims: dict[str, Any], points: Sequence[Record], records: Sequence[Record],
                  out: Path, spec: Date2025Spec, charts: Sequence[str] = ()) -> list[Path]:
     """claims.json, claims.md and the requested trade-off charts."""
     (out / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
-    dataset = records[0]["dataset"] if records else spec.dataset
-    text = (f"# date2025 study\n\nDataset: {dataset}; fine-tuned {spec.finetune_epochs} "
-            f"epoch(s) per variant; accuracy on held-out test images.\n\n"
-            f"{claims_markdown(claims)}\n\n## Variants\n\n{variants_markdown(points)}\n")
+    text = (f"# date2025 study\n\n{budget_markdown(records)}\n\n{claims_markdown(claims)}\n\n"
+            f"## Variants\n\n{variants_markdown(points)}\n")
     (out / "claims.md").write_text(text)
     return _charts(points, out, spec, charts)
 

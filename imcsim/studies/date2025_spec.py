@@ -15,7 +15,7 @@ evaluated once, then mapped under every convention and array size.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -183,6 +183,9 @@ class Date2025Spec(StrictModel):
     """Layers every variant leaves dense (the paper group's convention, held fixed)."""
     tolerance_pp: float = Field(default=1.0, ge=0)
     """Equal accuracy: within this many percentage points."""
+    overrides: dict[str, dict[str, Any]] = {}
+    """Per model, other values of the knob and budget fields (e.g. fewer variants and
+    fewer fine-tuning images for the expensive WRN-16-4)."""
 
     @field_validator("models")
     @classmethod
@@ -209,7 +212,26 @@ class Date2025Spec(StrictModel):
             raise ValueError("taps: a 3x3 kernel keeps 1..9 taps")
         if any(r < 1 for r in self.ranks) or any(g < 1 for g in self.groups):
             raise ValueError("ranks and groups must be positive")
+        for model, fields in self.overrides.items():
+            if model not in self.models:
+                raise ValueError(f"overrides: model {model!r} is not in models")
+            bad = set(fields) - set(OVERRIDABLE)
+            if bad:
+                raise ValueError(f"overrides.{model}: {sorted(bad)[0]!r} cannot be set per model "
+                                 f"(can: {', '.join(OVERRIDABLE)})")
+            self.for_model(model)
         return self
+
+    def for_model(self, model: str) -> Date2025Spec:
+        """This spec with ``model``'s overrides applied (validated)."""
+        fields = self.overrides.get(model)
+        if not fields:
+            return self
+        return Date2025Spec.parse({**self.model_dump(exclude={"overrides"}), **fields})  # type: ignore[return-value]
+
+
+OVERRIDABLE = ("finetune_epochs", "test_images", "ranks", "groups", "taps", "library_taps",
+               "channel_keeps", "other_keeps", "low_rank_keeps", "pattern_keeps")
 
 
 def variants(spec: Date2025Spec) -> list[Variant]:
