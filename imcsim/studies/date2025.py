@@ -2,8 +2,10 @@
 low-rank paper's conventions and imcsim's (Jeon, Rhe, Ko, DATE 2025; see ``date2025_spec``).
 
 1. **Train** (slow, resumable): every variant of every model is compressed from the base
-   model, fine-tuned ``finetune_epochs`` on the training split and evaluated on held-out
-   test images; one record per variant is appended to ``variants-<model>.jsonl`` as it
+   model, fine-tuned ``finetune_epochs`` on the training split, its batch-norm statistics
+   re-estimated on the same images (forward passes only: a compressed layer's outputs
+   no longer match the running statistics, which a short fine-tuning barely moves), and
+   evaluated on held-out test images; one record per variant is appended to ``variants-<model>.jsonl`` as it
    finishes, and an interrupted fine-tuning resumes from its saved state.  Subsets of the
    training or test split are seeded random draws (the splits are sorted by class).  A base model
    without shipped weights for the dataset is trained first (``base/<model>-<dataset>.pt``).
@@ -45,11 +47,13 @@ from imcsim.studies.date2025_spec import (
 )
 from imcsim.studies.sweep import read_results
 
-__all__ = ["base_model", "map_points", "run_date2025", "study_chip", "train_variants"]
+__all__ = ["base_model", "map_points", "recalibrate_batchnorm", "run_date2025", "study_chip",
+           "train_variants"]
 
 Record = dict[str, Any]
 Progress = Callable[[str], None]
 FINETUNE_LR = 0.01
+RECALIBRATION_IMAGES = 1000
 
 
 def _append(path: Path, record: Record) -> None:
@@ -129,6 +133,7 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
                 state = out / "state" / f"{model}-{v.key}.state"
                 state.parent.mkdir(parents=True, exist_ok=True)
                 train(net, x, y, config, state_path=state)
+            recalibrate_batchnorm(net, x[:RECALIBRATION_IMAGES])
             record = {"model": model, "key": v.key, **v.model_dump(), "label": v.label,
                       "accuracy": evaluate(net, tx, ty), "dataset": data.description,
                       "weights": weights, "finetune_epochs": spec_m.finetune_epochs,
@@ -138,6 +143,25 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
             done[v.key] = record
         records += [done[v.key] for v in variants(spec_m) if v.key in done]
     return records
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 128) -> None:
+    """Re-estimate every BatchNorm's running mean and variance on ``images`` (cumulative
+    average over the batches, Ioffe & Szegedy, ICML 2015); the model ends in eval mode."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start:start + batch_size])
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
 
 
 def _subset(total: int, n: int | None, seed: int) -> torch.Tensor:

@@ -6,12 +6,14 @@ pruning techniques".  On the trade-off curve of one conventions set, model and a
 * **speedup at equal accuracy**: for every low-rank point p, the fastest point of the
   baseline with accuracy ≥ acc(p) − tolerance; speedup = its critical-path cycles /
   p's.  The number is the largest such speedup ("up to"), with the pair that gives it.
+* (also the same ratio of energy per image, ``energy_ratio``, with the cost model's
+  index and pattern-index overhead included);
 * **accuracy gain at equal cycles**: for every low-rank point p, the most accurate
   baseline point with at most p's critical-path cycles; gain = acc(p) − its accuracy
   (percentage points).  The number is the largest gain; ``None`` when no baseline point
   is as fast as any low-rank point (measured points only, no interpolation).
 
-Baselines: the conventions' pattern families (the paper's pruning baselines), channel
+Points below ``min_accuracy`` are left out.  Baselines: the conventions' pattern families (the paper's pruning baselines), channel
 pruning (the control), and every pruning family together.
 """
 
@@ -29,23 +31,24 @@ __all__ = ["accuracy_gain", "compute_claims", "speedup_at_accuracy", "write_clai
 Record = dict[str, Any]
 
 
-def _pair(p: Record, b: Record) -> dict[str, Any]:
+def _pair(p: Record, b: Record, field: str = "latency_cycles") -> dict[str, Any]:
     return {"proposed": p["key"], "proposed_accuracy": p["accuracy"],
-            "proposed_cycles": p["latency_cycles"], "baseline": b["key"],
-            "baseline_accuracy": b["accuracy"], "baseline_cycles": b["latency_cycles"]}
+            "proposed_cycles": p[field], "baseline": b["key"],
+            "baseline_accuracy": b["accuracy"], "baseline_cycles": b[field]}
 
 
 def speedup_at_accuracy(proposed: Sequence[Record], baseline: Sequence[Record],
-                        tolerance_pp: float) -> dict[str, Any] | None:
-    """Largest cycles(baseline) / cycles(low-rank) at equal accuracy (within tolerance)."""
+                        tolerance_pp: float, field: str = "latency_cycles") -> dict[str, Any] | None:
+    """Largest cycles(baseline) / cycles(low-rank) at equal accuracy (within tolerance);
+    ``field="energy_pj"`` gives the energy ratio instead."""
     best = None
     for p in proposed:
         eligible = [b for b in baseline if b["accuracy"] >= p["accuracy"] - tolerance_pp / 100]
         if eligible:
-            b = min(eligible, key=lambda r: (r["latency_cycles"], -r["accuracy"]))
-            value = b["latency_cycles"] / p["latency_cycles"]
+            b = min(eligible, key=lambda r: (r[field], -r["accuracy"]))
+            value = b[field] / p[field]
             if best is None or value > best["value"]:
-                best = {"value": value, **_pair(p, b)}
+                best = {"value": value, **_pair(p, b, field)}
     return best
 
 
@@ -71,7 +74,7 @@ def compute_claims(points: Sequence[Record], spec: Date2025Spec) -> dict[str, An
         for model in spec.models:
             for array in spec.arrays[model]:
                 here = [p for p in points if (p["conventions"], p["model"], p["array"])
-                        == (conv.name, model, array)]
+                        == (conv.name, model, array) and p["accuracy"] >= spec.min_accuracy]
                 proposed = [p for p in here if p["family"] == conv.proposed]
                 if not proposed:
                     continue
@@ -80,8 +83,10 @@ def compute_claims(points: Sequence[Record], spec: Date2025Spec) -> dict[str, An
                     rows.append({"conventions": conv.name, "model": model, "array": array,
                                  "baseline": name,
                                  "speedup": speedup_at_accuracy(proposed, base, spec.tolerance_pp),
-                                 "accuracy_gain_pp": accuracy_gain(proposed, base)})
-    return {"tolerance_pp": spec.tolerance_pp, "rows": rows}
+                                 "accuracy_gain_pp": accuracy_gain(proposed, base),
+                                 "energy_ratio": speedup_at_accuracy(
+                                     proposed, base, spec.tolerance_pp, "energy_pj")})
+    return {"tolerance_pp": spec.tolerance_pp, "min_accuracy": spec.min_accuracy, "rows": rows}
 
 
 def _fmt_speedup(entry: dict[str, Any] | None) -> str:
@@ -101,13 +106,37 @@ def _fmt_gain(entry: dict[str, Any] | None) -> str:
 
 def claims_markdown(claims: dict[str, Any]) -> str:
     """One table row per conventions × model × array × baseline."""
-    lines = [f"Equal accuracy: within {claims['tolerance_pp']:g} percentage points; "
-             "cycles are critical-path computing cycles per image.", "",
+    lines = [f"Equal accuracy: within {claims['tolerance_pp']:g} percentage points; points "
+             f"below {100 * claims['min_accuracy']:g} % accuracy left out; cycles are "
+             "critical-path computing cycles per image.", "",
              "| conventions | model | array | baseline | speedup at equal accuracy | "
-             "accuracy gain at equal cycles |", "|---|---|---|---|---|---|"]
+             "accuracy gain at equal cycles | energy ratio at equal accuracy |",
+             "|---|---|---|---|---|---|---:|"]
     for r in claims["rows"]:
+        energy = r.get("energy_ratio")
         lines.append(f"| {r['conventions']} | {r['model']} | {r['array']} | {r['baseline']} | "
-                     f"{_fmt_speedup(r['speedup'])} | {_fmt_gain(r['accuracy_gain_pp'])} |")
+                     f"{_fmt_speedup(r['speedup'])} | {_fmt_gain(r['accuracy_gain_pp'])} | "
+                     f"{'—' if energy is None else format(energy['value'], '.2f') + '×'} |")
+    return "\n".join(lines)
+
+
+def _best(rows: Sequence[Record], field: str) -> tuple[float, str] | None:
+    found = [(r[field]["value"], r["array"]) for r in rows if r[field] is not None]
+    return max(found) if found else None
+
+
+def summary_markdown(claims: dict[str, Any]) -> str:
+    """The "up to" numbers: per conventions × model × baseline, the best over array sizes."""
+    lines = ["| conventions | model | baseline | best speedup at equal accuracy | "
+             "best accuracy gain at equal cycles |", "|---|---|---|---:|---:|"]
+    keys = dict.fromkeys((r["conventions"], r["model"], r["baseline"]) for r in claims["rows"])
+    for conv, model, baseline in keys:
+        rows = [r for r in claims["rows"]
+                if (r["conventions"], r["model"], r["baseline"]) == (conv, model, baseline)]
+        speed, gain = _best(rows, "speedup"), _best(rows, "accuracy_gain_pp")
+        lines.append(f"| {conv} | {model} | {baseline} | "
+                     f"{'—' if speed is None else f'{speed[0]:.2f}× ({speed[1]})'} | "
+                     f"{'—' if gain is None else f'{gain[0]:+.1f} pp ({gain[1]})'} |")
     return "\n".join(lines)
 
 
@@ -141,7 +170,8 @@ def write_claims(claims: dict[str, Any], points: Sequence[Record], records: Sequ
                  out: Path, spec: Date2025Spec, charts: Sequence[str] = ()) -> list[Path]:
     """claims.json, claims.md and the requested trade-off charts."""
     (out / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
-    text = (f"# date2025 study\n\n{budget_markdown(records)}\n\n{claims_markdown(claims)}\n\n"
+    text = (f"# date2025 study\n\n{budget_markdown(records)}\n\n## Best over array sizes\n\n"
+            f"{summary_markdown(claims)}\n\n## Per array\n\n{claims_markdown(claims)}\n\n"
             f"## Variants\n\n{variants_markdown(points)}\n")
     (out / "claims.md").write_text(text)
     return _charts(points, out, spec, charts)

@@ -183,6 +183,9 @@ class Date2025Spec(StrictModel):
     """Layers every variant leaves dense (the paper group's convention, held fixed)."""
     tolerance_pp: float = Field(default=1.0, ge=0)
     """Equal accuracy: within this many percentage points."""
+    min_accuracy: float = Field(default=0.5, ge=0, le=1)
+    """Points below this accuracy stay on the charts but out of the two numbers (two
+    models near chance have no accuracy worth being equal at)."""
     overrides: dict[str, dict[str, Any]] = {}
     """Per model, other values of the knob and budget fields (e.g. fewer variants and
     fewer fine-tuning images for the expensive WRN-16-4)."""

@@ -41,6 +41,7 @@ from torch.nn.utils import prune as torch_prune
 
 from imcsim.compression import PATTERN_LIBRARIES, PATTERN_SHARES
 from imcsim.errors import ConfigError
+from imcsim.nn.compress.prune import LayerPruning, Pruning
 
 __all__ = ["assign_patterns", "kernel_pattern_prune", "pattern_library", "taps_for"]
 
@@ -178,15 +179,13 @@ def kernel_pattern_prune(
     model: nn.Module, taps: int | None = None, *, keep: float | None = None,
     library: str = "patdnn", share: str = "kernel", size: int = DEFAULT_SIZE, seed: int = 0,
     exclude: Sequence[str] = (),
-):
+) -> Pruning:
     """A copy of ``model`` whose conv kernels keep n taps each (torch prune masks).
 
     Give ``taps`` (the same n for every kernel size, capped at K²) or ``keep`` (n =
     ⌊keep·K²⌋ per kernel size).  Kernels with K² ≤ n stay dense.  Returns a
     ``Pruning`` whose records list the pattern-pruned layers.
     """
-    from imcsim.nn.compress.prune import LayerPruning, Pruning
-
     model = copy.deepcopy(model)
     by_kernel: dict[Kernel, list[tuple[str, nn.Conv2d]]] = {}
     for name, module in _targets(model, exclude):
