@@ -149,16 +149,20 @@ def sweep_command(
 def run_command(
     recipe: Annotated[str, typer.Argument(help="Recipe name (mappings/recipes) or TOML file.")] = "default",
     out: Annotated[str | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="date2025 recipes: CIFAR python batches; ResNet-20 runs on CIFAR-10, WRN-16-4 on CIFAR-100.")] = None,
 ) -> None:
     """Run a whole study from a recipe; with no argument, the built-in default study.
 
     Rerunning after a kill completes what is missing (sweep points, fine-tuned variants).
     """
     study = load_recipe(recipe)
+    if data_dir is not None and study.date2025 is None:
+        raise ConfigError(f"--data-dir applies to date2025 recipes; {study.name!r} is a sweep")
     target = check_output_dir(out if out is not None else study.out,
                               "--out" if out is not None else f"recipe {recipe} out")
     if study.date2025 is not None:
-        _run_date2025(study.date2025, target, study.charts)
+        spec = study.date2025 if data_dir is None else study.date2025.with_cifar(data_dir)
+        _run_date2025(spec, target, study.charts)
         return
     records = run_with_progress(study.sweep, target, study.backend, study.workers, None)
     typer.echo(summary(records))

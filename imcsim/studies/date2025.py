@@ -114,11 +114,11 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
     for model in spec.models:
         spec_m = spec.for_model(model)
         path = _results_path(out, model)
-        done = {r["key"]: r for r in read_results(path)}
+        done = {r["key"]: r for r in read_results(path) if r.get("data") == spec_m.dataset}
         todo = [v for v in variants(spec_m) if v.key not in done]
         if todo:
-            base, weights = base_model(model, spec, out, progress)
-            data = load_data(model, spec.dataset, spec.data_dir)
+            base, weights = base_model(model, spec_m, out, progress)
+            data = load_data(model, spec_m.dataset, spec_m.data_dir)
             pick = _subset(len(data.train_images), spec.train_images.get(model), seed=0)
             x, y = data.train_images[pick], data.train_labels[pick]
             pick = _subset(len(data.test_images), spec_m.test_images, seed=1)
@@ -135,7 +135,8 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
                 train(net, x, y, config, state_path=state)
             recalibrate_batchnorm(net, x[:RECALIBRATION_IMAGES])
             record = {"model": model, "key": v.key, **v.model_dump(), "label": v.label,
-                      "accuracy": evaluate(net, tx, ty), "dataset": data.description,
+                      "accuracy": evaluate(net, tx, ty), "data": spec_m.dataset,
+                      "dataset": data.description,
                       "weights": weights, "finetune_epochs": spec_m.finetune_epochs,
                       "train_images": len(x), "test_images": len(tx),
                       "seconds": round(time.perf_counter() - start, 1)}
@@ -218,11 +219,11 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
         mine = [r for r in records if r["model"] == model]
         if not mine:
             continue
-        base, _ = base_model(model, spec, out)
+        base, _ = base_model(model, spec.for_model(model), out)
         x = example_input(model)
         layers: dict[str, tuple[LayerShape, ...]] = {
             r["key"]: extract_layers(compress(base, Variant(**_fields(r)), spec), x).layers
-            for r in mine}
+            for r in mine}  # dense_layers cannot be overridden per model
         dense_params = sum(layer.params for layer in layers["dense"]) if "dense" in layers else 1
         for conv in conventions:
             precision = conv.precision_of(model)

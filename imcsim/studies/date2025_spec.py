@@ -24,7 +24,8 @@ from imcsim.compression import DenseLayers, PatternLibrary, PatternShare
 from imcsim.hardware import parse_array
 from imcsim.mappers.base import Schedule
 
-__all__ = ["Conventions", "Date2025Spec", "IMCSIM", "PAPER", "PAPER_PRECISION", "Precision",
+__all__ = ["Conventions", "Date2025Spec", "IMCSIM", "PAPER", "PAPER_DATASETS", "PAPER_PRECISION",
+           "Precision",
            "Variant", "ablations", "variants"]
 
 Family = Literal["dense", "low-rank", "low-rank-keep", "kernel-pattern", "layer-pattern",
@@ -51,6 +52,8 @@ PAPER_PRECISION: dict[str, Precision] = {
 }
 """KERNTROL / GAROS scripts: ResNet-20 1-bit weights, 4-bit activations; WRN-16-4 2-bit
 weights on 1-bit cells, 8-bit activations."""
+PAPER_DATASETS = {"resnet20": "cifar10", "wrn16-4": "cifar100"}
+"""The paper's datasets (``imcsim run date2025 --data-dir DIR`` switches to them)."""
 DEFAULT_PRECISION = Precision(weight_bits=8, cell_bits=2, input_bits=8)
 """imcsim's default chip: 8-bit weights in 2-bit cells, 8-bit inputs (ISAAC's choices)."""
 
@@ -225,6 +228,13 @@ class Date2025Spec(StrictModel):
             self.for_model(model)
         return self
 
+    def with_cifar(self, data_dir: Path) -> Date2025Spec:
+        """This spec on the paper's datasets (CIFAR-10 / CIFAR-100) read from ``data_dir``."""
+        overrides = {m: {**self.overrides.get(m, {}), "dataset": PAPER_DATASETS[m]}
+                     for m in self.models}
+        return Date2025Spec.parse({**self.model_dump(), "data_dir": data_dir,  # type: ignore[return-value]
+                                   "overrides": overrides})
+
     def for_model(self, model: str) -> Date2025Spec:
         """This spec with ``model``'s overrides applied (validated)."""
         fields = self.overrides.get(model)
@@ -233,7 +243,7 @@ class Date2025Spec(StrictModel):
         return Date2025Spec.parse({**self.model_dump(exclude={"overrides"}), **fields})  # type: ignore[return-value]
 
 
-OVERRIDABLE = ("finetune_epochs", "test_images", "ranks", "groups", "taps", "library_taps",
+OVERRIDABLE = ("dataset", "base_epochs", "finetune_epochs", "test_images", "ranks", "groups", "taps", "library_taps",
                "channel_keeps", "other_keeps", "low_rank_keeps", "pattern_keeps")
 
 
