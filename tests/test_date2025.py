@@ -82,3 +82,13 @@ def test_tiny_study_end_to_end(tmp_path) -> None:
     assert (tmp_path / "tradeoff-resnet20-paper.png").stat().st_size > 0
     # a rerun trains nothing and gives the same claims
     assert run_date2025(spec, tmp_path) == claims
+
+
+def test_run_data_dir_only_for_date2025(capsys, tmp_path) -> None:
+    from cli_helpers import run
+
+    out = run(capsys, "run", "default", "--data-dir", str(tmp_path))
+    assert out.code == 2 and "date2025 recipes" in out.err
+    spec = load_recipe("date2025").date2025.with_cifar(tmp_path)
+    assert spec.for_model("resnet20").dataset == "cifar10"
+    assert spec.for_model("wrn16-4").dataset == "cifar100" and spec.for_model("wrn16-4").taps == (2, 4, 8)
