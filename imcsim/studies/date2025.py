@@ -166,10 +166,10 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: in
 
 
 def _subset(total: int, n: int | None, seed: int) -> torch.Tensor:
-    """All indices, or a seeded random ``n`` of them (the splits are sorted by class)."""
-    if n is None or n >= total:
-        return torch.arange(total)
-    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+    """A seeded random ``n`` indices (all of them when ``n`` is None), shuffled: the splits
+    are sorted by class, and the first images feed the batch-norm re-estimation."""
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order if n is None else order[:n]
 
 
 def study_chip(precision: Precision, array: str) -> ChipConfig:
