@@ -5,11 +5,12 @@ plus a mapper.  ``compare_methods`` compresses a model every way at the same kep
 fraction ``keep`` of its conv/linear weights (torch, ``imcsim.studies.variants``),
 maps each variant on the same chip and reports per method: weights kept, computing
 cycles, critical-path cycles, speedup over the *dense* model under im2col, utilization,
-arrays occupied and busy at once, and the sparsity periphery (rows routed by index
-logic, pattern-index bits).  Each method's own knob can replace the kept fraction: a
-fixed ``rank`` for low-rank, ``taps`` per kernel (library, sharing) for kernel patterns;
-``r_mapper`` / ``pruned_mapper`` replace the methods' mappers.  Low-rank vs pruning on IMC arrays: Jeon, Rhe, Ko, DATE 2025; row
-skipping of pruned layers: PAIRS (ISLPED 2023), GAROS (JSA 2025).
+arrays occupied (tiles) and busy at once, and the sparsity periphery (rows routed by
+index logic, pattern-index bits).  Each method's own knob can replace the kept
+fraction: a fixed ``rank`` for low-rank, ``taps`` per kernel (library, sharing) for
+kernel patterns; ``r_mapper`` / ``pruned_mapper`` replace the methods' mappers.
+Low-rank vs pruning on IMC arrays: Jeon, Rhe, Ko, DATE 2025; row skipping of pruned
+layers: PAIRS (ISLPED 2023), GAROS (JSA 2025).
 """
 
 from __future__ import annotations
@@ -121,7 +122,6 @@ class MethodResult:
     """Dense im2col cycles / latency_cycles."""
     utilization: float
     tiles: int
-    arrays: int
     """Arrays the weights occupy (every layer's tiles, both factors of a pair)."""
     active_arrays: int
     """Most arrays computing at once: a layer's tiles, or R's and L's together when a
@@ -169,7 +169,7 @@ class Comparison:
 
 TABLE_COLUMNS = (
     "method", "params", "keep", "cycles", "latency_cycles", "speedup", "utilization",
-    "arrays", "active_arrays", "skipped_rows", "index_rows", "index_bits",
+    "tiles", "active_arrays", "skipped_rows", "index_rows", "index_bits",
 )
 
 
@@ -191,7 +191,7 @@ def _result(method: str, layers: Sequence[LayerShape], options: CompareOptions, 
         params=total["params"],
         keep=total["params"] / dense_params, cycles=report.cycles,
         latency_cycles=report.latency_cycles, speedup=im2col_cycles / report.latency_cycles,
-        utilization=report.utilization, tiles=total["tiles"], arrays=total["tiles"],
+        utilization=report.utilization, tiles=total["tiles"],
         active_arrays=active_arrays(report.mappings),
         skipped_rows=sum(m.skipped_rows for m in report.mappings),
         index_rows=sum(m.index_rows for m in report.mappings),

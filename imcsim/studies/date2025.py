@@ -198,7 +198,7 @@ def _point(report, record: Record, dense_params: int) -> Record:
     return {
         "params": total["params"], "kept": total["params"] / dense_params,
         "cycles": report.cycles, "latency_cycles": report.latency_cycles,
-        "arrays": total["tiles"], "active_arrays": active_arrays(report.mappings),
+        "tiles": total["tiles"], "active_arrays": active_arrays(report.mappings),
         "skipped_rows": total["skipped_rows"], "index_rows": total["index_rows"],
         "index_bits": total["index_bits"], "energy_pj": total["energy_pj"],
         "energy_breakdown_pj": total["energy_breakdown_pj"], "area_um2": total["area_um2"],
