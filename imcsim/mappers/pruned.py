@@ -51,7 +51,7 @@ from imcsim.errors import ConfigError, MappingError
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
 from imcsim.mappers.base import get_mapper
-from imcsim.mappers.geometry import Candidates, useful_sizes
+from imcsim.mappers.geometry import Candidates
 from imcsim.mappers.grid import grid_mapping, subset_layer
 from imcsim.mappers.im2col import im2col_candidate
 from imcsim.mappers.mapping import LayerMapping
@@ -183,7 +183,8 @@ def _mapping(
                      kept_channels=shrunk.channels)
     return replace(
         base, layer=layer, layout=layout, skipped_rows=skip.skipped,
-        index_rows=skip.index_rows, index_bits=index_bits(small), tiles=skip.tiles, row_tiles=int(skip.row_tiles.max()),
+        index_rows=skip.index_rows, index_bits=index_bits(small), tiles=skip.tiles,
+        row_tiles=int(skip.row_tiles.max()),
         driven_rows=int(skip.kept.sum()), driven_cols=int((skip.row_tiles * cols).sum()) * cpw,
         cell_slots=int((skip.kept * cols).sum()) * cpw,
     )
@@ -204,9 +205,8 @@ class Pruned:
         if self.base == "im2col":
             return im2col_candidate(small, array)
         c = square_windows(small, array)
-        if self.base == "sdk-unconstrained":  # sizes that change ⌈O/n⌉ suffice (geometry)
-            useful = useful_sizes(max(small.output_size), max(small.output_size))
-            return replace(c, valid=np.isin(np.arange(1, len(c.a_h) + 1), useful))
+        if self.base == "sdk-unconstrained":  # every n: skipping breaks the dense shortcut
+            return c
         return replace(c, valid=c.col_tiles <= col_budget)
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
