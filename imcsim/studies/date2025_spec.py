@@ -173,7 +173,9 @@ class Date2025Spec(StrictModel):
     taps: tuple[int, ...] = (2, 4, 6, 8)
     """Taps of the PatDNN per-kernel library."""
     library_taps: tuple[int, ...] = (4,)
-    """Taps at which the PConv and random libraries, and a layer-shared PatDNN pattern, run."""
+    """Taps at which the other libraries, and a layer-shared PatDNN pattern, run."""
+    libraries: tuple[PatternLibrary, ...] = ("pconv", "random")
+    """The other pattern libraries (per-kernel patterns at ``library_taps``)."""
     channel_keeps: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5)
     """Channel pruning (the control), kept fractions."""
     other_keeps: tuple[float, ...] = (0.25,)
@@ -243,7 +245,8 @@ class Date2025Spec(StrictModel):
         return Date2025Spec.parse({**self.model_dump(exclude={"overrides"}), **fields})  # type: ignore[return-value]
 
 
-OVERRIDABLE = ("dataset", "base_epochs", "finetune_epochs", "test_images", "ranks", "groups", "taps", "library_taps",
+OVERRIDABLE = ("dataset", "base_epochs", "finetune_epochs", "test_images", "ranks", "groups",
+               "taps", "library_taps", "libraries",
                "channel_keeps", "other_keeps", "low_rank_keeps", "pattern_keeps")
 
 
@@ -258,7 +261,7 @@ def variants(spec: Date2025Spec) -> list[Variant]:
             for n in spec.taps]
     for n in spec.library_taps:
         out += [Variant(family="kernel-pattern", transform="kernel-pattern", taps=n, library=lib)
-                for lib in ("pconv", "random")]
+                for lib in spec.libraries]
         out.append(Variant(family="layer-pattern", transform="kernel-pattern", taps=n,
                            share="layer"))
     out += [Variant(family="channel", transform="channel", keep=k) for k in spec.channel_keeps]
