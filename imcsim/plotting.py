@@ -342,8 +342,12 @@ def plot_tradeoff(data: RecordsLike, ax: Axes | None = None, x: str = "latency_c
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="x-small", title="Pareto front per family", title_fontsize="x-small")
     if first.get("dataset"):
-        ax.annotate(f"data: {first['dataset']}", (0, 0), xytext=(0, -34), fontsize="x-small",
-                    xycoords="axes fraction", textcoords="offset points", va="top")
+        text = f"data: {first['dataset']}"
+        if first.get("train_images"):
+            text += (f"\nfine-tuned {first['finetune_epochs']} epoch(s) on {first['train_images']} "
+                     f"images; accuracy on {first['test_images']} held-out test images")
+        ax.annotate(text, (0, 0), xytext=(0, -34), fontsize="x-small", va="top",
+                    xycoords="axes fraction", textcoords="offset points")
     return ax
 
 

@@ -238,7 +238,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
                     points.append({"conventions": conv.name, "model": model, "array": array,
                                    **precision.model_dump(), "mapper": name,
                                    **{k: r[k] for k in _IDENTITY}, **cache[key],
-                                   "dataset": r["dataset"]})
+                                   **{k: r[k] for k in _BUDGET}})
     with (out / "points.jsonl").open("w") as handle:
         handle.writelines(json.dumps(p) + "\n" for p in points)
     return points
@@ -246,6 +246,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
 
 _IDENTITY = ("family", "key", "label", "transform", "rank", "groups", "taps", "library", "share",
              "keep")
+_BUDGET = ("dataset", "finetune_epochs", "train_images", "test_images")
 
 
 def _fields(record: Record) -> Record:
