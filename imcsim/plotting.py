@@ -335,6 +335,10 @@ def plot_tradeoff(data: RecordsLike, ax: Axes | None = None, x: str = "latency_c
         ax.plot(*zip(*front), color=colour, marker=marker, lw=1.4, label=family, zorder=4)
     first = records[0]
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize="x-small")
     ax.set_xlabel(_X_LABELS.get(x, x))
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"{first['model']} on {first['array']} — {first.get('conventions', '')}",
