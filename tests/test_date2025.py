@@ -7,7 +7,13 @@ import json
 import pytest
 
 from imcsim.errors import ConfigError
-from imcsim.studies.date2025_claims import accuracy_gain, speedup_at_accuracy
+from imcsim.studies.date2025_claims import (
+    accuracy_at_cost,
+    accuracy_gain,
+    cost_at_accuracy,
+    pareto,
+    speedup_at_accuracy,
+)
 from imcsim.studies.date2025_spec import IMCSIM, PAPER, Date2025Spec, ablations, variants
 from imcsim.studies.recipes import Recipe, load_recipe
 
@@ -18,17 +24,24 @@ def _p(key: str, accuracy: float, cycles: int) -> dict:
 
 def test_speedup_at_equal_accuracy_and_gain_at_equal_cycles() -> None:
     low = [_p("k4", 0.90, 100), _p("k16", 0.97, 300)]
-    pruning = [_p("a", 0.905, 250), _p("b", 0.97, 900), _p("c", 0.80, 90)]
+    pruning = [_p("a", 0.905, 250), _p("b", 0.97, 900), _p("c", 0.80, 90), _p("d", 0.79, 400)]
+    assert [r["key"] for r in pareto(pruning)] == ["c", "a", "b"]  # d is dominated by a
+    # tolerance 1 pp: k4 needs 89 % -> between c and a at 90·(250/90)^(0.09/0.105) = 216.0
+    # cycles (2.16x); k16 needs 96 % -> 250·3.6^(0.055/0.065) = 738.9 (2.46x): the larger
     best = speedup_at_accuracy(low, pruning, tolerance_pp=1.0)
-    # k4 (90 %) vs the fastest pruning point within 1 pp: a (90.5 %, 250) -> 2.5x;
-    # k16 (97 %) vs b (97 %, 900) -> 3x: the larger one is reported
-    assert best["value"] == pytest.approx(3.0) and (best["proposed"], best["baseline"]) == ("k16", "b")
+    assert best["value"] == pytest.approx(2.4630, abs=1e-3) and best["proposed"] == "k16"
+    assert best["baseline"] == "a..b"
     assert speedup_at_accuracy(low, pruning, tolerance_pp=0.0)["value"] == pytest.approx(3.0)
-    # at <= 100 cycles only c (80 %) competes with k4: +10 pp; at <= 300: a (90.5 %) vs k16
+    # k4 at 100 cycles: the front reads 80 % + 10.5 pp · ln(100/90)/ln(250/90) = 81.08 %
     gain = accuracy_gain(low, pruning)
-    assert gain["value"] == pytest.approx(10.0) and gain["baseline"] == "c"
+    assert gain["value"] == pytest.approx(8.917, abs=1e-2) and gain["proposed"] == "k4"
+    # never extrapolated: a front slower than every low-rank point, or one that is already
+    # more accurate at its cheapest point, or never as accurate, gives nothing
     assert accuracy_gain(low, [_p("slow", 0.5, 1000)]) is None
-    assert speedup_at_accuracy(low, [_p("bad", 0.5, 10)], 1.0) is None
+    assert speedup_at_accuracy(low, [_p("easy", 0.99, 50), _p("x", 0.995, 60)], 1.0) is None
+    assert speedup_at_accuracy(low, [_p("bad", 0.5, 10), _p("worse", 0.6, 20)], 1.0) is None
+    assert cost_at_accuracy(pareto(pruning), 0.97) == (pytest.approx(900), "a..b")
+    assert accuracy_at_cost(pareto(pruning), 5000) == (0.97, "b")
 
 
 def test_conventions_and_variants() -> None:

@@ -3,65 +3,97 @@
 Jeon, Rhe, Ko (DATE 2025) report "up to 2.5× speedup or +20.9 % accuracy over existing
 pruning techniques".  On the trade-off curve of one conventions set, model and array:
 
-* **speedup at equal accuracy**: for every low-rank point p, the fastest point of the
-  baseline with accuracy ≥ acc(p) − tolerance; speedup = its critical-path cycles /
-  p's.  The number is the largest such speedup ("up to"), with the pair that gives it.
-* (also the same ratio of energy per image, ``energy_ratio``, with the cost model's
-  index and pattern-index overhead included);
-* **accuracy gain at equal cycles**: for every low-rank point p, the most accurate
-  baseline point with at most p's critical-path cycles; gain = acc(p) − its accuracy
-  (percentage points).  The number is the largest gain; ``None`` when no baseline point
-  is as fast as any low-rank point (measured points only, no interpolation).
+Each baseline's accuracy-vs-cycles curve is its Pareto front (fewer cycles, higher
+accuracy), read between measured points by linear interpolation of accuracy in
+log(cycles) and never extrapolated beyond them:
 
-Points below ``min_accuracy`` are left out.  Baselines: the conventions' pattern families (the paper's pruning baselines), channel
-pruning (the control), and every pruning family together.
+* **speedup at equal accuracy**: for every low-rank point p, the cycles the baseline
+  front needs to reach acc(p) − tolerance, over p's critical-path cycles.  Undefined
+  for p when the front never reaches that accuracy, or already exceeds it at its
+  cheapest point (how much cheaper it could go is not measured).  The number is the
+  largest speedup over p ("up to"), with the points that give it; ``energy_ratio`` is
+  the same with energy per image (index and pattern-index overhead included);
+* **accuracy gain at equal cycles**: for every low-rank point p, acc(p) minus the front's
+  accuracy at p's cycles (percentage points); undefined when the front has no point as
+  cheap as p.  The number is the largest gain.
+
+Points below ``min_accuracy`` are left out.  Baselines: the conventions' pattern families
+(the paper's pruning baselines), channel pruning (the control), and every pruning family.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from imcsim.studies.date2025_spec import PRUNING_FAMILIES, Date2025Spec, ablations
 
-__all__ = ["accuracy_gain", "compute_claims", "speedup_at_accuracy", "write_claims"]
+__all__ = ["accuracy_at_cost", "accuracy_gain", "compute_claims", "cost_at_accuracy", "pareto",
+           "speedup_at_accuracy", "write_claims"]
 
 Record = dict[str, Any]
 
 
-def _pair(p: Record, b: Record, field: str = "latency_cycles") -> dict[str, Any]:
-    return {"proposed": p["key"], "proposed_accuracy": p["accuracy"],
-            "proposed_cycles": p[field], "baseline": b["key"],
-            "baseline_accuracy": b["accuracy"], "baseline_cycles": b[field]}
+def pareto(points: Sequence[Record], field: str = "latency_cycles") -> list[Record]:
+    """Points no other point beats on both ``field`` (lower) and accuracy, by ``field``."""
+    front: list[Record] = []
+    for r in sorted(points, key=lambda r: (r[field], -r["accuracy"])):
+        if not front or r["accuracy"] > front[-1]["accuracy"]:
+            front.append(r)
+    return front
+
+
+def _between(lo: Record, hi: Record, field: str, frac: float) -> float:
+    return math.exp(math.log(lo[field]) + frac * (math.log(hi[field]) - math.log(lo[field])))
+
+
+def cost_at_accuracy(front: Sequence[Record], target: float, field: str = "latency_cycles"
+                     ) -> tuple[float, str] | None:
+    """``field`` the front needs to reach ``target`` accuracy (None outside its range)."""
+    if not front or front[0]["accuracy"] >= target or front[-1]["accuracy"] < target:
+        return None
+    lo, hi = next((a, b) for a, b in zip(front, front[1:]) if b["accuracy"] >= target)
+    frac = (target - lo["accuracy"]) / (hi["accuracy"] - lo["accuracy"])
+    return _between(lo, hi, field, frac), f"{lo['key']}..{hi['key']}"
+
+
+def accuracy_at_cost(front: Sequence[Record], cost: float, field: str = "latency_cycles"
+                     ) -> tuple[float, str] | None:
+    """The front's accuracy at ``cost`` (None when no front point is that cheap)."""
+    if not front or cost < front[0][field]:
+        return None
+    if cost >= front[-1][field]:
+        return front[-1]["accuracy"], front[-1]["key"]
+    lo, hi = next((a, b) for a, b in zip(front, front[1:]) if b[field] > cost)
+    frac = math.log(cost / lo[field]) / math.log(hi[field] / lo[field])
+    return lo["accuracy"] + frac * (hi["accuracy"] - lo["accuracy"]), f"{lo['key']}..{hi['key']}"
 
 
 def speedup_at_accuracy(proposed: Sequence[Record], baseline: Sequence[Record],
                         tolerance_pp: float, field: str = "latency_cycles") -> dict[str, Any] | None:
-    """Largest cycles(baseline) / cycles(low-rank) at equal accuracy (within tolerance);
-    ``field="energy_pj"`` gives the energy ratio instead."""
-    best = None
+    """Largest baseline / low-rank ``field`` at equal accuracy (see the module doc)."""
+    front, best = pareto(baseline, field), None
     for p in proposed:
-        eligible = [b for b in baseline if b["accuracy"] >= p["accuracy"] - tolerance_pp / 100]
-        if eligible:
-            b = min(eligible, key=lambda r: (r[field], -r["accuracy"]))
-            value = b[field] / p[field]
-            if best is None or value > best["value"]:
-                best = {"value": value, **_pair(p, b, field)}
+        found = cost_at_accuracy(front, p["accuracy"] - tolerance_pp / 100, field)
+        if found is not None and (best is None or found[0] / p[field] > best["value"]):
+            best = {"value": found[0] / p[field], "proposed": p["key"],
+                    "proposed_accuracy": p["accuracy"], "proposed_cycles": p[field],
+                    "baseline": found[1], "baseline_cycles": found[0]}
     return best
 
 
 def accuracy_gain(proposed: Sequence[Record], baseline: Sequence[Record]) -> dict[str, Any] | None:
-    """Largest accuracy(low-rank) − accuracy(baseline) in points, at ≤ the same cycles."""
-    best = None
+    """Largest accuracy(low-rank) − accuracy of the baseline front at the same cycles (pp)."""
+    front, best = pareto(baseline), None
     for p in proposed:
-        eligible = [b for b in baseline if b["latency_cycles"] <= p["latency_cycles"]]
-        if eligible:
-            b = max(eligible, key=lambda r: (r["accuracy"], -r["latency_cycles"]))
-            value = 100 * (p["accuracy"] - b["accuracy"])
-            if best is None or value > best["value"]:
-                best = {"value": value, **_pair(p, b)}
+        found = accuracy_at_cost(front, p["latency_cycles"])
+        if found is not None and (best is None or 100 * (p["accuracy"] - found[0]) > best["value"]):
+            best = {"value": 100 * (p["accuracy"] - found[0]), "proposed": p["key"],
+                    "proposed_accuracy": p["accuracy"], "proposed_cycles": p["latency_cycles"],
+                    "baseline": found[1], "baseline_accuracy": found[0]}
     return best
 
 
@@ -93,15 +125,16 @@ def _fmt_speedup(entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "—"
     return (f"{entry['value']:.2f}× ({entry['proposed']} {100 * entry['proposed_accuracy']:.1f} % "
-            f"{entry['proposed_cycles']:,} cc vs {entry['baseline']} "
-            f"{100 * entry['baseline_accuracy']:.1f} % {entry['baseline_cycles']:,} cc)")
+            f"at {entry['proposed_cycles']:,.0f}; {entry['baseline']} at "
+            f"{entry['baseline_cycles']:,.0f})")
 
 
 def _fmt_gain(entry: dict[str, Any] | None) -> str:
     if entry is None:
-        return "— (no baseline point as fast)"
-    return (f"{entry['value']:+.1f} pp ({entry['proposed']} {entry['proposed_cycles']:,} cc vs "
-            f"{entry['baseline']} {entry['baseline_cycles']:,} cc)")
+        return "—"
+    return (f"{entry['value']:+.1f} pp ({entry['proposed']} {100 * entry['proposed_accuracy']:.1f} % "
+            f"at {entry['proposed_cycles']:,.0f}; {entry['baseline']} "
+            f"{100 * entry['baseline_accuracy']:.1f} %)")
 
 
 def claims_markdown(claims: dict[str, Any]) -> str:
