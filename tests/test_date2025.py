@@ -70,31 +70,55 @@ def test_recipes_validate() -> None:
         Date2025Spec.parse({"models": ["vgg13"]})
 
 
-def test_tiny_study_end_to_end(tmp_path) -> None:
+TINY = """
+name = "tiny"
+charts = ["tradeoff"]
+[date2025]
+models = ["resnet20"]
+finetune_epochs = 0
+train_images = { resnet20 = 64 }
+test_images = 50
+min_accuracy = 0.0
+ranks = [4]
+groups = [1]
+taps = [4]
+library_taps = []
+channel_keeps = [0.5]
+other_keeps = []
+low_rank_keeps = []
+pattern_keeps = [0.5]
+[date2025.arrays]
+resnet20 = ["64x64"]
+"""
+
+
+def test_tiny_study_end_to_end(capsys, tmp_path) -> None:
     pytest.importorskip("torch")
     from imcsim.studies.date2025 import run_date2025
 
-    spec = Date2025Spec(models=("resnet20",), finetune_epochs=0, test_images=50, ranks=(4,),
-                        min_accuracy=0.0, train_images={"resnet20": 64},
-                        groups=(1,), taps=(4,), library_taps=(), channel_keeps=(0.5,),
-                        other_keeps=(), low_rank_keeps=(), pattern_keeps=(0.5,),
-                        arrays={"resnet20": ("64x64",)})
-    claims = run_date2025(spec, tmp_path, ("tradeoff",))
-    records = [json.loads(line) for line in (tmp_path / "variants-resnet20.jsonl").open()]
+    from cli_helpers import run
+
+    (tmp_path / "tiny.toml").write_text(TINY)
+    out = run(capsys, "run", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "out"))
+    assert out.code == 0, out.err
+    assert "speedup at equal accuracy" in out.out and "claims.md" in out.out
+    spec, done = load_recipe(tmp_path / "tiny.toml").date2025, tmp_path / "out"
+    records = [json.loads(line) for line in (done / "variants-resnet20.jsonl").open()]
     assert [r["key"] for r in records] == [v.key for v in variants(spec)]
-    points = [json.loads(line) for line in (tmp_path / "points.jsonl").open()]
+    points = [json.loads(line) for line in (done / "points.jsonl").open()]
     paper = {p["key"]: p for p in points if p["conventions"] == "paper"}
     assert paper["low-rank-k4-g1"]["latency_cycles"] < paper["low-rank-k4-g1"]["cycles"]  # pipelined
     assert paper["kernel-pattern-patdnn-kernel-n4"]["index_bits"] > 0
     assert paper["kernel-pattern-patdnn-kernel-n4"]["energy_breakdown_pj"]["pattern_index"] > 0
     assert paper["low-rank-k4-g1"]["energy_breakdown_pj"]["pattern_index"] == 0
+    claims = json.loads((done / "claims.json").read_text())
     # no kept-fraction low-rank variant here: conventions that compare it have no rows
     assert {r["conventions"] for r in claims["rows"]} == {
         c.name for c in ablations() if c.low_rank == "fixed"}
-    assert (tmp_path / "claims.md").read_text().count("| paper |") == 6  # best-of and per-array rows
-    assert (tmp_path / "tradeoff-resnet20-paper.png").stat().st_size > 0
+    assert (done / "claims.md").read_text().count("| paper |") == 6  # best-of and per-array rows
+    assert (done / "tradeoff-resnet20-paper.png").stat().st_size > 0
     # a rerun trains nothing and gives the same claims
-    assert run_date2025(spec, tmp_path) == claims
+    assert run_date2025(spec, done) == claims
 
 
 def test_run_data_dir_only_for_date2025(capsys, tmp_path) -> None:
