@@ -104,7 +104,8 @@ def test_tiny_study_end_to_end(capsys, tmp_path) -> None:
     assert "speedup at equal accuracy" in out.out and "claims.md" in out.out
     spec, done = load_recipe(tmp_path / "tiny.toml").date2025, tmp_path / "out"
     records = [json.loads(line) for line in (done / "variants-resnet20.jsonl").open()]
-    assert [r["key"] for r in records] == [v.key for v in variants(spec)]
+    assert [r["variant"] for r in records] == [v.key for v in variants(spec)]
+    assert len({r["key"] for r in records}) == len(records)  # content keys
     points = [json.loads(line) for line in (done / "points.jsonl").open()]
     paper = {p["key"]: p for p in points if p["conventions"] == "paper"}
     assert paper["low-rank-k4-g1"]["latency_cycles"] < paper["low-rank-k4-g1"]["cycles"]  # pipelined

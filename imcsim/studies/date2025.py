@@ -5,8 +5,11 @@ low-rank paper's conventions and imcsim's (Jeon, Rhe, Ko, DATE 2025; see ``date2
    model, fine-tuned ``finetune_epochs`` on the training split, its batch-norm statistics
    re-estimated on the same images (forward passes only: a compressed layer's outputs
    no longer match the running statistics, which a short fine-tuning barely moves), and
-   evaluated on held-out test images; one record per variant is appended to ``variants-<model>.jsonl`` as it
-   finishes, and an interrupted fine-tuning resumes from its saved state.  Subsets of the
+   evaluated on held-out test images; one record per variant is appended to
+   ``variants-<model>.jsonl`` as it finishes, under a content key (``studies.results``:
+   the variant, its budget, the base weights' digest, the code version) so that a rerun
+   reuses exactly the variants whose inputs are unchanged; an interrupted fine-tuning
+   resumes from its saved state.  Subsets of the
    training or test split are seeded random draws (the splits are sorted by class).  A base model
    without shipped weights for the dataset is trained first (``base/<model>-<dataset>.pt``).
 2. **Map** (fast, recomputed every run): every variant is mapped under every set of
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from imcsim.cost import estimate_network, with_cost
@@ -45,10 +49,16 @@ from imcsim.studies.date2025_spec import (
     ablations,
     variants,
 )
-from imcsim.studies.sweep import read_results
+from imcsim.studies.results import (
+    append_record,
+    content_key,
+    digest,
+    load_results,
+    repair_torn_line,
+)
 
-__all__ = ["base_model", "map_points", "recalibrate_batchnorm", "run_date2025", "study_chip",
-           "train_variants"]
+__all__ = ["VariantRecord", "base_model", "map_points", "recalibrate_batchnorm", "run_date2025",
+           "study_chip", "train_variants"]
 
 Record = dict[str, Any]
 Progress = Callable[[str], None]
@@ -56,23 +66,36 @@ FINETUNE_LR = 0.01
 RECALIBRATION_IMAGES = 1000
 
 
-def _append(path: Path, record: Record) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
+class VariantRecord(BaseModel):
+    """The fields a fine-tuned variant's record must carry to be reused (others pass
+    through); ``key`` is its content key, ``variant`` its name in the study."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+    key: str = Field(min_length=1)
+    variant: str = Field(min_length=1)
+    model: str
+    family: str
+    accuracy: float = Field(ge=0, le=1)
+    data: str
+    finetune_epochs: int = Field(ge=0)
+    train_images: int = Field(ge=1)
+    test_images: int = Field(ge=1)
 
 
 def base_model(model: str, spec: Date2025Spec, out: Path, progress: Progress | None = None
                ) -> tuple[nn.Module, str]:
     """The trained base model: shipped weights, else ``out/base/<model>-<dataset>.pt``
-    (trained here with ``base_epochs``, resumably, when missing)."""
+    (trained here with ``base_epochs``, resumably, when missing); the second item names
+    the weights and ends with their content digest in brackets."""
     from imcsim.studies.models import build_model
     from imcsim.studies.train import TrainConfig, evaluate, train
     from imcsim.studies.zoo import checkpoint_path, load_checkpoint, load_data, save_checkpoint
 
     shipped = checkpoint_path(model)
     if spec.dataset == "mnist5k" and shipped.exists():
-        return load_checkpoint(model, shipped)[0], f"shipped {shipped.name}"
+        return (load_checkpoint(model, shipped)[0],
+                f"shipped {shipped.name} [{digest(shipped.read_bytes())}]")
     path = out / "base" / f"{model}-{spec.dataset}.pt"
     if not path.exists():
         data = load_data(model, spec.dataset, spec.data_dir)
@@ -88,7 +111,8 @@ def base_model(model: str, spec: Date2025Spec, out: Path, progress: Progress | N
                         num_classes=data.num_classes, float_accuracy=accuracy,
                         epochs=spec.base_epochs, seed=0,
                         command=f"imcsim train --model {model} --epochs {spec.base_epochs}")
-    return load_checkpoint(model, path)[0], f"{path.name} ({spec.base_epochs} epochs, trained here)"
+    return (load_checkpoint(model, path)[0], f"{path.name} ({spec.base_epochs} epochs, "
+            f"trained here) [{digest(path.read_bytes())}]")
 
 
 def compress(base: nn.Module, variant: Variant, spec: Date2025Spec) -> nn.Module:
@@ -114,10 +138,15 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
     for model in spec.models:
         spec_m = spec.for_model(model)
         path = _results_path(out, model)
-        done = {r["key"]: r for r in read_results(path) if r.get("data") == spec_m.dataset}
-        todo = [v for v in variants(spec_m) if v.key not in done]
+        results = load_results(path, VariantRecord)
+        for line in results.summary() if progress else ():
+            progress(f"notice: {line}")
+        done = results.records
+        base, weights = base_model(model, spec_m, out, progress)
+        keys = {v.key: _variant_key(model, v, spec, spec_m, weights) for v in variants(spec_m)}
+        todo = [v for v in variants(spec_m) if keys[v.key] not in done]
+        repair_torn_line(path)
         if todo:
-            base, weights = base_model(model, spec_m, out, progress)
             data = load_data(model, spec_m.dataset, spec_m.data_dir)
             pick = _subset(len(data.train_images), spec.train_images.get(model), seed=0)
             x, y = data.train_images[pick], data.train_labels[pick]
@@ -134,16 +163,30 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
                 state.parent.mkdir(parents=True, exist_ok=True)
                 train(net, x, y, config, state_path=state)
             recalibrate_batchnorm(net, x[:RECALIBRATION_IMAGES])
-            record = {"model": model, "key": v.key, **v.model_dump(), "label": v.label,
+            record = {"key": keys[v.key], "variant": v.key, "model": model, **v.model_dump(),
+                      "label": v.label,
                       "accuracy": evaluate(net, tx, ty), "data": spec_m.dataset,
                       "dataset": data.description,
                       "weights": weights, "finetune_epochs": spec_m.finetune_epochs,
                       "train_images": len(x), "test_images": len(tx),
                       "seconds": round(time.perf_counter() - start, 1)}
-            _append(path, record)
-            done[v.key] = record
-        records += [done[v.key] for v in variants(spec_m) if v.key in done]
+            with path.open("a") as handle:
+                append_record(handle, record)
+            done[record["key"]] = record
+        records += [done[keys[v.key]] for v in variants(spec_m)]
     return records
+
+
+def _variant_key(model: str, variant: Variant, spec: Date2025Spec, spec_m: Date2025Spec,
+                 weights: str) -> str:
+    """Content key of a fine-tuned variant: what it is, how it was fine-tuned and
+    evaluated, the base weights' digest and the code version (``studies.results``)."""
+    inputs = {"model": model, "variant": variant.model_dump(), "dataset": spec_m.dataset,
+              "data_dir": None if spec_m.data_dir is None else str(spec_m.data_dir),
+              "finetune_epochs": spec_m.finetune_epochs, "lr": FINETUNE_LR,
+              "train_images": spec.train_images.get(model), "test_images": spec_m.test_images,
+              "dense_layers": spec.dense_layers, "recalibration_images": RECALIBRATION_IMAGES}
+    return content_key(inputs, {"weights": weights})
 
 
 @torch.no_grad()
@@ -209,7 +252,8 @@ def _point(report, record: Record, dense_params: int) -> Record:
 
 def map_points(spec: Date2025Spec, records: list[Record], out: Path,
                conventions: list[Conventions] | None = None) -> list[Record]:
-    """Map every trained variant under every conventions set and array; write points.jsonl."""
+    """Map every trained variant under every conventions set and array; write points.jsonl
+    (recomputed every run; a point's ``key`` is its variant's name in the study)."""
     from imcsim.nn.extract import extract_layers
     from imcsim.studies.models import example_input
 
@@ -222,7 +266,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
         base, _ = base_model(model, spec.for_model(model), out)
         x = example_input(model)
         layers: dict[str, tuple[LayerShape, ...]] = {
-            r["key"]: extract_layers(compress(base, Variant(**_fields(r)), spec), x).layers
+            r["variant"]: extract_layers(compress(base, Variant(**_fields(r)), spec), x).layers
             for r in mine}  # dense_layers cannot be overridden per model
         dense_params = sum(layer.params for layer in layers["dense"]) if "dense" in layers else 1
         for conv in conventions:
@@ -231,20 +275,21 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
                 chip = study_chip(precision, array)
                 for r in (r for r in mine if r["family"] in conv.families):
                     mapper, name = _mapper(conv, r["family"])
-                    key = (model, r["key"], name, array, precision.model_dump_json())
+                    key = (model, r["variant"], name, array, precision.model_dump_json())
                     if key not in cache:
-                        report = map_network(layers[r["key"]], mapper, chip, model=model)
+                        report = map_network(layers[r["variant"]], mapper, chip, model=model)
                         cache[key] = _point(estimate_network(report, chip), r, dense_params)
                     points.append({"conventions": conv.name, "model": model, "array": array,
                                    **precision.model_dump(), "mapper": name,
-                                   **{k: r[k] for k in _IDENTITY}, **cache[key],
+                                   "key": r["variant"], **{k: r[k] for k in _IDENTITY},
+                                   **cache[key],
                                    **{k: r[k] for k in _BUDGET}})
     with (out / "points.jsonl").open("w") as handle:
         handle.writelines(json.dumps(p) + "\n" for p in points)
     return points
 
 
-_IDENTITY = ("family", "key", "label", "transform", "rank", "groups", "taps", "library", "share",
+_IDENTITY = ("family", "label", "transform", "rank", "groups", "taps", "library", "share",
              "keep")
 _BUDGET = ("dataset", "finetune_epochs", "train_images", "test_images")
 

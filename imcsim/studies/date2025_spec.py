@@ -195,6 +195,15 @@ class Date2025Spec(StrictModel):
     """Per model, other values of the knob and budget fields (e.g. fewer variants and
     fewer fine-tuning images for the expensive WRN-16-4)."""
 
+    @field_validator("arrays", mode="before")
+    @classmethod
+    def _array_lists(cls, value: Any) -> Any:
+        """TOML arrays of array sizes → tuples (the strict base converts top-level fields
+        only)."""
+        if isinstance(value, dict):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+        return value
+
     @field_validator("models")
     @classmethod
     def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
