@@ -64,6 +64,9 @@ def test_recipes_validate() -> None:
     assert quick.date2025.models == ("resnet20",)
     with pytest.raises(ConfigError, match="exactly one"):
         Recipe.parse({"name": "x"})
+    with pytest.raises(ConfigError, match=r"\[compression\] and \[pictures\] go with a \[sweep\]"):
+        Recipe.parse({"name": "x", "date2025": {"models": ["resnet20"]},
+                      "compression": {"model": "resnet20"}})
     with pytest.raises(ConfigError, match="arrays"):
         Date2025Spec.parse({"models": ["resnet20"], "arrays": {"wrn16-4": ["64x64"]}})
     with pytest.raises(ConfigError, match="models"):

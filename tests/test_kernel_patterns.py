@@ -222,3 +222,19 @@ def test_compare_knob_errors_are_one_line(capsys, args, needle) -> None:
     out = run(capsys, "compare", "--model", "resnet20", "--array", "64x64", *args)
     assert out.code == 2 and out.out == ""
     assert len(out.err.strip().splitlines()) == 1 and needle in out.err
+
+
+@pytest.mark.parametrize(
+    ("methods", "option", "value"),
+    [
+        ("dense-sdk,pruned-channel-sdk", "--taps", "4"),
+        ("low-rank-sdk", "--pattern-library", "pconv"),
+        ("pruned-kernel-pattern-sdk", "--rank", "4"),
+        ("pruned-channel-sdk", "--r-mapper", "sdk-unconstrained"),
+        ("low-rank-sdk,dense-sdk", "--pruned-mapper", "pruned-sdk-unconstrained"),
+    ],
+)
+def test_compare_refuses_a_knob_no_chosen_method_uses(capsys, methods, option, value) -> None:
+    out = run(capsys, "compare", "-m", "resnet20", "--array", "64x64", "--methods", methods,
+              option, value)
+    assert out.code == 2 and out.err.count("\n") == 1 and option in out.err, out.err
