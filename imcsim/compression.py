@@ -14,16 +14,36 @@ from typing import Literal, get_args
 
 from imcsim.errors import ConfigError
 
-__all__ = ["METHODS", "Method", "PRUNINGS", "Pruning", "TRANSFORMS", "Transform", "method",
-           "transform_of"]
+__all__ = ["DENSE_LAYERS", "DenseLayers", "METHODS", "Method", "PATTERN_LIBRARIES",
+           "PATTERN_SHARES", "PRUNINGS", "PatternLibrary", "PatternShare", "Pruning",
+           "TRANSFORMS", "Transform", "method", "transform_of"]
 
-Pruning = Literal["unstructured", "filter", "channel", "pattern"]
+Pruning = Literal["unstructured", "filter", "channel", "pattern", "kernel-pattern"]
 """Pruning schemes (``imcsim.nn.compress.prune``): unstructured magnitude, whole filters,
-whole input channels, one K×K pattern shared per input channel (PatDNN-style)."""
+whole input channels, one K×K edge pattern shared per input channel at a kept fraction
+(``pattern``), or n-tap patterns from a pattern library (``kernel-pattern``: PatDNN, Niu
+et al., ASPLOS 2020; PConv, Ma et al., AAAI 2020; random), chosen per kernel by default."""
 PRUNINGS: tuple[str, ...] = get_args(Pruning)
 
-Transform = Literal["dense", "unstructured", "filter", "channel", "pattern", "low-rank",
-                    "group-low-rank", "low-rank-queries"]
+PatternLibrary = Literal["patdnn", "pconv", "random"]
+"""Where the n-tap patterns of ``kernel-pattern`` come from (``nn.compress.kernel_patterns``):
+the most frequent top-n-magnitude patterns of the network (PatDNN), the centre plus arms
+(PConv), or seeded random patterns (the random baseline of the GAROS code)."""
+PATTERN_LIBRARIES: tuple[str, ...] = get_args(PatternLibrary)
+
+PatternShare = Literal["kernel", "channel", "layer"]
+"""Which weights share one ``kernel-pattern`` choice: every kernel picks its own (PatDNN),
+all filters of an input channel share one, or the whole layer shares one (the
+kernel-wise / array-wise / block-wise pattern dimensions of PAIRS, ISLPED 2023)."""
+PATTERN_SHARES: tuple[str, ...] = get_args(PatternShare)
+
+DenseLayers = Literal["none", "stem-1x1-fc"]
+"""Layers a compression leaves dense: none (imcsim's default), or the first conv, every 1×1
+conv and every Linear layer (the low-rank paper group's convention)."""
+DENSE_LAYERS: tuple[str, ...] = get_args(DenseLayers)
+
+Transform = Literal["dense", "unstructured", "filter", "channel", "pattern", "kernel-pattern",
+                    "low-rank", "group-low-rank", "low-rank-queries"]
 """A model transform: none, a pruning scheme, low-rank or group low-rank factorisation, or
 low-rank queries (attention query projections only, latent 64: Multi-Head Latent
 Attention's queries, "Powerful Design of Small Vision Transformer on CIFAR10")."""
@@ -67,6 +87,7 @@ METHODS: dict[str, Method] = _methods(
     ("pruned-filter-sdk", "filter", "pruned-sdk"),
     ("pruned-channel-sdk", "channel", "pruned-sdk"),
     ("pruned-pattern-sdk", "pattern", "pruned-sdk"),
+    ("pruned-kernel-pattern-sdk", "kernel-pattern", "pruned-sdk"),
     ("low-rank-sdk", "low-rank", "sdk"),
     ("low-rank-vw-sdk", "low-rank", "vw-sdk"),
     ("group-low-rank-sdk", "group-low-rank", "sdk"),

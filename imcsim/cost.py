@@ -24,7 +24,8 @@ rows × columns in use × slices; conversions = columns in use (or weights in us
 analog weight combining) × slices, each followed by a shift-and-add and preceded by a
 sample-and-hold capture; accumulations = partial sums − outputs; input bits = driven
 rows × input bits; output bits = outputs × output bits; index routes = routed rows ×
-slices.  Every count per window is read from the mapping, whose counts are those of its
+slices; index bit reads = the layer's pattern-index bits (``index_bits``), once per
+window.  Every count per window is read from the mapping, whose counts are those of its
 placement (``imcsim.mappers.placement``): the model never re-derives a mapper's layout.
 
 Throughput counts 2 operations per MAC of the dense layer: TOPS = 2·MACs / latency,
@@ -54,7 +55,7 @@ __all__ = [
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 ENERGY_COMPONENTS = (
     "adc", "sample_hold", "dac", "cells", "shift_add", "accumulation",
-    "input_buffer", "output_buffer", "index",
+    "input_buffer", "output_buffer", "index", "pattern_index",
 )
 
 
@@ -82,6 +83,8 @@ class Events:
     """Bits of finished outputs written back to the buffer."""
     index_routes: float
     """Input slices routed to kept rows by the index logic of a row-skipping mapping."""
+    index_bit_reads: float
+    """Pattern-index bits read (the layer's index, once per window)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def data_independent(m: LayerMapping, chip: ChipConfig) -> dict[str, float]:
         "input_bits": float(w * m.driven_rows * chip.precision.input_bits),
         "output_bits": float(w * m.outputs * cost.digital.output_bits),
         "index_routes": float(w * m.index_rows * slices),
+        "index_bit_reads": float(w * m.index_bits),
     }
 
 
@@ -204,6 +208,7 @@ def area_breakdown(m: LayerMapping, chip: ChipConfig) -> dict[str, float]:
         "buffers": tiles * cost.buffer.shared_area_um2,
         "other": tiles * cost.other_area_um2,
         "index": m.index_rows * cost.index.area_um2,
+        "pattern_index": m.index_bits * cost.index.bit_area_um2,
     }
 
 
@@ -220,6 +225,7 @@ def energy_breakdown(e: Events, chip: ChipConfig) -> dict[str, float]:
         "input_buffer": e.input_bits * cost.buffer.input_energy_pj_per_bit,
         "output_buffer": e.output_bits * cost.buffer.output_energy_pj_per_bit,
         "index": e.index_routes * cost.index.energy_pj,
+        "pattern_index": e.index_bit_reads * cost.index.bit_energy_pj,
     }
 
 

@@ -160,12 +160,17 @@ class BufferConfig(StrictModel):
 
 
 class IndexConfig(StrictModel):
-    """Index/multiplexer logic that routes inputs to the kept rows of a pruned layer."""
+    """Index/multiplexer logic that routes inputs to the kept rows of a pruned layer, and
+    the pattern index a pattern-pruned layer stores (``LayerMapping.index_bits``)."""
 
     energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     """Routing one input slice to one kept row (per routed row, per bit-slice stage)."""
     area_um2: float = Field(ge=0, le=MAX_AREA_UM2)
     """Index register and multiplexer of one routed row."""
+    bit_energy_pj: float = Field(default=0.0, ge=0, le=MAX_ENERGY_PJ)
+    """Reading one pattern-index bit (the whole index is read once per parallel window)."""
+    bit_area_um2: float = Field(default=0.0, ge=0, le=MAX_AREA_UM2)
+    """Storing one pattern-index bit."""
 
 
 class CostConfig(StrictModel):

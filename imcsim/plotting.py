@@ -28,13 +28,14 @@ from imcsim.report import NetworkReport, Record
 __all__ = [
     "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_energy_breakdown",
     "plot_layer_cycles", "plot_pareto", "plot_placement", "plot_placements", "plot_speedup",
-    "plot_tile_cycles", "plot_utilization", "render_charts",
+    "plot_tile_cycles", "plot_tradeoff", "plot_utilization", "render_charts",
 ]
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
-                "compression", "pareto", "placement"]
+                "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
-every other name is rendered from records by ``render_charts``)."""
+``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
+date2025 study's points; every other name is rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -312,6 +313,47 @@ def plot_pareto(data: RecordsLike, ax: Axes | None = None) -> Axes:
     return ax
 
 
+_X_LABELS = {"latency_cycles": "critical-path computing cycles per image (log)",
+             "energy_pj": "energy per image (µJ, log)"}
+
+
+def plot_tradeoff(data: RecordsLike, ax: Axes | None = None, x: str = "latency_cycles") -> Axes:
+    """Accuracy vs cycles (or energy), one colour and one Pareto front per method family.
+
+    Records need ``family``, ``accuracy`` and ``x``; the model, array, conventions and
+    dataset (``dataset``) of the first record title and caption the chart.
+    """
+    records = as_records(data)
+    ax = _ax(ax, (6.8, 4.6))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    scale = 1e-6 if x == "energy_pj" else 1.0
+    for i, family in enumerate(dict.fromkeys(r["family"] for r in records)):
+        group = [(r[x] * scale, 100 * r["accuracy"]) for r in records if r["family"] == family]
+        colour, marker = colours[i % len(colours)], MARKERS[i % len(MARKERS)]
+        ax.scatter(*zip(*group), s=30, color=colour, marker=marker, alpha=0.6, zorder=3)
+        front = pareto_front(group)
+        ax.plot(*zip(*front), color=colour, marker=marker, lw=1.4, label=family, zorder=4)
+    first = records[0]
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize="x-small")
+    ax.set_xlabel(_X_LABELS.get(x, x))
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(f"{first['model']} on {first['array']} — {first.get('conventions', '')}",
+                 fontsize="medium")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="x-small", title="Pareto front per family", title_fontsize="x-small")
+    if first.get("dataset"):
+        text = f"data: {first['dataset']}"
+        if first.get("train_images"):
+            text += (f"\nfine-tuned {first['finetune_epochs']} epoch(s) on {first['train_images']} "
+                     f"images; accuracy on {first['test_images']} held-out test images")
+        ax.annotate(text, (0, 0), xytext=(0, -34), fontsize="x-small", va="top",
+                    xycoords="axes fraction", textcoords="offset points")
+    return ax
+
 
 def render_charts(
     data: RecordsLike, out_dir: str | Path, charts: Sequence[str] = CHARTS
@@ -324,6 +366,7 @@ def render_charts(
     per_layer = [r for r in records if r["array"] == largest]
     costed = [r for r in per_layer if r.get("energy_breakdown_pj")]
     accurate = [r for r in records if r.get("accuracy") is not None]
+    families = [r for r in accurate if r.get("family")]
     plans = {
         "utilization": (plot_utilization, records),
         "speedup": (plot_speedup, records),
@@ -332,6 +375,8 @@ def render_charts(
         "energy_breakdown": (plot_energy_breakdown, costed),
         "compression": (plot_compression, _compressed(records)),
         "pareto": (plot_pareto, accurate),
+        "tradeoff": (plot_tradeoff, families),
+        "tradeoff_energy": (lambda d: plot_tradeoff(d, x="energy_pj"), families),
     }
     return [
         _save(plot(data), out / f"{name}.png")

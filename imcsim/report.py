@@ -101,6 +101,7 @@ class NetworkReport:
             "utilization": self.utilization, "tiles": sum(x.tiles for x in m),
             "skipped_rows": sum(x.skipped_rows for x in m),
             "index_rows": sum(x.index_rows for x in m),
+            "index_bits": sum(x.index_bits for x in m),
             "n_arrays": self.chip.n_arrays, "fits_on_chip": _fits(m, self.chip.n_arrays),
             "params": sum(x.layer.nonzero_params for x in m), "macs": sum(x.layer.macs for x in m),
         }

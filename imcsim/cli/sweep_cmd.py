@@ -149,11 +149,21 @@ def sweep_command(
 def run_command(
     recipe: Annotated[str, typer.Argument(help="Recipe name (mappings/recipes) or TOML file.")] = "default",
     out: Annotated[str | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="date2025 recipes: CIFAR python batches; ResNet-20 runs on CIFAR-10, WRN-16-4 on CIFAR-100.")] = None,
 ) -> None:
-    """Run a whole study from a recipe; with no argument, the built-in default study."""
+    """Run a whole study from a recipe; with no argument, the built-in default study.
+
+    Rerunning after a kill completes what is missing (sweep points, fine-tuned variants).
+    """
     study = load_recipe(recipe)
+    if data_dir is not None and study.date2025 is None:
+        raise ConfigError(f"--data-dir applies to date2025 recipes; {study.name!r} is a sweep")
     target = check_output_dir(out if out is not None else study.out,
                               "--out" if out is not None else f"recipe {recipe} out")
+    if study.date2025 is not None:
+        spec = study.date2025 if data_dir is None else study.date2025.with_cifar(data_dir)
+        _run_date2025(spec, target, study.charts)
+        return
     records = run_with_progress(study.sweep, target, study.backend, study.workers, None)
     typer.echo(summary(records))
     charts = write_outputs(records, target, study.charts)
@@ -166,6 +176,21 @@ def run_command(
         typer.echo(f"chart: {path}")
     typer.echo(f"{len(records)} records in {target / RESULTS}; table in {target / 'summary.txt'}")
     typer.echo("\nsummary\n" + "\n".join(f"  {line}" for line in extras.highlights))
+
+
+def _run_date2025(spec, target: Path, charts: tuple[str, ...]) -> None:
+    from imcsim.studies.date2025 import run_date2025
+    from imcsim.studies.date2025_claims import claims_markdown
+
+    def hint() -> str:
+        return (f"fine-tuned variants and mapped points are saved in {target}; "
+                "rerun the same command to resume")
+
+    with exclusive(target, "--out folder"), on_interrupt(hint):
+        claims = run_date2025(spec, target, charts,
+                              progress=lambda text: typer.echo(text, err=True))
+    typer.echo(claims_markdown(claims))
+    typer.echo(f"points in {target / 'points.jsonl'}; claims in {target / 'claims.md'}")
 
 
 @app.command("plot")

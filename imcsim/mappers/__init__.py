@@ -32,6 +32,8 @@ register_mapper("vw-sdk-ref", lambda: VwSdk(name="vw-sdk-ref", reference_bounds=
 register_mapper("best", lambda: Best(tuple(get_mapper(n) for n in DENSE_MAPPERS)))
 register_mapper("pruned-im2col", lambda: Pruned(base="im2col", name="pruned-im2col"))
 register_mapper("pruned-sdk", Pruned)
+register_mapper("pruned-sdk-unconstrained",
+                lambda: Pruned(base="sdk-unconstrained", name="pruned-sdk-unconstrained"))
 register_mapper("low-rank-sdk", LowRank)
 register_mapper("low-rank-vw-sdk", lambda: LowRank(base="vw-sdk", name="low-rank-vw-sdk"))
 

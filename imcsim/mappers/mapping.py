@@ -74,6 +74,8 @@ class LayerMapping:
     """Rows the mapper left out because every weight on them is zero (row skipping)."""
     index_rows: int = 0
     """Kept rows whose input must be routed by index/multiplexer logic."""
+    index_bits: int = 0
+    """Pattern-index bits the layer's sparsity format stores (read once per window)."""
     overlap_cycles: int = 0
     """Cycles hidden behind the previous layer (pipelined low-rank factors)."""
     role: Role = "layer"
@@ -130,6 +132,7 @@ class LayerMapping:
             "weight_cells": self.weight_cells,
             "skipped_rows": self.skipped_rows,
             "index_rows": self.index_rows,
+            "index_bits": self.index_bits,
             "params": self.layer.nonzero_params,
             "macs": self.layer.macs,
         }

@@ -20,9 +20,20 @@ packed, at the price of index/multiplexer logic that routes each kept row's inpu
    most A_c column tiles, A_r × A_c being the im2col tile budget of the layer *before*
    shrinking (so pruning never makes a dense-feasible window infeasible); the feasible
    window with the fewest cycles wins (n = 1 is im2col).  A dense layer therefore maps
-   exactly as ``sdk``, and a pruned one never costs more.
+   exactly as ``sdk``, and a pruned one never costs more.  ``pruned-sdk-unconstrained``
+   drops the budget (the tile count grows with the window, KERNTROL ``SDK_a`` / GAROS
+   counting: N_PW · Σ_column tiles ⌈(C_in·P² − S)/R⌉); a dense layer never costs more
+   than under ``sdk-unconstrained`` (less when a column tile holds only some window
+   copies: the patch pixels they do not read are empty rows of that tile).
 4. **Index rows**: every kept row of a column tile that skipped at least one row needs
    index/multiplexer logic (its input is no longer the dense patch order).
+5. **Index bits** (``index_bits``): the pattern ids a sparse layer stores (PatDNN's
+   per-kernel pattern index, Niu et al., ASPLOS 2020; PCNN's sparsity-pattern mask, Tan
+   et al., 2020).  With L distinct kernel patterns in the grid (the empty one included),
+   each unit stores ⌈log2 L⌉ bits; a unit is an input channel when all its kernels share
+   one pattern, else a kernel.  One pattern for the whole layer (or a shrunk channel /
+   filter pruned layer, L = 1) needs no index; unstructured sparsity needs a K×K bitmap
+   per kernel at most.
 
 ``skipped_rows`` and ``index_rows`` are summed over the column tiles of one window.
 Grouped layers are mapped densely by the base mapper (no shrink, no skipping).
@@ -30,6 +41,7 @@ Grouped layers are mapped densely by the base mapper (no shrink, no skipping).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -46,9 +58,10 @@ from imcsim.mappers.mapping import LayerMapping
 from imcsim.mappers.placement import patch_pixels
 from imcsim.mappers.sdk import square_windows
 
-__all__ = ["Pruned", "SkipCount", "kept_rows", "shrink", "skip_count"]
+__all__ = ["Pruned", "SkipCount", "index_bits", "kept_rows", "shrink", "skip_count"]
 
-Base = Literal["im2col", "sdk"]
+Base = Literal["im2col", "sdk", "sdk-unconstrained"]
+BASES: tuple[str, ...] = ("im2col", "sdk", "sdk-unconstrained")
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +156,20 @@ def skip_count(layer: LayerShape, array: ArrayConfig, window: tuple[int, int]) -
     return SkipCount(kept_rows(layer, array, window), rows, array.rows)
 
 
+def index_bits(layer: LayerShape) -> int:
+    """Pattern-index bits of an ungrouped layer's nonzero mask (rule 5 of the module doc)."""
+    mask = layer.nonzero_mask()
+    if mask is None:
+        return 0
+    kernels = mask.reshape(layer.out_channels, layer.in_channels, -1)
+    codes = np.unique(kernels.reshape(-1, kernels.shape[2]), axis=0)
+    if len(codes) <= 1:
+        return 0
+    per_channel = bool((kernels == kernels[:1]).all())
+    units = layer.in_channels if per_channel else layer.out_channels * layer.in_channels
+    return units * math.ceil(math.log2(len(codes)))
+
+
 def _mapping(
     layer: LayerShape, shrunk: Shrunk, array: ArrayConfig, name: str, c: Candidates, i: int,
     skip: SkipCount,
@@ -156,7 +183,8 @@ def _mapping(
                      kept_channels=shrunk.channels)
     return replace(
         base, layer=layer, layout=layout, skipped_rows=skip.skipped,
-        index_rows=skip.index_rows, tiles=skip.tiles, row_tiles=int(skip.row_tiles.max()),
+        index_rows=skip.index_rows, index_bits=index_bits(small), tiles=skip.tiles,
+        row_tiles=int(skip.row_tiles.max()),
         driven_rows=int(skip.kept.sum()), driven_cols=int((skip.row_tiles * cols).sum()) * cpw,
         cell_slots=int((skip.kept * cols).sum()) * cpw,
     )
@@ -164,19 +192,21 @@ def _mapping(
 
 @dataclass(frozen=True)
 class Pruned:
-    """Pruned mapper over ``im2col`` or ``sdk`` windows (see module docstring)."""
+    """Pruned mapper over ``im2col``, ``sdk`` or ``sdk-unconstrained`` windows (module doc)."""
 
     base: Base = "sdk"
     name: str = "pruned-sdk"
 
     def __post_init__(self) -> None:
-        if self.base not in ("im2col", "sdk"):
-            raise ConfigError(f"pruned mapper base {self.base!r}; expected 'im2col' or 'sdk'")
+        if self.base not in BASES:
+            raise ConfigError(f"pruned mapper base {self.base!r}; expected one of {', '.join(BASES)}")
 
     def _windows(self, small: LayerShape, array: ArrayConfig, col_budget: int) -> Candidates:
         if self.base == "im2col":
             return im2col_candidate(small, array)
         c = square_windows(small, array)
+        if self.base == "sdk-unconstrained":  # every n: skipping breaks the dense shortcut
+            return c
         return replace(c, valid=c.col_tiles <= col_budget)
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
@@ -191,7 +221,8 @@ class Pruned:
         for i in np.flatnonzero(c.valid):
             window = (int(c.a_h[i]), int(c.a_w[i]))
             skip = best_skip if window == (1, 1) else skip_count(small, array, window)
-            if window != (1, 1) and int(skip.row_tiles.max()) > int(budget.row_tiles[0]):
+            over = int(skip.row_tiles.max()) > int(budget.row_tiles[0])
+            if window != (1, 1) and self.base == "sdk" and over:
                 continue
             key = (int(c.windows[i]) * skip.tiles, skip.tiles, window[0] * window[1], *window)
             if best_key is None or key < best_key:

@@ -1,8 +1,10 @@
 """Recipes: a whole study in one TOML file (workload axes, chip, outputs).
 
-Validated by the same pydantic models as the API (``SweepSpec``, ``CompressionStudy``,
-``PictureSpec``): an unknown key, a wrong type or a bad value is a one-line
-``ConfigError`` naming it.
+A recipe holds either a ``[sweep]`` (a design-space sweep, ``SweepSpec``, with optional
+``[compression]`` and ``[pictures]`` parts) or a ``[date2025]`` table (the low-rank vs
+pruning trade-off study, ``Date2025Spec``).  Validated by the same pydantic models as the
+API (``SweepSpec``, ``CompressionStudy``, ``PictureSpec``, ``Date2025Spec``): an unknown
+key, a wrong type or a bad value is a one-line ``ConfigError`` naming it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
 from imcsim.plotting import CHARTS, Chart
+from imcsim.studies.date2025_spec import Date2025Spec
 from imcsim.studies.mission import CompressionStudy
 from imcsim.studies.pictures import PictureSpec
 from imcsim.studies.sweep import SweepSpec
@@ -29,7 +32,9 @@ class Recipe(StrictModel):
     description: str = ""
     out: str = "imcsim-out"
     """Output directory (results.jsonl, summary table, PNG charts); not empty."""
-    sweep: SweepSpec
+    sweep: SweepSpec | None = None
+    date2025: Date2025Spec | None = None
+    """The low-rank vs pruning study (``imcsim.studies.date2025``) instead of a sweep."""
     backend: Literal["local", "ray"] = "local"
     workers: int | None = Field(default=None, ge=1, le=256)
     """Worker processes (local) or CPUs (local Ray); default: all cores."""
@@ -49,6 +54,14 @@ class Recipe(StrictModel):
         if "\0" in value:
             raise ValueError("holds a NUL character")
         return value
+
+    @model_validator(mode="after")
+    def _one_study(self) -> Recipe:
+        if (self.sweep is None) == (self.date2025 is None):
+            raise ValueError("give exactly one of [sweep] and [date2025]")
+        if self.date2025 is not None and (self.compression, self.pictures) != (None, None):
+            raise ValueError("[compression] and [pictures] go with a [sweep], not [date2025]")
+        return self
 
 
 def recipe_names() -> list[str]:

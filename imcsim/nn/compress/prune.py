@@ -4,6 +4,8 @@
 * ``filter`` — whole output channels with the smallest L2 norm (Li et al., ICLR 2017).
 * ``channel`` — whole input channels with the smallest L2 norm (He et al., ICCV 2017).
 * ``pattern`` — one K×K pattern per input channel or kernel (see ``patterns``).
+* ``kernel-pattern`` — n-tap patterns from a library, n = ⌊keep·K²⌋ (see ``kernel_patterns``;
+  ``kernel_pattern_prune`` takes the tap count, library and sharing directly).
 
 Each layer keeps ``1 − sparsity`` of its weights (rounded, at least one filter /
 channel / weight).  Masks use ``torch.nn.utils.prune``: the module gets a
@@ -107,6 +109,8 @@ def layer_mask(
         return filter_mask(weight, sparsity)
     if method == "channel":
         return channel_mask(weight, sparsity)
+    if method == "kernel-pattern":
+        return _kernel_pattern_mask(weight, sparsity)
     if method != "pattern":
         raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
     w4 = weight.detach() if weight.dim() == 4 else weight.detach().reshape(*weight.shape, 1, 1)
@@ -114,6 +118,18 @@ def layer_mask(
     pats = default_patterns(*kernel, 1 - sparsity) if patterns is None else patterns
     mask = pattern_mask(w4.cpu().double().numpy(), sparsity, pats, shared)
     return torch.from_numpy(mask).reshape(weight.shape).to(weight.device)
+
+
+def _kernel_pattern_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """One layer's n-tap PatDNN patterns (library from this layer), n = ⌊(1 − sparsity)·K²⌋."""
+    from imcsim.nn.compress.kernel_patterns import assign_patterns, pattern_library, taps_for
+
+    kernel = tuple(weight.shape[2:])
+    if weight.dim() != 4 or taps_for(kernel, None, 1 - sparsity) >= kernel[0] * kernel[1]:
+        return torch.ones_like(weight, dtype=torch.bool)
+    w = weight.detach().cpu().double().numpy()
+    lib = pattern_library("patdnn", taps_for(kernel, None, 1 - sparsity), kernel, weights=[w])
+    return torch.from_numpy(assign_patterns(w, lib)).to(weight.device)
 
 
 def _patterns_by_kernel(
@@ -142,6 +158,10 @@ def prune(
     check_sparsity(sparsity)
     if method not in PRUNINGS:
         raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
+    if method == "kernel-pattern":
+        from imcsim.nn.compress.kernel_patterns import kernel_pattern_prune
+
+        return kernel_pattern_prune(model, keep=1 - sparsity, exclude=exclude)
     model = copy.deepcopy(model)
     modules = [(n, m) for n, m, _ in weight_modules(model, where=lambda e, _m: e.prunable)
                if n not in exclude]
