@@ -25,6 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+__all__ = ["COUNTS", "count_stages", "count_stages_py", "slice_masks", "slice_masks_py"]
+
 COUNTS = ("stage_cycles", "stage_cycles_no_skip", "dac_activations", "cell_reads", "adc_conversions")
 
 

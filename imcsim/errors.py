@@ -1,5 +1,7 @@
 """Typed errors. Every message is one line that names the culprit (layer, field, value)."""
 
+__all__ = ["ConfigError", "ImcsimError", "ImcsimWarning", "MappingError", "UnsupportedLayerError"]
+
 
 class ImcsimError(Exception):
     """Base class of every error imcsim raises on purpose."""

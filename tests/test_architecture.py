@@ -80,3 +80,31 @@ def test_the_graph_walker_sees_function_level_imports(tmp_path: Path) -> None:
 def test_import_imcsim_loads_no_torch() -> None:
     code = "import imcsim, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                elts = target.elts if isinstance(target, ast.Tuple) else [target]
+                names.update(t.id for t in elts if isinstance(t, ast.Name))
+    return names
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.name not in ("__init__.py",
+                                                                       "__main__.py")],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_module_declares_its_public_names(path: Path) -> None:
+    """``__all__`` in every module, naming only what the module defines or imports."""
+    tree = ast.parse(path.read_text())
+    declared = [n for n in tree.body if isinstance(n, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)]
+    assert declared, f"{path.relative_to(ROOT)} has no __all__"
+    names = ast.literal_eval(declared[0].value)
+    assert set(names) <= _top_level_names(tree), set(names) - _top_level_names(tree)

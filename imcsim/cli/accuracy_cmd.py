@@ -28,6 +28,8 @@ from imcsim.hardware import build_chip
 from imcsim.matmul import with_placement
 from imcsim.report import format_table
 
+__all__ = ["accuracy_command", "accuracy_study_command", "accuracy_sweep_command"]
+
 Opt = typer.Option
 ModelOpt = Annotated[str, Opt("--model", "-m", help="Built-in 32x32 model.")]
 MapperOpt = Annotated[str, Opt("--mapper", help="Mapper (vw-sdk, im2col, sdk, pruned-sdk, low-rank-sdk…).")]

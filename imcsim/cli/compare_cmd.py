@@ -22,6 +22,8 @@ from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.studies.compare import compare_methods
 
+__all__ = ["compare_command"]
+
 KeepOpt = Annotated[
     float, typer.Option("--keep", help="Fraction of the dense conv/linear weights kept, in (0, 1].")
 ]

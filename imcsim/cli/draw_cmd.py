@@ -22,6 +22,8 @@ from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.studies.pictures import check_suffix, draw_layer, import_mappers, load_layers
 
+__all__ = ["draw_command"]
+
 
 @app.command("draw")
 def draw_command(

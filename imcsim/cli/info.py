@@ -9,6 +9,8 @@ from imcsim.hardware import chip_presets
 from imcsim.mappers import mapper_names
 from imcsim.tables import table_names
 
+__all__ = ["list_command"]
+
 
 @app.command("list")
 def list_command() -> None:

@@ -32,6 +32,8 @@ from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
 from imcsim.studies.workloads import load_workload
 
+__all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
+
 MapperOpt = Annotated[
     str,
     typer.Option(

@@ -19,6 +19,8 @@ from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
 
+__all__ = ["SIM_COLUMNS", "simulate_command"]
+
 SIM_COLUMNS = (
     "name", "layer", "window", "tiles", "analytic_cycles", "cycles", "skip_saving",
     "zero_inputs", "energy_pj", "analytic_energy_pj", "latency_ns",

@@ -28,6 +28,9 @@ from imcsim.studies.recipes import load_recipe
 from imcsim.studies.results import load_results
 from imcsim.studies.sweep import RESULTS, SweepSpec, plan, sweep
 
+__all__ = ["SUMMARY_COLUMNS", "plot_command", "run_command", "run_with_progress", "summary",
+           "sweep_command", "write_outputs"]
+
 SUMMARY_COLUMNS = ("model", "compression", "keep", "chip", "array", "mapper", "adc_bits",
                    "cycles", "speedup", "utilization", "latency_ns", "energy_pj", "accuracy")
 

@@ -13,6 +13,8 @@ from imcsim.cli import app
 from imcsim.cli.common import PlainFormat, PlainFormatOpt, emit, on_interrupt, progress_bar
 from imcsim.errors import ConfigError
 
+__all__ = ["train_command"]
+
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Directory with the CIFAR python batches (for cifar10/100)."),

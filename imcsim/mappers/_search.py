@@ -21,6 +21,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+__all__ = ["FIELDS", "KINDS", "search_batch", "search_one"]
+
 KINDS = ("im2col", "sdk", "sdk-unconstrained", "vw-sdk", "sdk-rect", "vw-sdk-ref", "best")
 FIELDS = ("a_h", "a_w", "pixels", "windows", "row_tiles", "col_tiles", "group_sets",
           "groups_per_tile", "ic_t", "oc_t", "channel", "cycles", "winner")

@@ -31,6 +31,9 @@ import numpy as np
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape
 
+__all__ = ["Candidate", "Candidates", "Tiling", "argmin_cycles", "candidates", "patch_extent",
+           "touched", "useful_sizes", "window_grid"]
+
 Tiling = Literal["element", "channel"]
 
 

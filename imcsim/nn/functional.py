@@ -28,6 +28,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+__all__ = ["Pair", "adc", "adc_levels_", "adc_lsb", "copy_input", "digit_weights", "digits",
+           "encode_inputs", "encode_weights", "fold_copies", "input_slicing", "output_size",
+           "pad_for_copies", "qmax", "quantize"]
+
 Pair = tuple[int, int]
 
 

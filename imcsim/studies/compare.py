@@ -36,6 +36,9 @@ from imcsim.mappers import LMode, Mapper, MapperOptions, Schedule, get_mapper
 from imcsim.network import as_chip, map_network
 from imcsim.report import format_table
 
+__all__ = ["TABLE_COLUMNS", "CompareOptions", "Comparison", "MethodResult", "active_arrays",
+           "compare_methods", "compare_workloads"]
+
 
 class CompareOptions(StrictModel):
     """What ``compare_methods`` compares and how low-rank pairs are scheduled."""

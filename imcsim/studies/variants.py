@@ -32,6 +32,8 @@ from imcsim.nn.compress.prune import prune
 from imcsim.nn.compress.svd import RankRule
 from imcsim.nn.extract import extract_layers
 
+__all__ = ["QUERY_LATENT", "Knobs", "build_workloads", "compressed", "resolve_model"]
+
 QUERY_LATENT = 64
 """Latent size of ``low-rank-queries`` (the Tiny ViT paper's MLA setting)."""
 

@@ -25,6 +25,11 @@ from imcsim.nn.extract import check_finite
 from imcsim.studies.data import DATASETS, MNIST5K_MEAN, MNIST5K_STD, load_dataset, load_mnist5k
 from imcsim.studies.models import build_model, get_spec
 
+__all__ = ["CHECKPOINT_DATA", "CHECKPOINT_FORMAT", "CIFAR_SHAPE", "FP16_TINY", "MAX_INPUTS",
+           "Dataset", "checkpoint_path", "load_checkpoint", "load_data", "load_model",
+           "mnist_as_cifar", "model_inputs", "read_checkpoint", "round_to_half", "save_checkpoint",
+           "to_half"]
+
 CHECKPOINT_DATA = "mnist5k"
 CHECKPOINT_FORMAT = "imcsim-checkpoint"
 CIFAR_SHAPE = (32, 32)

@@ -14,6 +14,9 @@ import torch
 from imcsim.errors import ConfigError
 from imcsim.nn.compress.modules import LowRankConv2d, LowRankLinear, Split
 
+__all__ = ["SPLITS", "assemble", "check_options", "check_split", "full_rank", "params_per_rank",
+           "weight_blocks"]
+
 SPLITS = ("input", "output")
 
 

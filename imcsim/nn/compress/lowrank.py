@@ -27,6 +27,8 @@ from imcsim.nn.compress.modules import FACTORIZED, Split
 from imcsim.nn.compress.svd import LayerFactor, RankRule, factorize_conv, factorize_linear
 from imcsim.nn.ops import weight_modules
 
+__all__ = ["QUERY_NAMES", "Factorization", "low_rank", "low_rank_queries", "targets"]
+
 
 @dataclass(frozen=True)
 class Factorization:

@@ -27,6 +27,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+__all__ = ["FACTORIZED", "LowRankConv2d", "LowRankLinear", "Split"]
+
 Split = Literal["input", "output"]
 
 

@@ -30,6 +30,8 @@ import numpy as np
 
 from imcsim.errors import ConfigError
 
+__all__ = ["Shared", "check_patterns", "default_patterns", "edge_patterns", "pattern_mask"]
+
 Shared = Literal["channel", "kernel"]
 
 

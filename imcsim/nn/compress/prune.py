@@ -33,6 +33,9 @@ from imcsim.errors import ConfigError
 from imcsim.nn.compress.patterns import Shared, check_patterns, default_patterns, pattern_mask
 from imcsim.nn.ops import weight_modules
 
+__all__ = ["LayerPruning", "Pruning", "channel_mask", "check_sparsity", "filter_mask",
+           "layer_mask", "load_pruned", "magnitude_mask", "prune"]
+
 
 def check_sparsity(sparsity: float) -> None:
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:

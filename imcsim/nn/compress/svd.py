@@ -32,6 +32,9 @@ from imcsim.nn.compress.group import (
 )
 from imcsim.nn.compress.modules import LowRankConv2d, LowRankLinear, Split
 
+__all__ = ["LayerFactor", "RankRule", "balanced_factors", "choose_rank", "factorize_conv",
+           "factorize_linear"]
+
 
 class RankRule(StrictModel):
     """How the rank (per group) of every factorised layer is chosen: set exactly one field."""
