@@ -1,0 +1,111 @@
+"""Input statistics of the layers to factorise, and output errors measured with them.
+
+Data-aware factorisations (DRONE, feature-based) and the per-layer output reconstruction
+error need the activations each layer really sees.  Storing them is not necessary: every
+quantity they need is a function of the second moments of the layer's inputs, augmented
+by a constant 1 so that biases and means come along,
+
+    G = Σ x̃ x̃ᵀ,   x̃ = [x; 1],
+
+over every input vector x of the layer (every im2col patch of a conv — padding zeros
+included, exactly what the crossbar rows see — and every row of a Linear).  Then for a
+layer W̃ = [W b] and an approximation Ŵ̃, ‖(W̃ − Ŵ̃) X̃‖_F² = tr((W̃ − Ŵ̃) G (W̃ − Ŵ̃)ᵀ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imcsim.errors import ConfigError
+from imcsim.nn.extract import run_with_hooks
+
+__all__ = ["InputStats", "capture_input_stats", "output_error"]
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """Augmented second moments G = Σ x̃ x̃ᵀ of one layer's inputs (float64, (n+1)×(n+1))."""
+
+    gram: torch.Tensor
+
+    @property
+    def count(self) -> float:
+        """Input vectors seen (im2col patches or rows)."""
+        return float(self.gram[-1, -1])
+
+    @property
+    def second(self) -> torch.Tensor:
+        """Σ x xᵀ (n × n)."""
+        return self.gram[:-1, :-1]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """E[x] (n)."""
+        return self.gram[:-1, -1] / self.count
+
+    def block(self, start: int, stop: int) -> InputStats:
+        """Statistics of the input entries ``start:stop`` (one input-split block)."""
+        idx = torch.cat([torch.arange(start, stop), torch.tensor([self.gram.shape[0] - 1])])
+        return InputStats(self.gram[idx][:, idx])
+
+
+def _rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input vectors as the rows of a 2-D tensor (im2col for a conv)."""
+    if isinstance(module, nn.Conv2d):
+        cols = F.unfold(x, module.kernel_size, dilation=module.dilation,
+                        padding=module.padding, stride=module.stride)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    return x.reshape(-1, x.shape[-1])
+
+
+def capture_input_stats(
+    model: nn.Module, names: Sequence[str], images: torch.Tensor, batch_size: int = 64
+) -> dict[str, InputStats]:
+    """``{name: InputStats}`` of the Conv2d/Linear modules ``names`` over ``images``.
+
+    A module called several times per forward pass accumulates every call.
+    """
+    if len(images) == 0:
+        raise ConfigError("calibration: no images")
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise ConfigError(f"calibration: no module named {missing[0]!r} in the model")
+    grams: dict[str, torch.Tensor] = {}
+
+    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
+        rows = _rows(module, x.detach().float())
+        aug = torch.cat([rows, torch.ones(len(rows), 1, dtype=rows.dtype)], dim=1)
+        part = (aug.T @ aug).double()
+        name = label.split("#", 1)[0]
+        grams[name] = grams[name] + part if name in grams else part
+
+    targets = [(n, modules[n]) for n in names]
+    for start in range(0, len(images), batch_size):
+        run_with_hooks(model, images[start:start + batch_size], targets, visit)
+    return {n: InputStats(grams[n]) for n in names if n in grams}
+
+
+def output_error(
+    weight: torch.Tensor, approx: torch.Tensor, stats: InputStats,
+    bias: torch.Tensor | None = None, approx_bias: torch.Tensor | None = None,
+) -> float:
+    """Relative output error ‖(W̃ − Ŵ̃) X̃‖_F / ‖W̃ X̃‖_F over the inputs of ``stats``.
+
+    ``weight``/``approx`` are (C_out, n) matrices (conv weights folded to C_out × C_in·K²);
+    biases default to zero.
+    """
+    rows = weight.shape[0]
+    zero = torch.zeros(rows, dtype=torch.float64)
+    w = torch.cat([weight.double(), (zero if bias is None else bias.double())[:, None]], dim=1)
+    a = torch.cat([approx.double(), (zero if approx_bias is None else approx_bias.double())[:, None]],
+                  dim=1)
+    diff = w - a
+    num = torch.einsum("ij,jk,ik->", diff, stats.gram, diff).clamp_min(0)
+    den = torch.einsum("ij,jk,ik->", w, stats.gram, w).clamp_min(1e-300)
+    return float((num / den).sqrt())
