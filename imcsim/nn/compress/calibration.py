@@ -54,13 +54,23 @@ class InputStats:
         return InputStats(self.gram[idx][:, idx])
 
 
-def _rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's input vectors as the rows of a 2-D tensor (im2col for a conv)."""
+def _columns(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input vectors as the columns of (batch, n, positions) (im2col for a conv)."""
     if isinstance(module, nn.Conv2d):
-        cols = F.unfold(x, module.kernel_size, dilation=module.dilation,
+        return F.unfold(x, module.kernel_size, dilation=module.dilation,
                         padding=module.padding, stride=module.stride)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
-    return x.reshape(-1, x.shape[-1])
+    return x.reshape(1, -1, x.shape[-1]).transpose(1, 2)
+
+
+def _augmented(cols: torch.Tensor) -> torch.Tensor:
+    """Σ x̃ x̃ᵀ of the columns of ``cols`` (float64)."""
+    n = cols.shape[1]
+    flat = cols.permute(1, 0, 2).reshape(n, -1)
+    gram = torch.zeros(n + 1, n + 1, dtype=torch.float64)
+    gram[:n, :n] = (flat @ flat.T).double()
+    gram[:n, n] = gram[n, :n] = flat.sum(dim=1, dtype=torch.float64)
+    gram[n, n] = flat.shape[1]
+    return gram
 
 
 def capture_input_stats(
@@ -79,9 +89,7 @@ def capture_input_stats(
     grams: dict[str, torch.Tensor] = {}
 
     def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
-        rows = _rows(module, x.detach().float())
-        aug = torch.cat([rows, torch.ones(len(rows), 1, dtype=rows.dtype)], dim=1)
-        part = (aug.T @ aug).double()
+        part = _augmented(_columns(module, x.detach().float()))
         name = label.split("#", 1)[0]
         grams[name] = grams[name] + part if name in grams else part
 

@@ -35,6 +35,7 @@ from imcsim.nn.compress.selectors import (
     Selection,
     get_selector,
 )
+from imcsim.nn.compress.selectors.base import check_budget, check_request
 from imcsim.nn.compress.space import LayerSpace, Option, build_spaces
 from imcsim.nn.extract import extract_layers
 
@@ -121,13 +122,16 @@ def search_ranks(
     budget: Budget | None = None, keep: float | None = None, groups: Sequence[int] = (1,),
     split: Split = "input", snap: bool = False, exclude: Sequence[str] = (),
     config: SearchConfig | None = None, progress: Progress | None = None,
+    selection: Sequence[Option] | None = None,
 ) -> SearchResult:
     """Pick and apply one (groups, rank) per Conv2d/Linear of ``model`` within ``budget``.
 
     ``calibration`` images fit the data-aware factorisations and score networks (with
     ``labels``: cross-entropy; without: distance to the dense outputs); ``heldout``
     images measure each layer's output error (the calibration images when ``None``).
-    ``keep`` is a budget of that fraction of the model's weights.  The model is untouched.
+    ``keep`` is a budget of that fraction of the model's weights.  A given ``selection``
+    (one option per searched layer, e.g. saved by an interrupted run) replaces the search.
+    The model is untouched.
     """
     config = config or SearchConfig()
     factorizer, chooser = get_factorization(factorization), get_selector(selector)
@@ -143,14 +147,19 @@ def search_ranks(
     kind = budget.kind if budget is not None else "params"
     dense.get(kind)  # an energy budget on a chip without a cost model fails here
     spaces = build_spaces([searched[n] for n in names], table, tuple(groups), kind, snap)
+    check_request(chooser, None if budget is None else budget.value, groups)
+    check_budget(spaces, kind, None if budget is None else budget.value, fixed.get(kind))
     stats = capture_input_stats(model, names, calibration)
     held = stats if heldout is None else capture_input_stats(model, names, heldout)
     bank = FactorBank(model, names, factorizer, stats, split)
     problem = RankProblem(spaces=spaces, kind=kind, budget=None if budget is None else budget.value,
                           fixed=fixed.get(kind), bank=bank, groups=tuple(groups), snap=snap,
                           scorer=Scorer(bank, names, calibration, labels))
-    problem.check_budget()
-    selection = chooser.select(problem, config, progress)
+    if selection is None:
+        selection = chooser.select(problem, config, progress)
+    elif len(selection) != len(spaces):
+        raise ConfigError(f"selection has {len(selection)} options for {len(spaces)} layers")
+    selection = tuple(selection)
     if not problem.feasible(selection):
         raise ConfigError(f"selector {selector!r} returned an allocation over the budget")
     compressed = bank.apply(dict(zip(names, selection)))

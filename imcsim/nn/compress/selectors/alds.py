@@ -128,10 +128,13 @@ class Alds:
     """Minimise the largest layer error under the budget, choosing ranks and group counts."""
 
     name: str = "alds"
+    needs_budget: bool = True
+    needs_scorer: bool = False
+    one_group: bool = False
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, budget=True)
+        problem.need(self)
         layers = _layers(problem)
         rng = np.random.default_rng(config.seed)
         best: tuple[float, float, list[int]] | None = None

@@ -25,7 +25,7 @@ from imcsim.nn.compress.space import LayerSpace, Option, snap_up
 
 __all__ = [
     "Progress", "RankProblem", "SearchConfig", "Selection", "Selector", "best_feasible",
-    "option_at",
+    "check_budget", "check_request", "option_at",
 ]
 
 Selection = tuple[Option, ...]
@@ -95,29 +95,41 @@ class RankProblem:
 
     def check_budget(self) -> None:
         """``ConfigError`` when even the cheapest options miss the budget."""
-        if self.budget is None:
-            return
-        least = self.cost(self.cheapest())
-        if least > self.budget * (1 + 1e-12):
-            raise ConfigError(
-                f"budget of {self.budget:,.0f} {self.kind} cannot be met: the cheapest "
-                f"ranks need {least:,.0f} (layers outside the search: {self.fixed:,.0f})"
-            )
+        check_budget(self.spaces, self.kind, self.budget, self.fixed)
 
-    def need(self, selector: str, *, budget: bool = False, scorer: bool = False,
-             one_group: bool = False) -> None:
+    def need(self, selector: Selector) -> None:
         """One-line errors for what ``selector`` cannot work without."""
-        if budget and self.budget is None:
-            raise ConfigError(f"selector {selector!r} needs a budget (--budget-cycles, "
-                              "--budget-params, --budget-macs, --budget-energy or --budget-keep)")
-        if scorer and self.scorer is None:
-            raise ConfigError(f"selector {selector!r} needs calibration images to score networks")
-        if one_group and len(self.groups) != 1:
-            raise ConfigError(f"selector {selector!r} takes one group count (got {self.groups})")
+        check_request(selector, self.budget, self.groups, self.scorer is not None)
 
     def group_of(self, space: LayerSpace) -> int:
         """The single allowed group count where it divides this layer, else 1."""
         return self.groups[0] if self.groups[0] in space.full_ranks else 1
+
+
+def check_budget(spaces: Sequence[LayerSpace], kind: str, budget: float | None,
+                 fixed: float) -> None:
+    """``ConfigError`` when even the cheapest options of ``spaces`` miss ``budget``."""
+    if budget is None:
+        return
+    least = fixed + sum(s.cost(s.options[0], kind) for s in spaces)
+    if least > budget * (1 + 1e-12):
+        raise ConfigError(
+            f"budget of {budget:,.0f} {kind} cannot be met: the cheapest ranks need "
+            f"{least:,.0f} (layers outside the search: {fixed:,.0f})"
+        )
+
+
+def check_request(selector: Selector, budget: float | None, groups: Sequence[int],
+                  scorer: bool = True) -> None:
+    """One-line errors for a budget, scorer or group count ``selector`` cannot do without."""
+    name = selector.name
+    if selector.needs_budget and budget is None:
+        raise ConfigError(f"selector {name!r} needs a budget (--budget-cycles, --budget-params, "
+                          "--budget-macs, --budget-energy or --budget-keep)")
+    if selector.needs_scorer and not scorer:
+        raise ConfigError(f"selector {name!r} needs calibration images to score networks")
+    if selector.one_group and len(groups) != 1:
+        raise ConfigError(f"selector {name!r} takes one group count (got {tuple(groups)})")
 
 
 def option_at(problem: RankProblem, space: LayerSpace, groups: int, rank: int) -> Option:
@@ -140,6 +152,12 @@ class Selector(Protocol):
     """One rank-selection method (see ``imcsim.nn.compress.selectors``)."""
 
     name: str
+    needs_budget: bool
+    """Refuses to run without a budget."""
+    needs_scorer: bool
+    """Scores networks on calibration images."""
+    one_group: bool
+    """Takes a single group count (only ALDS chooses among several)."""
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:

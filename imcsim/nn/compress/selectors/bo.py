@@ -59,6 +59,9 @@ class BayesOpt:
     """Per-stage ratios searched by a seeded TPE sampler under the budget constraint."""
 
     name: str = "bo"
+    needs_budget: bool = True
+    needs_scorer: bool = True
+    one_group: bool = True
 
     def allocation(self, problem: RankProblem, ratios: dict[str, float]) -> Selection:
         out = []
@@ -80,7 +83,7 @@ class BayesOpt:
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, budget=True, scorer=True, one_group=True)
+        problem.need(self)
         optuna, scorer = _optuna(), problem.scorer
         assert scorer is not None
         names = sorted(set(stages(problem.names)))

@@ -74,10 +74,13 @@ class BeamSearch:
     """Joint beam search over the layers' ranks, scored on the calibration batch."""
 
     name: str = "bsr"
+    needs_budget: bool = True
+    needs_scorer: bool = True
+    one_group: bool = True
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, budget=True, scorer=True, one_group=True)
+        problem.need(self)
         scorer, fill = problem.scorer, _Fill(problem)
         assert scorer is not None
         start = fill.complete(())

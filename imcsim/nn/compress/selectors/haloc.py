@@ -172,10 +172,13 @@ class Haloc:
     """Differentiable selection among candidate ranks under the chip's cost table."""
 
     name: str = "haloc"
+    needs_budget: bool = True
+    needs_scorer: bool = True
+    one_group: bool = True
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, budget=True, scorer=True, one_group=True)
+        problem.need(self)
         scorer = problem.scorer
         assert scorer is not None and problem.budget is not None
         start = Uniform().allocation(problem, Uniform().best_ratio(problem))

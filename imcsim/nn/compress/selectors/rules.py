@@ -48,6 +48,9 @@ class Uniform:
     """The same fraction of the full rank in every layer (or the same rank)."""
 
     name: str = "uniform"
+    needs_budget: bool = False
+    needs_scorer: bool = False
+    one_group: bool = True
 
     def allocation(self, problem: RankProblem, ratio: float) -> Selection:
         out = []
@@ -74,7 +77,7 @@ class Uniform:
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, one_group=True)
+        problem.need(self)
         given = [k for k in ("rank", "ratio") if getattr(config, k) is not None]
         if len(given) + (problem.budget is not None) != 1:
             raise ConfigError("selector 'uniform' takes exactly one of a budget, --rank, --ratio")
@@ -95,6 +98,9 @@ class EnergyRule:
     """The smallest rank keeping a fraction E of Σσ² in every block of every layer."""
 
     name: str = "energy"
+    needs_budget: bool = False
+    needs_scorer: bool = False
+    one_group: bool = True
 
     def allocation(self, problem: RankProblem, energy: float) -> Selection:
         out = []
@@ -114,7 +120,7 @@ class EnergyRule:
 
     def select(self, problem: RankProblem, config: SearchConfig,
                progress: Progress | None = None) -> Selection:
-        problem.need(self.name, one_group=True)
+        problem.need(self)
         if (config.energy is not None) == (problem.budget is not None):
             raise ConfigError("selector 'energy' takes exactly one of a budget, --energy")
         if config.energy is not None:
