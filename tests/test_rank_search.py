@@ -353,3 +353,28 @@ def test_study_grid_resumes_and_tabulates(tmp_path) -> None:
     assert table.count("\n") == 1 + 2 and "cycles ≤ 5,200" in table
     assert json.loads(out.read_text().splitlines()[0])["spec"]["mapper"] == "vw-sdk"
     assert np.isfinite([r["total"]["cycles"] for r in records]).all()
+
+
+def test_cli_factorization_errors(capsys) -> None:
+    res = run(capsys, "factorization-errors", "--calibration-images", "8", "--heldout-images", "8",
+              "--format", "json")
+    assert res.code == 0, res.err
+    rows = res.json()["rows"]
+    assert len(rows) == 22 and rows[0]["layer"] == "conv1" and rows[-1]["layer"] == "fc"
+    assert all(0 < r["input_rank90"] <= r["inputs"] and r["rank"] <= r["full_rank"] for r in rows)
+
+
+def test_stable_rank_penalty_concentrates_the_spectrum() -> None:
+    from imcsim.nn.compress.stable_rank import stable_rank, stable_rank_penalty
+    from imcsim.studies.train import TrainConfig, train
+
+    assert float(stable_rank(torch.outer(torch.arange(1.0, 5), torch.ones(3)))) == pytest.approx(1.0)
+    assert float(stable_rank(torch.eye(6))) == pytest.approx(6.0)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+    images, labels = torch.randn(64, 1, 4, 4), torch.randint(0, 4, (64,))
+    before = float(stable_rank(net[1].weight.detach()))
+    train(net, images, labels, TrainConfig(epochs=3, batch_size=16, lr=0.05, warmup_steps=0,
+                                           shift_px=0, weight_decay=0),
+          penalty=stable_rank_penalty(["1", "3"], 5.0))
+    assert float(stable_rank(net[1].weight.detach())) < 0.8 * before

@@ -217,3 +217,29 @@ def rank_search_study_command(
         cols = ("selector", "factorization", "snap", "budget", "cycles", "params",
                 "accuracy_before_finetune", "accuracy")
         typer.echo(format_table(rows, cols, title=f"{model} rank search, {mapper}"))
+
+
+@app.command("factorization-errors")
+def factorization_errors_command(
+    model: ModelOpt = "resnet20",
+    rank_fraction: Annotated[float, Opt("--rank-fraction", help="Rank of every layer as a fraction of its full rank.")] = 0.25,
+    calibration_images: CalOpt = 128, heldout_images: HeldOpt = 128, seed: SeedOpt = 0,
+    fmt: Annotated[StudyFormat, Opt("--format", "-f", help="table, json or markdown.")] = StudyFormat.table,
+) -> None:
+    """Per-layer output error of svd, drone and feature on held-out activations at the same
+    rank, next to how low-rank each layer's inputs are."""
+    from imcsim.studies.rank_search import factorization_errors
+
+    rows = factorization_errors(model, rank_fraction, calibration_images, heldout_images, seed)
+    if fmt is StudyFormat.json:
+        emit({"rows": rows}, "", Format.json)
+        return
+    cols = ("layer", "inputs", "input_rank90", "rank", "full_rank", "svd", "drone", "feature")
+    if fmt is StudyFormat.markdown:
+        lines = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
+        lines += ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])
+                                    for c in cols) + " |" for r in rows]
+        typer.echo("\n".join(lines))
+    else:
+        typer.echo(format_table(rows, cols, title=f"{model}: held-out output error at "
+                                f"{rank_fraction:g} of the full rank"))

@@ -30,6 +30,7 @@ from torch import nn
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
+from imcsim.nn.compress.calibration import capture_input_stats
 from imcsim.nn.compress.hwcost import Budget
 from imcsim.nn.compress.lowrank import targets
 from imcsim.nn.compress.modules import Split
@@ -40,7 +41,7 @@ from imcsim.nn.compress.stable_rank import stable_rank_penalty
 from imcsim.studies.train import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
 
-__all__ = ["RankSearchResult", "RankSearchSpec", "run_rank_search"]
+__all__ = ["RankSearchResult", "RankSearchSpec", "factorization_errors", "run_rank_search"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -170,16 +171,33 @@ def _regularised(model: nn.Module, data: Dataset, spec: RankSearchSpec, state: _
     return model.eval()
 
 
+def _statistics(model: nn.Module, images: dict[str, torch.Tensor], spec: RankSearchSpec,
+                cache: dict | None) -> tuple[dict, dict] | None:
+    """Calibration and held-out statistics, from ``cache`` when another run of the same
+    model, images and excluded layers filled it (regularised models are never cached)."""
+    if cache is None or spec.stable_rank_epochs:
+        return None
+    key = (spec.model, str(spec.checkpoint), spec.dataset, spec.seed, spec.calibration_images,
+           spec.heldout_images, spec.exclude)
+    if key not in cache:
+        names = [n for n, _ in targets(model, spec.exclude)]
+        cache[key] = (capture_input_stats(model, names, images["cal"]),
+                      capture_input_stats(model, names, images["held"]))
+    return cache[key]
+
+
 def _search(model: nn.Module, images: dict[str, torch.Tensor], spec: RankSearchSpec,
-            state: _State, progress: Progress | None) -> SearchResult:
+            state: _State, progress: Progress | None, cache: dict | None) -> SearchResult:
     saved = state.read("selection.json")
     search = spec.search.model_copy(update={"seed": spec.seed, "state_dir": state.root})
+    stats = _statistics(model, images, spec, cache)
     result = search_ranks(
         model, images["cal"], spec.chip, labels=images["cal_labels"], heldout=images["held"],
         mapper=spec.mapper, factorization=spec.factorization, selector=spec.selector,
         budget=spec.budget, keep=spec.keep, groups=spec.groups, split=spec.split, snap=spec.snap,
         exclude=spec.exclude, config=search, progress=progress,
         selection=None if saved is None else [Option(**o) for o in saved],
+        stats=None if stats is None else stats[0], heldout_stats=None if stats is None else stats[1],
     )
     state.write("selection.json", [vars(o) for o in result.selection])
     return result
@@ -192,8 +210,9 @@ def _accuracy(model: nn.Module, images: dict[str, torch.Tensor]) -> float | None
 
 
 def run_rank_search(spec: RankSearchSpec, state_dir: str | Path | None = None,
-                    progress: Progress | None = None) -> RankSearchResult:
-    """Search, fine-tune and evaluate (see the module docstring)."""
+                    progress: Progress | None = None, cache: dict | None = None) -> RankSearchResult:
+    """Search, fine-tune and evaluate (see the module docstring).  ``cache``: a dict the
+    caller owns, shared by runs that may reuse each other's activation statistics."""
     state = _State(None if state_dir is None else Path(state_dir), spec)
     done = state.read("result.json")
     if done is not None:
@@ -202,7 +221,7 @@ def run_rank_search(spec: RankSearchSpec, state_dir: str | Path | None = None,
     images = _split_images(spec, data)
     dense = _regularised(copy.deepcopy(model), data, spec, state, progress)
     start = time.perf_counter()
-    result = _search(dense, images, spec, state, progress)
+    result = _search(dense, images, spec, state, progress, cache)
     seconds = time.perf_counter() - start
     float_accuracy = _accuracy(model, images)
     compressed = result.model
@@ -232,3 +251,39 @@ def _record(spec: RankSearchSpec, result: SearchResult, seconds: float, float_ac
                        accuracy=after, images=spec.images)
     return {"spec": json.loads(spec.model_dump_json()),
             "layers": [c.to_dict() for c in result.layers], "total": summary}
+
+
+def factorization_errors(
+    model_name: str = "resnet20", rank_fraction: float = 0.25, calibration_images: int = 128,
+    heldout_images: int = 128, seed: int = 0, factorizations: tuple[str, ...] = ("svd", "drone", "feature"),
+) -> list[dict[str, Any]]:
+    """Per layer of the shipped model: each factorisation's output error on held-out
+    activations at rank ``round(rank_fraction · full rank)``, next to how low-rank the
+    layer's inputs are (inputs' 90 %-energy rank of X Xᵀ over their dimension)."""
+    from imcsim.nn.compress.bank import FactorBank
+    from imcsim.nn.compress.factorizations import get_factorization
+    from imcsim.nn.compress.rankrules import energy_fractions, ratio_rank
+
+    if not 0 < rank_fraction <= 1:
+        raise ConfigError(f"rank fraction must be in (0, 1] (got {rank_fraction})")
+    spec = RankSearchSpec(model=model_name, chip=ChipConfig.parse({"array": {"rows": 1, "cols": 1}}),
+                          calibration_images=calibration_images, heldout_images=heldout_images,
+                          seed=seed)
+    model, data = _load(spec)
+    images = _split_images(spec, data)
+    names = [n for n, _ in targets(model)]
+    cal, held = (capture_input_stats(model, names, images[k]) for k in ("cal", "held"))
+    banks = {f: FactorBank(model, names, get_factorization(f), cal) for f in factorizations}
+    rows = []
+    for name in names:
+        full = banks[factorizations[0]].nested(name, 1)[0].full_rank
+        rank = ratio_rank(full, rank_fraction)
+        spectrum = torch.linalg.eigvalsh(cal[name].second).flip(0).clamp_min(0).sqrt()
+        inputs = cal[name].second.shape[0]
+        r90 = int((energy_fractions(spectrum) < 0.9).sum()) + 1
+        row: dict[str, Any] = {"layer": name, "inputs": inputs, "input_rank90": r90,
+                               "input_rank90_fraction": r90 / inputs, "rank": rank, "full_rank": full}
+        for f, bank in banks.items():
+            row[f] = bank.output_error(name, Option(1, rank), held[name])
+        rows.append(row)
+    return rows

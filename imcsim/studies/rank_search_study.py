@@ -64,10 +64,11 @@ def run_grid(specs: Sequence[RankSearchSpec], out: str | Path,
     records = _read(out)
     done = {spec_key(r["spec"]) for r in records}
     state_root = out.with_name(out.name + ".state")
+    cache: dict = {}
     for i, spec in enumerate(specs):
         key = spec_key(spec)
         if key not in done:
-            record = run_rank_search(spec, state_root / key, progress).record
+            record = run_rank_search(spec, state_root / key, progress, cache).record
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             records.append(record)

@@ -31,7 +31,7 @@ from imcsim.nn.compress.group import full_rank
 from imcsim.nn.compress.modules import Split
 
 __all__ = [
-    "BUDGET_KINDS", "Budget", "BudgetKind", "CostTable", "Metrics", "factor_shapes",
+    "BUDGET_KINDS", "ZERO", "Budget", "BudgetKind", "CostTable", "Metrics", "factor_shapes",
     "mapped_metrics", "pair_mapper", "weight_shape",
 ]
 
@@ -73,6 +73,7 @@ class Metrics:
 
 
 ZERO = Metrics(0, 0, 0, 0.0)
+"""The cost of nothing (the start of a sum)."""
 
 
 def factor_shapes(

@@ -11,7 +11,7 @@ data loading belong to ``imcsim.studies.rank_search``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -123,6 +123,8 @@ def search_ranks(
     split: Split = "input", snap: bool = False, exclude: Sequence[str] = (),
     config: SearchConfig | None = None, progress: Progress | None = None,
     selection: Sequence[Option] | None = None,
+    stats: Mapping[str, InputStats] | None = None,
+    heldout_stats: Mapping[str, InputStats] | None = None,
 ) -> SearchResult:
     """Pick and apply one (groups, rank) per Conv2d/Linear of ``model`` within ``budget``.
 
@@ -130,8 +132,9 @@ def search_ranks(
     ``labels``: cross-entropy; without: distance to the dense outputs); ``heldout``
     images measure each layer's output error (the calibration images when ``None``).
     ``keep`` is a budget of that fraction of the model's weights.  A given ``selection``
-    (one option per searched layer, e.g. saved by an interrupted run) replaces the search.
-    The model is untouched.
+    (one option per searched layer, e.g. saved by an interrupted run) replaces the search;
+    given ``stats`` / ``heldout_stats`` (from ``capture_input_stats`` on the same images)
+    are used instead of capturing them again.  The model is untouched.
     """
     config = config or SearchConfig()
     factorizer, chooser = get_factorization(factorization), get_selector(selector)
@@ -149,8 +152,9 @@ def search_ranks(
     spaces = build_spaces([searched[n] for n in names], table, tuple(groups), kind, snap)
     check_request(chooser, None if budget is None else budget.value, groups)
     check_budget(spaces, kind, None if budget is None else budget.value, fixed.get(kind))
-    stats = capture_input_stats(model, names, calibration)
-    held = stats if heldout is None else capture_input_stats(model, names, heldout)
+    stats = stats if stats is not None else capture_input_stats(model, names, calibration)
+    if heldout_stats is None:
+        heldout_stats = stats if heldout is None else capture_input_stats(model, names, heldout)
     bank = FactorBank(model, names, factorizer, stats, split)
     problem = RankProblem(spaces=spaces, kind=kind, budget=None if budget is None else budget.value,
                           fixed=fixed.get(kind), bank=bank, groups=tuple(groups), snap=snap,
@@ -164,6 +168,7 @@ def search_ranks(
         raise ConfigError(f"selector {selector!r} returned an allocation over the budget")
     compressed = bank.apply(dict(zip(names, selection)))
     total = mapped_metrics(extract_layers(compressed, calibration[:1]).layers, table.mapper, chip)
-    layers = tuple(_choice(n, s, o, bank, held[n]) for n, s, o in zip(names, spaces, selection))
+    layers = tuple(_choice(n, s, o, bank, heldout_stats[n])
+                   for n, s, o in zip(names, spaces, selection))
     return SearchResult(model=compressed, layers=layers, selection=selection, total=total,
                         dense=dense, budget=budget, problem=problem)

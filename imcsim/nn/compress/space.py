@@ -52,11 +52,6 @@ class LayerSpace:
     def cost(self, option: Option, kind: str) -> float:
         return self.metrics[option].get(kind)
 
-    def ranked(self, groups: int) -> list[Option]:
-        """Factorised candidates with ``groups`` groups, by rank."""
-        return sorted((o for o in self.options if not o.dense and o.groups == groups),
-                      key=lambda o: o.rank)
-
 
 def group_counts(layer: LayerShape, groups: Sequence[int], split: Split) -> list[int]:
     """The allowed group counts that divide the split axis (a Linear takes 1 only)."""

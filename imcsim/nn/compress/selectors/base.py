@@ -90,9 +90,6 @@ class RankProblem:
     def feasible(self, selection: Sequence[Option]) -> bool:
         return self.budget is None or self.cost(selection) <= self.budget * (1 + 1e-12)
 
-    def cheapest(self) -> Selection:
-        return tuple(s.options[0] for s in self.spaces)
-
     def check_budget(self) -> None:
         """``ConfigError`` when even the cheapest options miss the budget."""
         check_budget(self.spaces, self.kind, self.budget, self.fixed)
