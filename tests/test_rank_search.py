@@ -378,3 +378,20 @@ def test_stable_rank_penalty_concentrates_the_spectrum() -> None:
                                            shift_px=0, weight_decay=0),
           penalty=stable_rank_penalty(["1", "3"], 5.0))
     assert float(stable_rank(net[1].weight.detach())) < 0.8 * before
+
+
+def test_rank_rule_recipe_in_the_nn_readme(monkeypatch) -> None:
+    from pathlib import Path
+
+    import imcsim
+    from imcsim.nn.compress import selectors
+
+    monkeypatch.setattr(selectors, "SELECTORS",
+                        {k: v for k, v in selectors.SELECTORS.items() if k != "cheapest-up"})
+    text = (Path(imcsim.__file__).parent / "nn" / "README.md").read_text()
+    (block,) = [b for b in text.split("```python\n")[1:] if "register_selector" in b]
+    exec(block.split("```")[0], {})
+    net, x = _two_low_rank_linears()
+    result = search_ranks(net, x, ChipConfig(array=ArrayConfig(rows=16, cols=16)), mapper="im2col",
+                          selector="cheapest-up", budget=Budget(kind="params", value=80))
+    assert result.total.params <= 80 and sum(o.rank for o in result.selection) == 5

@@ -25,7 +25,7 @@ from imcsim.cost import estimate_network
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
 from imcsim.layers import LayerShape
-from imcsim.mappers import LowRank, Mapper, get_mapper
+from imcsim.mappers import LowRank, Mapper, PairMapper, get_mapper
 from imcsim.network import map_network
 from imcsim.nn.compress.group import full_rank
 from imcsim.nn.compress.modules import Split
@@ -79,14 +79,15 @@ ZERO = Metrics(0, 0, 0, 0.0)
 def factor_shapes(
     layer: LayerShape, rank: int, groups: int = 1, split: Split = "input"
 ) -> tuple[LayerShape, LayerShape]:
-    """(R, L) of ``layer`` factorised at ``rank`` per group, tagged ``factor_of``."""
-    name, tag = layer.name, {"factor_of": layer.name}
-    width = groups * rank
+    """(R, L) of ``layer`` factorised at ``rank`` per group, tagged as the extractor tags a
+    ``LowRankConv2d`` (``factor_of`` the layer, ``factor_role`` R / L)."""
+    name, width = layer.name, groups * rank
+    r_tag, l_tag = ({"factor_of": name, "factor_role": role} for role in ("R", "L"))
     if layer.kind == "linear":
         positions = layer.input_size[1]
         r = LayerShape.linear(layer.in_channels, width, positions, name=f"{name}.r")
         l_layer = LayerShape.linear(width, layer.out_channels, positions, name=f"{name}.l")
-        return r.model_copy(update=tag), l_layer.model_copy(update=tag)
+        return r.model_copy(update=r_tag), l_layer.model_copy(update=l_tag)
     r_groups, l_groups = (groups, 1) if split == "input" else (1, groups)
     r = LayerShape.conv2d(
         layer.in_channels, width, layer.kernel_size, layer.input_size, stride=layer.stride,
@@ -94,14 +95,14 @@ def factor_shapes(
     )
     l_layer = LayerShape.conv2d(width, layer.out_channels, 1, r.output_size, groups=l_groups,
                                 name=f"{name}.l")
-    return r.model_copy(update=tag), l_layer.model_copy(update=tag)
+    return r.model_copy(update=r_tag), l_layer.model_copy(update=l_tag)
 
 
 def pair_mapper(mapper: str | Mapper) -> Mapper:
     """The mapper that places factor pairs: a low-rank mapper as is, any other registered
     mapper as the base of ``LowRank`` (R with it, L block-diagonal on R's window)."""
     chosen = get_mapper(mapper) if isinstance(mapper, str) else mapper
-    if isinstance(chosen, LowRank):
+    if isinstance(chosen, PairMapper):
         return chosen
     return LowRank(base=chosen.name, name=f"low-rank-{chosen.name}")
 
