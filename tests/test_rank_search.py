@@ -329,7 +329,7 @@ def test_cli_errors_are_one_line(capsys, args, culprit: str) -> None:
 
 
 def test_study_grid_resumes_and_tabulates(tmp_path) -> None:
-    from imcsim.studies.rank_search import RankSearchSpec
+    from imcsim.studies.rank_search import RankSearchResult, RankSearchSpec
     from imcsim.studies.rank_search_study import grid_specs, markdown_table, run_grid
 
     base = RankSearchSpec(chip=CHIP, mapper="vw-sdk", calibration_images=4, heldout_images=4,
@@ -353,6 +353,10 @@ def test_study_grid_resumes_and_tabulates(tmp_path) -> None:
     assert table.count("\n") == 1 + 2 and "cycles ≤ 5,200" in table
     assert json.loads(out.read_text().splitlines()[0])["spec"]["mapper"] == "vw-sdk"
     assert np.isfinite([r["total"]["cycles"] for r in records]).all()
+    flat = [row for r in records for row in RankSearchResult(r, None).to_records()]
+    assert [(f["snap"], f["budget_kind"], f["budget"]) for f in flat] == [
+        (False, "cycles", 5200), (True, "cycles", 5200)]
+    assert all(f["cycles"] == r["total"]["cycles"] for f, r in zip(flat, records, strict=True))
 
 
 def test_cli_factorization_errors(capsys) -> None:

@@ -185,6 +185,7 @@ def rank_search_study_command(
     fine-tuning, cycles used; resumable; optional Pareto chart."""
     from imcsim.nn.compress.hwcost import Budget
     from imcsim.nn.compress.selectors import SearchConfig
+    from imcsim.studies.rank_search import RankSearchResult
     from imcsim.studies.rank_search_study import (
         grid_specs,
         markdown_table,
@@ -206,9 +207,7 @@ def rank_search_study_command(
     if plot is not None:
         ax = plot_accuracy_vs_cycles(records)
         ax.figure.savefig(plot, dpi=150)
-    rows = [{"selector": r["spec"]["selector"], "factorization": r["spec"]["factorization"],
-             "snap": r["spec"]["snap"], "budget": r["spec"]["budget"]["value"], **r["total"]}
-            for r in records]
+    rows = [row for r in records for row in RankSearchResult(r, None).to_records()]
     if fmt is StudyFormat.markdown:
         typer.echo(markdown_table(records))
     elif fmt is StudyFormat.json:

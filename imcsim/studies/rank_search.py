@@ -90,6 +90,14 @@ class RankSearchResult:
     record: dict[str, Any]
     model: nn.Module | None
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat record: what was searched (selector, factorisation, budget…) and totals."""
+        spec = self.record["spec"]
+        budget = spec["budget"] or {"kind": "params", "value": None}
+        return [{**self.record["total"], "model": spec["model"], "mapper": spec["mapper"],
+                 "selector": spec["selector"], "factorization": spec["factorization"],
+                 "snap": spec["snap"], "budget_kind": budget["kind"], "budget": budget["value"]}]
+
 
 def _load(spec: RankSearchSpec) -> tuple[nn.Module, Dataset]:
     path = spec.checkpoint or checkpoint_path(spec.model)
