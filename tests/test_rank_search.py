@@ -359,6 +359,28 @@ def test_study_grid_resumes_and_tabulates(tmp_path) -> None:
     assert all(f["cycles"] == r["total"]["cycles"] for f, r in zip(flat, records, strict=True))
 
 
+def test_study_grid_ignores_untrusted_lines(tmp_path) -> None:
+    """A hand-edited record (negative cycles), a line without a content key and a torn
+    line are reported and recomputed, never reused (studies.results conventions)."""
+    from imcsim.studies.rank_search import RankSearchSpec
+    from imcsim.studies.rank_search_study import grid_specs, load_grid, run_grid
+
+    base = RankSearchSpec(chip=CHIP, mapper="vw-sdk", calibration_images=4, heldout_images=4,
+                          images=0)
+    specs = grid_specs(base, ["uniform"], ["svd"], [Budget(kind="cycles", value=5200)])
+    out = tmp_path / "grid.jsonl"
+    [good] = run_grid(specs, out)
+    bad = {**good, "total": {**good["total"], "cycles": -5}}
+    old = {k: v for k, v in good.items() if k != "key"}
+    out.write_text("\n".join(json.dumps(r) for r in (bad, old)) + "\n{\"torn")
+    assert len(load_grid(out).notices) == 2 and not load_grid(out).records
+    notices: list[str] = []
+    [again] = run_grid(specs, out, on_notice=notices.append)
+    assert again["total"] == good["total"] and len(notices) == 2
+    assert "cycles" in notices[0] and "no content key" in notices[1]
+    assert load_grid(out).records == {good["key"]: again}
+
+
 def test_cli_factorization_errors(capsys) -> None:
     res = run(capsys, "factorization-errors", "--calibration-images", "8", "--heldout-images", "8",
               "--format", "json")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import ArrayOpt, ChipOpt, Format, emit, split_list
+from imcsim.cli.common import ArrayOpt, ChipOpt, Format, emit, notice, split_list
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -185,6 +185,7 @@ def rank_search_study_command(
     fine-tuning, cycles used; resumable; optional Pareto chart."""
     from imcsim.nn.compress.hwcost import Budget
     from imcsim.nn.compress.selectors import SearchConfig
+    from imcsim.studies.outputs import check_output_file
     from imcsim.studies.rank_search import RankSearchResult
     from imcsim.studies.rank_search_study import (
         grid_specs,
@@ -193,6 +194,8 @@ def rank_search_study_command(
         run_grid,
     )
 
+    if plot is not None:  # before hours of work, not after
+        check_output_file(plot, "--plot")
     snaps = {"off": (False,), "on": (True,), "both": (False, True)}.get(snap)
     if snaps is None:
         raise ConfigError(f"--snap must be off, on or both (got {snap!r})")
@@ -203,7 +206,8 @@ def rank_search_study_command(
     specs = grid_specs(base, split_list(selectors, "--selectors"),
                        split_list(factorizations, "--factorizations"), budgets, snaps)
     with _Bar() as bar:
-        records = run_grid(specs, out, bar, lambda _r, done, total: bar("runs", done, total))
+        records = run_grid(specs, out, bar, lambda _r, done, total: bar("runs", done, total),
+                           on_notice=notice)
     if plot is not None:
         ax = plot_accuracy_vs_cycles(records)
         ax.figure.savefig(plot, dpi=150)

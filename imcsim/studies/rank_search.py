@@ -15,6 +15,7 @@ stopped, and a different spec is refused.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -38,6 +39,8 @@ from imcsim.nn.compress.search import SearchResult, search_ranks
 from imcsim.nn.compress.selectors import SearchConfig
 from imcsim.nn.compress.space import Option
 from imcsim.nn.compress.stable_rank import stable_rank_penalty
+from imcsim.studies.outputs import check_output_dir, exclusive
+from imcsim.studies.results import code_version
 from imcsim.studies.train import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
 
@@ -128,11 +131,11 @@ class _State:
         self.root = root
         if root is None:
             return
-        root.mkdir(parents=True, exist_ok=True)
-        mine = spec.model_dump_json()
+        mine = json.dumps({"spec": json.loads(spec.model_dump_json()), "code": code_version()})
         saved = root / "spec.json"
         if saved.exists() and saved.read_text() != mine:
-            raise ConfigError(f"state dir {str(root)!r} holds another rank search; use a new one")
+            raise ConfigError(f"state dir {str(root)!r} holds another rank search (other spec "
+                              "or another imcsim version); use a new one")
         saved.write_text(mine)
 
     def path(self, name: str) -> Path | None:
@@ -140,7 +143,13 @@ class _State:
 
     def read(self, name: str) -> Any:
         path = self.path(name)
-        return json.loads(path.read_text()) if path is not None and path.exists() else None
+        if path is None or not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"state file {str(path)!r} is unreadable ({exc}); "
+                              "delete it to recompute that stage") from None
 
     def write(self, name: str, data: Any) -> None:
         path = self.path(name)
@@ -221,7 +230,13 @@ def run_rank_search(spec: RankSearchSpec, state_dir: str | Path | None = None,
                     progress: Progress | None = None, cache: dict | None = None) -> RankSearchResult:
     """Search, fine-tune and evaluate (see the module docstring).  ``cache``: a dict the
     caller owns, shared by runs that may reuse each other's activation statistics."""
-    state = _State(None if state_dir is None else Path(state_dir), spec)
+    root = None if state_dir is None else check_output_dir(state_dir, "state dir")
+    with contextlib.nullcontext() if root is None else exclusive(root, "state dir"):
+        return _run(spec, _State(root, spec), progress, cache)
+
+
+def _run(spec: RankSearchSpec, state: _State, progress: Progress | None,
+         cache: dict | None) -> RankSearchResult:
     done = state.read("result.json")
     if done is not None:
         return RankSearchResult(record=done, model=None)

@@ -1,13 +1,15 @@
 """Selectors × factorisations × budgets: a resumable grid of rank searches, its table and
 its Pareto chart (accuracy vs computing cycles).
 
-Every finished run is appended to a JSONL file as soon as it ends; a rerun skips the runs
-already there (same spec) and resumes an interrupted one from its state directory.
+Every finished run is appended to a JSONL file as soon as it ends, under a content key
+(``studies.results``: the spec, the weights it starts from, the code version); a rerun
+skips the runs already there, resumes an interrupted one from its state directory, and
+reports lines it cannot trust (torn, hand-edited, older code) as notices, never reusing them.
+The file is locked while the grid runs (``studies.outputs``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from itertools import product
@@ -16,13 +18,25 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from pydantic import BaseModel, ConfigDict, Field
 
 from imcsim.errors import ConfigError
 from imcsim.nn.compress.hwcost import Budget
 from imcsim.plotting import pareto_front
+from imcsim.studies.outputs import check_output_file, exclusive
 from imcsim.studies.rank_search import RankSearchSpec, run_rank_search
+from imcsim.studies.results import (
+    Results,
+    append_record,
+    content_key,
+    digest,
+    load_results,
+    repair_torn_line,
+)
+from imcsim.studies.zoo import checkpoint_path
 
-__all__ = ["grid_specs", "markdown_table", "plot_accuracy_vs_cycles", "run_grid", "spec_key"]
+__all__ = ["RankSearchRecord", "grid_specs", "load_grid", "markdown_table",
+           "plot_accuracy_vs_cycles", "run_grid", "spec_key"]
 
 Record = dict[str, Any]
 MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -43,40 +57,65 @@ def grid_specs(base: RankSearchSpec, selectors: Sequence[str], factorizations: S
     return specs  # type: ignore[return-value]
 
 
+class _Total(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+    params: int = Field(ge=0)
+    cycles: int = Field(ge=1)
+    accuracy: float | None = Field(default=None, ge=0, le=1)
+    float_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
+class RankSearchRecord(BaseModel):
+    """The fields a rank-search record must carry to be reused (others pass through)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+    key: str = Field(min_length=1)
+    spec: dict[str, Any]
+    layers: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    total: _Total
+
+
 def spec_key(spec: RankSearchSpec | Record) -> str:
-    """A short stable hash of a spec (or of a record's ``spec``)."""
+    """Content key of a spec (or of a record's ``spec``): its fields, the digest of the
+    weights it starts from, the code version (``studies.results.content_key``)."""
     data = spec if isinstance(spec, dict) else json.loads(spec.model_dump_json())
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    weights = Path(data["checkpoint"]) if data.get("checkpoint") else checkpoint_path(data["model"])
+    return content_key(data, {"weights": digest(weights.read_bytes()) if weights.is_file() else ""})
 
 
-def _read(out: Path) -> list[Record]:
-    if not out.exists():
-        return []
-    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+def load_grid(out: str | Path) -> Results:
+    """The trusted records of a grid file, by key, and a notice per ignored line."""
+    return load_results(out, RankSearchRecord)
 
 
 def run_grid(specs: Sequence[RankSearchSpec], out: str | Path,
              progress: Callable[[str, int, int], None] | None = None,
-             on_record: Callable[[Record, int, int], None] | None = None) -> list[Record]:
-    """Run every spec not yet in ``out`` (JSONL), appending each record as it finishes."""
-    out = Path(out)
+             on_record: Callable[[Record, int, int], None] | None = None,
+             on_notice: Callable[[str], None] | None = None) -> list[Record]:
+    """Run every spec not yet in ``out`` (JSONL), appending each record as it finishes;
+    the records of ``specs``, in their order."""
+    out = check_output_file(out, "--out results file")
     out.parent.mkdir(parents=True, exist_ok=True)
-    records = _read(out)
-    done = {spec_key(r["spec"]) for r in records}
+    keys = [spec_key(spec) for spec in specs]
     state_root = out.with_name(out.name + ".state")
     cache: dict = {}
-    for i, spec in enumerate(specs):
-        key = spec_key(spec)
-        if key not in done:
-            record = run_rank_search(spec, state_root / key, progress, cache).record
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            records.append(record)
-            done.add(key)
-        if on_record is not None:
-            on_record(records[-1], i + 1, len(specs))
-    wanted = {spec_key(s) for s in specs}
-    return [r for r in records if spec_key(r["spec"]) in wanted]
+    with exclusive(out, "--out results file"):
+        loaded = load_grid(out)
+        for notice in loaded.summary() if on_notice is not None else ():
+            on_notice(notice)
+        done = loaded.records
+        repair_torn_line(out)
+        with out.open("a") as handle:
+            for i, (key, spec) in enumerate(zip(keys, specs, strict=True)):
+                if key not in done:
+                    record = run_rank_search(spec, state_root / key, progress, cache).record
+                    done[key] = {"key": key, **record}
+                    append_record(handle, done[key])
+                if on_record is not None:
+                    on_record(done[key], i + 1, len(specs))
+    return [done[key] for key in keys]
 
 
 def _pct(value: float | None) -> str:
