@@ -14,7 +14,7 @@ layer W̃ = [W b] and an approximation Ŵ̃, ‖(W̃ − Ŵ̃) X̃‖_F² = tr((
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError
-from imcsim.nn.extract import run_with_hooks
 
 __all__ = ["InputStats", "capture_input_stats", "output_error"]
 
@@ -88,15 +87,34 @@ def capture_input_stats(
         raise ConfigError(f"calibration: no module named {missing[0]!r} in the model")
     grams: dict[str, torch.Tensor] = {}
 
-    def visit(label: str, module: nn.Module, x: torch.Tensor) -> None:
+    def visit(name: str, module: nn.Module, x: torch.Tensor) -> None:
         part = _augmented(_columns(module, x.detach().float()))
-        name = label.split("#", 1)[0]
         grams[name] = grams[name] + part if name in grams else part
 
     targets = [(n, modules[n]) for n in names]
     for start in range(0, len(images), batch_size):
-        run_with_hooks(model, images[start:start + batch_size], targets, visit)
+        _run_with_hooks(model, images[start:start + batch_size], targets, visit)
     return {n: InputStats(grams[n]) for n in names if n in grams}
+
+
+def _run_with_hooks(model: nn.Module, inputs: torch.Tensor,
+                    modules: list[tuple[str, nn.Module]],
+                    visit: Callable[[str, nn.Module, torch.Tensor], None]) -> None:
+    """Run ``inputs`` once (eval mode, no grad), calling ``visit(name, module, input)`` at
+    every call of ``modules``; hooks removed and the training mode restored in ``finally``."""
+    def hook(name: str):
+        return lambda module, args, _out: visit(name, module, args[0])
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in modules]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
 
 
 def output_error(
