@@ -15,6 +15,8 @@ from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
 
+__all__ = ["factorization_errors_command", "rank_search_command", "rank_search_study_command"]
+
 Opt = typer.Option
 ModelOpt = Annotated[str, Opt("--model", "-m", help="Built-in 32x32 model with shipped weights.")]
 MapperOpt = Annotated[str, Opt("--mapper", help="Mapper of R and dense layers (sdk, vw-sdk, im2col…); factor pairs use its low-rank pair mapper.")]
