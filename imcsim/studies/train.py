@@ -93,6 +93,8 @@ class TrainResult:
 
 
 Progress = Callable[[TrainProgress], None]
+Penalty = Callable[[nn.Module], torch.Tensor]
+"""An extra loss term of the model's weights, added to every step's loss."""
 
 
 def _mixed_seed(*parts: int) -> int:
@@ -190,8 +192,10 @@ def train(
     state_path: str | Path | None = None,
     progress: Progress | None = None,
     keep_state: bool = False,
+    penalty: Penalty | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on ``images``/``labels`` (cross-entropy).
+    """Train ``model`` in place on ``images``/``labels`` (cross-entropy, plus
+    ``penalty(model)`` when given, e.g. a stable-rank regulariser).
 
     With ``state_path`` the optimizer state is saved every ``checkpoint_every_steps`` steps,
     at every epoch end and when Ctrl-C stops the run (at the end of the current step;
@@ -218,7 +222,7 @@ def train(
             for step in range(start, total):
                 in_step = True
                 loss_value = _step(model, opt, masks, images, labels, step, steps_per_epoch,
-                                   total, config)
+                                   total, config, penalty)
                 done, in_step = step + 1, False
                 at_mark = done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0
                 if path and (at_mark or done == total):
@@ -241,12 +245,14 @@ def train(
 
 def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.Tensor],
           images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
-          total: int, config: TrainConfig) -> float:
+          total: int, config: TrainConfig, penalty: Penalty | None = None) -> float:
     """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
     x, y = _batch(images, labels, step, steps_per_epoch, config)
     for group in opt.param_groups:
         group["lr"] = lr_at(step, total, config)
     loss = F.cross_entropy(model(x), y)
+    if penalty is not None:
+        loss = loss + penalty(model)
     if not bool(torch.isfinite(loss)):
         raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
                           "lower the learning rate")
@@ -264,6 +270,8 @@ def finetune(
     config: TrainConfig | None = None,
     *,
     progress: Progress | None = None,
+    state_path: str | Path | None = None,
+    penalty: Penalty | None = None,
 ) -> TrainResult:
     """Short, low-learning-rate training of a compressed (or crossbar) model; zeros stay zero.
 
@@ -272,4 +280,5 @@ def finetune(
     with their quantization in the loop through a straight-through estimator.
     """
     config = config if config is not None else FINETUNE
-    return train(model, images, labels, config, progress=progress)
+    return train(model, images, labels, config, state_path=state_path, progress=progress,
+                 penalty=penalty)

@@ -14,7 +14,6 @@ about ``keep`` of its conv/linear weights — a uniform per-layer budget.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -27,10 +26,10 @@ from imcsim.nn.compress.group import (
     assemble,
     check_split,
     full_rank,
-    params_per_rank,
     weight_blocks,
 )
 from imcsim.nn.compress.modules import LowRankConv2d, LowRankLinear, Split
+from imcsim.nn.compress.rankrules import rank_for_energy, rank_for_keep, ratio_rank
 
 __all__ = ["LayerFactor", "RankRule", "balanced_factors", "choose_rank", "factorize_conv",
            "factorize_linear"]
@@ -81,11 +80,6 @@ def balanced_factors(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, tor
     return u[:, :rank] * root, root[:, None] * vh[:rank]
 
 
-def _energy_rank(values: torch.Tensor, energy: float) -> int:
-    kept = torch.cumsum(values.double() ** 2, 0) / (values.double() ** 2).sum().clamp_min(1e-300)
-    return int(torch.searchsorted(kept, torch.tensor(energy, dtype=kept.dtype) - 1e-12)) + 1
-
-
 def choose_rank(
     name: str, rule: RankRule, weight: torch.Tensor, groups: int, split: Split
 ) -> int:
@@ -100,12 +94,11 @@ def choose_rank(
             )
         return rule.rank
     if rule.ratio is not None:
-        return max(1, min(top, round(rule.ratio * top)))
+        return ratio_rank(top, rule.ratio)
     if rule.energy is not None:
         blocks = weight_blocks(weight.detach(), groups, split)
-        return max(_energy_rank(torch.linalg.svdvals(b.double()), rule.energy) for b in blocks)
-    budget = rule.keep * math.prod(shape)  # type: ignore[operator]
-    return max(1, min(top, int(budget // params_per_rank(shape, groups, split))))
+        return rank_for_energy([torch.linalg.svdvals(b.double()) for b in blocks], rule.energy)
+    return rank_for_keep(shape, groups, split, rule.keep, top)  # type: ignore[arg-type]
 
 
 def _rel_error(weight: torch.Tensor, approx: torch.Tensor) -> float:
