@@ -1,0 +1,284 @@
+"""Data-parallel training on CPU processes: torch.distributed (gloo) + DDP communication hooks.
+
+:func:`train_parallel` runs :func:`imcsim.studies.train.train`'s schedule on N workers.  Every
+worker computes the same global batch of each step (a function of seed, epoch and step only)
+and keeps its strided share ``batch[rank::N]`` — the ``DistributedSampler`` convention, so the
+workers see disjoint shards whose union is the single-process batch.  Each worker's loss is
+``sum(CE over its shard) · N / global batch size``; the hook's average is then the gradient of
+the global batch mean.  Gradients travel through the hook chosen by
+:class:`~imcsim.studies.grad_compression.GradCompression` (dense, PowerSGD, GreedyLore),
+which counts the bytes.
+
+Three ways to run, one code path (:func:`_train_rank`):
+
+* ``workers > 1``: N processes spawned with ``torch.multiprocessing``, rendezvous on a file
+  store in a private temporary directory (no port to collide);
+* ``workers == 1``: in the calling process, a group of one (the hook path without spawning);
+* under ``torchrun`` (``RANK``/``WORLD_SIZE``/``MASTER_ADDR`` set): in the calling process,
+  ``env://`` rendezvous, one process per rank, possibly on several machines.
+
+Resuming: rank 0 saves the model, optimizer, step and every worker's hook state (gathered) to
+``state_path``; a rerun with the same settings continues from it, as :func:`train` does.
+Interrupting: the spawned workers ignore SIGINT; the parent, on ``KeyboardInterrupt`` (or any
+error), terminates and joins every worker in ``finally`` and re-raises.  Results are
+reproducible for a seed and a worker count (gloo sums in a fixed order; one thread per worker).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from imcsim._config import StrictModel
+from imcsim.errors import ConfigError, ImcsimError
+from imcsim.studies.grad_compression import GradCompression, attach
+from imcsim.studies.train import (
+    Progress,
+    TrainConfig,
+    TrainProgress,
+    TrainResult,
+    apply_masks,
+    batch_at,
+    lr_at,
+    make_optimizer,
+    zero_masks,
+)
+
+__all__ = ["DistributedConfig", "is_distributed", "launched_by_torchrun", "train_parallel"]
+
+
+class DistributedConfig(StrictModel):
+    """How to spread one training run over processes."""
+
+    workers: int = Field(default=1, ge=1)
+    """Processes on this machine (under torchrun: must be 1 or torchrun's world size)."""
+    compression: GradCompression = Field(default_factory=GradCompression)
+    """How the workers exchange gradients."""
+    threads_per_worker: int = Field(default=1, ge=1)
+    """Intra-op threads of each worker (fixed, so results repeat)."""
+    timeout_s: float = Field(default=1800.0, gt=0)
+    """Give up on a collective after this many seconds (a worker died or hangs)."""
+
+
+def launched_by_torchrun() -> bool:
+    """True in a process started by ``torchrun`` (or any ``env://`` launcher)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def is_distributed(parallel: DistributedConfig) -> bool:
+    """Whether ``parallel`` asks for the hook path rather than plain single-process training."""
+    return (parallel.workers > 1 or parallel.compression.method != "none"
+            or launched_by_torchrun())
+
+
+def train_parallel(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
+    parallel: DistributedConfig, *, state_path: str | Path | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train ``model`` in place, data-parallel; returns the run with its byte counts."""
+    path = Path(state_path) if state_path is not None else None
+    if launched_by_torchrun():
+        world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        if parallel.workers not in (1, world):
+            raise ConfigError(f"workers={parallel.workers} but torchrun started {world}")
+        _check_shards(len(images), config, world)
+        return _in_process(rank, world, "env://", model, images, labels, config, parallel, path,
+                           progress if rank == 0 else None)
+    _check_shards(len(images), config, parallel.workers)
+    if parallel.workers == 1:
+        with tempfile.TemporaryDirectory(prefix="imcsim-ddp-") as tmp:
+            return _in_process(0, 1, f"file://{tmp}/store", model, images, labels, config,
+                               parallel, path, progress)
+    return _spawn(model, images, labels, config, parallel, path, progress)
+
+
+def _check_shards(n: int, config: TrainConfig, world: int) -> None:
+    """Every worker needs at least one image in every batch (no padding, no repeats)."""
+    last = n % config.batch_size or config.batch_size
+    if min(config.batch_size, n, last) < world:
+        raise ConfigError(
+            f"{world} workers need >= {world} images in every batch: batch size "
+            f"{config.batch_size}, {n} images (last batch {last}); change --batch-size, "
+            "--train-images or --workers"
+        )
+
+
+def _in_process(rank, world, init, model, images, labels, config, parallel, path, report):
+    threads = torch.get_num_threads()
+    own_group = not dist.is_initialized()
+    if not own_group and init != "env://":
+        raise ConfigError("a torch.distributed process group is already initialised here")
+    torch.set_num_threads(parallel.threads_per_worker)
+    if own_group:
+        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
+                                timeout=timedelta(seconds=parallel.timeout_s))
+    try:
+        return _train_rank(model, images, labels, config, parallel, path, report)
+    finally:
+        if own_group:
+            dist.destroy_process_group()
+        torch.set_num_threads(threads)
+
+
+def _train_rank(model, images, labels, config, parallel, path, report) -> TrainResult:
+    """One worker's training loop (the same under spawn, in-process and torchrun)."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    masks = zero_masks(model) if config.keep_zeros else {}
+    ddp = nn.parallel.DistributedDataParallel(model)
+    hook = attach(ddp, parallel.compression, seed=config.seed)
+    opt = make_optimizer(model, config)
+    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    start = _load(path, model, opt, hook, config, parallel) if path and path.exists() else 0
+    started = time.perf_counter()
+    model.train()
+    loss_value = float("nan")
+    for step in range(start, total):
+        x, y = batch_at(images, labels, step, steps_per_epoch, config)
+        lr = lr_at(step, total, config)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        xs, ys = x[rank::world], y[rank::world]
+        loss = F.cross_entropy(ddp(xs), ys, reduction="sum")
+        opt.zero_grad(set_to_none=True)
+        (loss * (world / len(y))).backward()
+        opt.step()
+        apply_masks(model, masks)
+        loss_value = float(loss.detach()) / len(ys)
+        done = step + 1
+        if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
+            _save(path, model, opt, hook, done, config, parallel)
+        if report is not None:
+            report(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
+    model.eval()
+    if path and rank == 0 and path.exists():
+        path.unlink()
+    return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value,
+                       wall_time_s=time.perf_counter() - started, workers=world,
+                       bytes_communicated=hook.counter.bytes_communicated,
+                       bytes_uncompressed=hook.counter.bytes_uncompressed)
+
+
+def _settings(config: TrainConfig, parallel: DistributedConfig) -> dict[str, Any]:
+    return {"train": config.model_dump(), "workers": dist.get_world_size(),
+            "compression": parallel.compression.model_dump()}
+
+
+def _save(path, model, opt, hook, step, config, parallel) -> None:
+    """Gather every worker's hook state to rank 0, which writes one file atomically."""
+    states: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(hook.state_dict(), states, dst=0)
+    if dist.get_rank() == 0:
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "settings": _settings(config, parallel), "hooks": states}, tmp)
+        os.replace(tmp, path)
+
+
+def _load(path, model, opt, hook, config, parallel) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("settings") != _settings(config, parallel):
+        raise ConfigError(
+            f"training state {path} was written with other settings (training, workers or "
+            "gradient compression); delete it or pass --restart"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    hook.load_state_dict(state["hooks"][dist.get_rank()])
+    return int(state["step"])
+
+
+# -- spawning ---------------------------------------------------------------------------------
+def _spawned(rank, world, init, model, images, labels, config, parallel, path, queue, out):
+    """Entry of a spawned worker (SIGINT is ignored: the parent decides when to stop)."""
+    own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
+    try:
+        result = _in_process(rank, world, init, own, images, labels, config, parallel, path,
+                             queue.put if rank == 0 else None)
+    except ImcsimError as exc:
+        Path(out, f"error-{rank}").write_text(str(exc))
+        _exit(3)
+    if rank == 0:
+        torch.save({"result": asdict(result), "model": own.state_dict()}, Path(out, "result.pt"))
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Leave without interpreter teardown (freeing what DDP's import of torch._dynamo loaded
+    takes seconds); everything the parent needs is written and closed by now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _spawn(model, images, labels, config, parallel, path, progress) -> TrainResult:
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    with tempfile.TemporaryDirectory(prefix="imcsim-ddp-") as out:
+        args = (parallel.workers, f"file://{out}/store", model, images, labels, config,
+                parallel, path, queue, out)
+        procs = _start(args, parallel.workers)
+        try:
+            while not procs.join(timeout=0.1):
+                _drain(queue, progress)
+            _drain(queue, progress)
+        except (mp.ProcessExitedException, mp.ProcessRaisedException):
+            errors = sorted(Path(out).glob("error-*"))
+            if errors:
+                raise ConfigError(errors[0].read_text()) from None
+            raise
+        finally:
+            _stop(procs.processes)
+        saved = torch.load(Path(out, "result.pt"), map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    return TrainResult(**saved["result"])
+
+
+def _start(args: tuple, n: int) -> mp.ProcessContext:
+    """Start the workers with SIGINT ignored (inherited through exec: they never see Ctrl-C)."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        return mp.start_processes(_spawned, args=args, nprocs=n, join=False,
+                                  start_method="spawn")
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
+
+
+def _drain(queue, progress: Progress | None) -> None:
+    while not queue.empty():
+        event = queue.get()
+        if progress is not None:
+            progress(event)
+
+
+def _stop(processes: list) -> None:
+    """Terminate (then kill) and join every worker still running."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join()
