@@ -20,13 +20,15 @@ Three ways to run, one code path (:func:`_train_rank`):
 Resuming: rank 0 saves the model, optimizer, step and every worker's hook state (gathered) to
 ``state_path``; a rerun with the same settings continues from it, as :func:`train` does.
 Interrupting: the spawned workers ignore SIGINT; the parent, on ``KeyboardInterrupt`` (or any
-error), terminates and joins every worker in ``finally`` and re-raises.  Results are
+error, or SIGTERM), terminates and joins every worker in ``finally`` and re-raises; on Linux a
+worker also gets SIGTERM when its parent dies outright.  Results are
 reproducible for a seed and a worker count (gloo sums in a fixed order; one thread per worker).
 """
 
 from __future__ import annotations
 
 import copy
+import ctypes
 import math
 import os
 import signal
@@ -36,6 +38,7 @@ import threading
 import time
 from dataclasses import asdict
 from datetime import timedelta
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -207,18 +210,44 @@ def _load(path, model, opt, hook, config, parallel) -> int:
 
 
 # -- spawning ---------------------------------------------------------------------------------
-def _spawned(rank, world, init, model, images, labels, config, parallel, path, queue, out):
+def _spawned(rank, world, init, model, images, labels, config, parallel, path, conn, out,
+             parent):
     """Entry of a spawned worker (SIGINT is ignored: the parent decides when to stop)."""
+    _die_with(parent)
     own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
+    report = _Report(conn) if rank == 0 and conn is not None else None
     try:
         result = _in_process(rank, world, init, own, images, labels, config, parallel, path,
-                             queue.put if rank == 0 else None)
+                             report)
     except ImcsimError as exc:
         Path(out, f"error-{rank}").write_text(str(exc))
         _exit(3)
     if rank == 0:
         torch.save({"result": asdict(result), "model": own.state_dict()}, Path(out, "result.pt"))
     _exit(0)
+
+
+class _Report:
+    """Rank 0's progress: each event waits for the parent's callback (as in :func:`train`, a
+    callback that raises stops the run right after that step)."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def __call__(self, event: TrainProgress) -> None:
+        self.conn.send(event)
+        self.conn.recv()
+
+
+def _die_with(parent: int) -> None:
+    """Linux: get SIGTERM when the parent dies, even by SIGKILL (no orphaned workers)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        _exit(1)
 
 
 def _exit(code: int) -> None:
@@ -230,16 +259,14 @@ def _exit(code: int) -> None:
 
 
 def _spawn(model, images, labels, config, parallel, path, progress) -> TrainResult:
-    ctx = mp.get_context("spawn")
-    queue = ctx.SimpleQueue()
+    here, there = mp.get_context("spawn").Pipe() if progress is not None else (None, None)
     with tempfile.TemporaryDirectory(prefix="imcsim-ddp-") as out:
         args = (parallel.workers, f"file://{out}/store", model, images, labels, config,
-                parallel, path, queue, out)
+                parallel, path, there, out, os.getpid())
         procs = _start(args, parallel.workers)
+        term = _on_sigterm()
         try:
-            while not procs.join(timeout=0.1):
-                _drain(queue, progress)
-            _drain(queue, progress)
+            _supervise(procs, here, progress)
         except (mp.ProcessExitedException, mp.ProcessRaisedException):
             errors = sorted(Path(out).glob("error-*"))
             if errors:
@@ -247,10 +274,22 @@ def _spawn(model, images, labels, config, parallel, path, progress) -> TrainResu
             raise
         finally:
             _stop(procs.processes)
+            if term is not None:
+                signal.signal(signal.SIGTERM, term)
         saved = torch.load(Path(out, "result.pt"), map_location="cpu", weights_only=True)
     model.load_state_dict(saved["model"])
     model.eval()
     return TrainResult(**saved["result"])
+
+
+def _supervise(procs: mp.ProcessContext, conn, progress: Progress | None) -> None:
+    """Relay rank 0's progress events until every worker has exited (raises if one failed)."""
+    while not procs.join(timeout=0):
+        running = [p.sentinel for p in procs.processes if p.exitcode is None]
+        ready = wait([*([conn] if conn is not None else []), *running])
+        if conn is not None and conn in ready:
+            progress(conn.recv())
+            conn.send(True)
 
 
 def _start(args: tuple, n: int) -> mp.ProcessContext:
@@ -265,11 +304,15 @@ def _start(args: tuple, n: int) -> mp.ProcessContext:
             signal.signal(signal.SIGINT, old)
 
 
-def _drain(queue, progress: Progress | None) -> None:
-    while not queue.empty():
-        event = queue.get()
-        if progress is not None:
-            progress(event)
+def _on_sigterm():
+    """While workers run, SIGTERM unwinds like Ctrl-C (exit 143) so ``finally`` stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def _raise(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, _raise)
 
 
 def _stop(processes: list) -> None:

@@ -89,6 +89,10 @@ class _Plan:
     side: str
 
 
+def _unorient(m: torch.Tensor, transposed: bool, shape: torch.Size) -> torch.Tensor:
+    return (m.T if transposed else m).reshape(shape)
+
+
 def _checksum(t: torch.Tensor) -> int:
     digest = hashlib.blake2b(t.detach().numpy().tobytes(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
@@ -179,39 +183,39 @@ class GreedyLore:
 
     def _compressed(self, grads: list[torch.Tensor], plans: list[_Plan]) -> None:
         """Error feedback, greedy top-r selection, all-reduce of coefficients, reconstruction."""
-        items = []
+        items = []  # (gradient, plan, A = G + E oriented, transposed)
         for g, plan in zip(grads, plans):
             if plan.rank:
                 if plan.name in self.residual:
                     g.add_(self.residual[plan.name])
-                a, transposed = orient(g, plan.side)
-                items.append((g, plan, a, transposed))
-        world = dist.get_world_size()
-        scores = torch.cat([sketch_scores(self.basis[p.name], a, self._probes(p, a.shape))
-                            for _, p, a, _ in items])
-        self._all_reduce(scores)
-        energy = (scores / world).square().split([a.shape[0] for _, _, a, _ in items])
-        chosen, coeffs = [], []
-        for (g, plan, a, transposed), e in zip(items, energy):
-            index = greedy_select(e, plan.rank)
-            c = project(self.basis[plan.name], index, a)
-            sent = reconstruct(self.basis[plan.name], index, c)
-            self.residual[plan.name] = (a - sent).T.reshape(g.shape) if transposed else \
-                (a - sent).reshape(g.shape)
-            chosen.append(index)
-            coeffs.append(c)
+                items.append((g, plan, *orient(g, plan.side)))
+        chosen = self._select(items)
+        coeffs = []
+        for (g, plan, a, transposed), index in zip(items, chosen):
+            basis = self.basis[plan.name]
+            coeffs.append(project(basis, index, a))
+            left = a - reconstruct(basis, index, coeffs[-1])
+            self.residual[plan.name] = _unorient(left, transposed, g.shape)
         dense = [g for g, p in zip(grads, plans) if not p.rank]
         payload = torch.cat([*(g.reshape(-1) for g in dense), *(c.reshape(-1) for c in coeffs)])
         self._mean_(payload)
-        offset = 0
-        for g in dense:
-            g.copy_(payload[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
-        for (g, plan, a, transposed), index, c in zip(items, chosen, coeffs):
-            mean = payload[offset : offset + c.numel()].view_as(c)
-            offset += c.numel()
-            update = reconstruct(self.basis[plan.name], index, mean)
-            g.copy_((update.T if transposed else update).reshape(g.shape))
+        parts = payload.split([*(g.numel() for g in dense), *(c.numel() for c in coeffs)])
+        for g, part in zip(dense, parts):
+            g.copy_(part.view_as(g))
+        for (g, plan, _, transposed), index, c, part in zip(items, chosen, coeffs,
+                                                            parts[len(dense):]):
+            update = reconstruct(self.basis[plan.name], index, part.view_as(c))
+            g.copy_(_unorient(update, transposed, g.shape))
+
+    def _select(self, items: list) -> list[torch.Tensor]:
+        """The ``rank`` directions of each matrix with the largest estimated global energy:
+        one all-reduce of the signed sketches (one number per basis direction)."""
+        scores = torch.cat([sketch_scores(self.basis[p.name], a, self._probes(p, a.shape))
+                            for _, p, a, _ in items])
+        self._all_reduce(scores)
+        energy = (scores / dist.get_world_size()).square()
+        parts = energy.split([a.shape[0] for _, _, a, _ in items])
+        return [greedy_select(e, plan.rank) for (_, plan, _, _), e in zip(items, parts)]
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict:
