@@ -11,46 +11,39 @@ which counts the bytes.
 
 Three ways to run, one code path (:func:`_train_rank`):
 
-* ``workers > 1``: N processes spawned with ``torch.multiprocessing``, rendezvous on a file
-  store in a private temporary directory (no port to collide);
+* ``workers > 1``: N processes spawned by :func:`imcsim.studies.workers.run_workers`,
+  rendezvous on a file store in a private temporary directory (no port to collide);
 * ``workers == 1``: in the calling process, a group of one (the hook path without spawning);
 * under ``torchrun`` (``RANK``/``WORLD_SIZE``/``MASTER_ADDR`` set): in the calling process,
   ``env://`` rendezvous, one process per rank, possibly on several machines.
 
 Resuming: rank 0 saves the model, optimizer, step and every worker's hook state (gathered) to
 ``state_path``; a rerun with the same settings continues from it, as :func:`train` does.
-Interrupting: the spawned workers ignore SIGINT; the parent, on ``KeyboardInterrupt`` (or any
-error, or SIGTERM), terminates and joins every worker in ``finally`` and re-raises; on Linux a
-worker also gets SIGTERM when its parent dies outright.  Results are
-reproducible for a seed and a worker count (gloo sums in a fixed order; one thread per worker).
+Interrupting (``run_workers``): the workers ignore SIGINT; the parent terminates and joins them
+in ``finally`` and re-raises the ``KeyboardInterrupt``.  Results are reproducible for a seed
+and a worker count (gloo sums in a fixed order; one thread per worker).
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
 import math
 import os
-import signal
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict
 from datetime import timedelta
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from imcsim._config import StrictModel
-from imcsim.errors import ConfigError, ImcsimError
+from imcsim.errors import ConfigError
 from imcsim.studies.grad_compression import GradCompression, attach
 from imcsim.studies.train import (
     Progress,
@@ -63,6 +56,7 @@ from imcsim.studies.train import (
     make_optimizer,
     zero_masks,
 )
+from imcsim.studies.workers import run_workers
 
 __all__ = ["DistributedConfig", "is_distributed", "launched_by_torchrun", "train_parallel"]
 
@@ -210,118 +204,15 @@ def _load(path, model, opt, hook, config, parallel) -> int:
 
 
 # -- spawning ---------------------------------------------------------------------------------
-def _spawned(rank, world, init, model, images, labels, config, parallel, path, conn, out,
-             parent):
-    """Entry of a spawned worker (SIGINT is ignored: the parent decides when to stop)."""
-    _die_with(parent)
-    own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
-    report = _Report(conn) if rank == 0 and conn is not None else None
-    try:
-        result = _in_process(rank, world, init, own, images, labels, config, parallel, path,
-                             report)
-    except ImcsimError as exc:
-        Path(out, f"error-{rank}").write_text(str(exc))
-        _exit(3)
-    if rank == 0:
-        torch.save({"result": asdict(result), "model": own.state_dict()}, Path(out, "result.pt"))
-    _exit(0)
-
-
-class _Report:
-    """Rank 0's progress: each event waits for the parent's callback (as in :func:`train`, a
-    callback that raises stops the run right after that step)."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-
-    def __call__(self, event: TrainProgress) -> None:
-        self.conn.send(event)
-        self.conn.recv()
-
-
-def _die_with(parent: int) -> None:
-    """Linux: get SIGTERM when the parent dies, even by SIGKILL (no orphaned workers)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        return
-    if os.getppid() != parent:  # the parent died before prctl
-        _exit(1)
-
-
-def _exit(code: int) -> None:
-    """Leave without interpreter teardown (freeing what DDP's import of torch._dynamo loaded
-    takes seconds); everything the parent needs is written and closed by now."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def _spawn(model, images, labels, config, parallel, path, progress) -> TrainResult:
-    here, there = mp.get_context("spawn").Pipe() if progress is not None else (None, None)
-    with tempfile.TemporaryDirectory(prefix="imcsim-ddp-") as out:
-        args = (parallel.workers, f"file://{out}/store", model, images, labels, config,
-                parallel, path, there, out, os.getpid())
-        procs = _start(args, parallel.workers)
-        term = _on_sigterm()
-        try:
-            _supervise(procs, here, progress)
-        except (mp.ProcessExitedException, mp.ProcessRaisedException):
-            errors = sorted(Path(out).glob("error-*"))
-            if errors:
-                raise ConfigError(errors[0].read_text()) from None
-            raise
-        finally:
-            _stop(procs.processes)
-            if term is not None:
-                signal.signal(signal.SIGTERM, term)
-        saved = torch.load(Path(out, "result.pt"), map_location="cpu", weights_only=True)
+    saved = run_workers(_worker, (model, images, labels, config, parallel, path),
+                        parallel.workers, progress)
     model.load_state_dict(saved["model"])
     model.eval()
     return TrainResult(**saved["result"])
 
 
-def _supervise(procs: mp.ProcessContext, conn, progress: Progress | None) -> None:
-    """Relay rank 0's progress events until every worker has exited (raises if one failed)."""
-    while not procs.join(timeout=0):
-        running = [p.sentinel for p in procs.processes if p.exitcode is None]
-        ready = wait([*([conn] if conn is not None else []), *running])
-        if conn is not None and conn in ready:
-            progress(conn.recv())
-            conn.send(True)
-
-
-def _start(args: tuple, n: int) -> mp.ProcessContext:
-    """Start the workers with SIGINT ignored (inherited through exec: they never see Ctrl-C)."""
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        return mp.start_processes(_spawned, args=args, nprocs=n, join=False,
-                                  start_method="spawn")
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, old)
-
-
-def _on_sigterm():
-    """While workers run, SIGTERM unwinds like Ctrl-C (exit 143) so ``finally`` stops them."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def _raise(signum, frame):
-        raise SystemExit(128 + signum)
-
-    return signal.signal(signal.SIGTERM, _raise)
-
-
-def _stop(processes: list) -> None:
-    """Terminate (then kill) and join every worker still running."""
-    for p in processes:
-        if p.is_alive():
-            p.terminate()
-    for p in processes:
-        p.join(timeout=10)
-        if p.is_alive():
-            p.kill()
-            p.join()
+def _worker(rank, world, init, report, model, images, labels, config, parallel, path):
+    own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
+    result = _in_process(rank, world, init, own, images, labels, config, parallel, path, report)
+    return {"result": asdict(result), "model": own.state_dict()} if rank == 0 else None
