@@ -17,7 +17,8 @@ from torch import nn
 
 from imcsim.errors import ConfigError
 from imcsim.studies.distributed import DistributedConfig
-from imcsim.studies.train import TrainConfig, train
+from imcsim.studies.grad_compression import GradCompression
+from imcsim.studies.train import TrainConfig, finetune, train
 
 from cli_helpers import run
 
@@ -76,6 +77,26 @@ def test_two_workers_shard_the_batch_stop_cleanly_and_resume(tmp_path: Path) -> 
     assert result.resumed_from_step == 6 and not state.exists()  # the epoch-end checkpoint
     assert result.bytes_communicated == expected.bytes_communicated
     assert same(resumed, whole, atol=0)  # same seed, same workers: the same weights
+
+
+def test_two_workers_finetune_pruned_and_low_rank_models() -> None:
+    from imcsim.nn.compress import RankRule, low_rank, prune
+
+    x, y = toy_data()
+    pruned = prune(net(), "unstructured", 0.5).model
+    mask, before = pruned[0].weight_mask.clone(), pruned[0].weight.detach().clone()
+    finetune(pruned, x, y, CONFIG, parallel=TWO)
+    assert torch.equal(pruned[0].weight_mask, mask) and (pruned[0].weight[mask == 0] == 0).all()
+    assert not torch.equal(pruned[0].weight, before)
+    for method in ("powersgd", "greedylore"):  # one bucket per parameter: the collectives of
+        # successive buckets must stay in the same order on both workers
+        factored = low_rank(net(), RankRule(keep=0.6)).model
+        r_before = factored[0].r.weight.detach().clone()
+        compressed = DistributedConfig(workers=2, bucket_cap_mb=1e-4, compression=GradCompression(
+            method=method, rank=1, warmup_steps=2, refresh_every_steps=4, min_compression=1.0))
+        result = finetune(factored, x, y, CONFIG, parallel=compressed)
+        assert not torch.equal(factored[0].r.weight, r_before)
+        assert 0 < result.bytes_communicated < result.bytes_uncompressed
 
 
 def test_bad_parallel_settings_are_one_line_errors(

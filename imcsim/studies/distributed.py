@@ -41,9 +41,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
+from torch.nn.utils import prune
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
+from imcsim.nn.crossbar import detached_copy
 from imcsim.studies.grad_compression import GradCompression, attach
 from imcsim.studies.train import (
     Progress,
@@ -72,6 +74,8 @@ class DistributedConfig(StrictModel):
     """Intra-op threads of each worker (fixed, so results repeat)."""
     timeout_s: float = Field(default=1800.0, gt=0)
     """Give up on a collective after this many seconds (a worker died or hangs)."""
+    bucket_cap_mb: float | None = Field(default=None, gt=0)
+    """DDP's gradient bucket size (``None``: PyTorch's default, 25 MiB after a 1 MiB first)."""
 
 
 def launched_by_torchrun() -> bool:
@@ -139,7 +143,7 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
     """One worker's training loop (the same under spawn, in-process and torchrun)."""
     rank, world = dist.get_rank(), dist.get_world_size()
     masks = zero_masks(model) if config.keep_zeros else {}
-    ddp = nn.parallel.DistributedDataParallel(model)
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=parallel.bucket_cap_mb)
     hook = attach(ddp, parallel.compression, seed=config.seed)
     opt = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
@@ -205,11 +209,23 @@ def _load(path, model, opt, hook, config, parallel) -> int:
 
 # -- spawning ---------------------------------------------------------------------------------
 def _spawn(model, images, labels, config, parallel, path, progress) -> TrainResult:
-    saved = run_workers(_worker, (model, images, labels, config, parallel, path),
+    # computed weights (torch.nn.utils.prune) cannot cross processes: ship a detached copy
+    shipped = detached_copy(model)
+    saved = run_workers(_worker, (shipped, images, labels, config, parallel, path),
                         parallel.workers, progress)
     model.load_state_dict(saved["model"])
+    _recompute_pruned(model)
     model.eval()
     return TrainResult(**saved["result"])
+
+
+def _recompute_pruned(model: nn.Module) -> None:
+    """``torch.nn.utils.prune`` recomputes ``weight`` from ``weight_orig`` only on a forward
+    pass: do it now, so the loaded weights show at once."""
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                hook(module, None)
 
 
 def _worker(rank, world, init, report, model, images, labels, config, parallel, path):

@@ -28,7 +28,8 @@ from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as psgd
 
 from imcsim._config import StrictModel
 
-__all__ = ["METHODS", "CommCounter", "CommHook", "GradCompression", "attach", "classifier_params"]
+__all__ = ["METHODS", "CommCounter", "CommHook", "GradCompression", "attach", "classifier_params",
+           "completed_future"]
 
 METHODS = ("none", "powersgd", "greedylore")
 
@@ -107,6 +108,13 @@ def attach(ddp: nn.parallel.DistributedDataParallel, config: GradCompression, *,
     return hook
 
 
+def completed_future(value: torch.Tensor) -> torch.futures.Future[torch.Tensor]:
+    """A future already holding ``value`` (the hooks here finish their collectives inline)."""
+    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    future.set_result(value)
+    return future
+
+
 class _AllReduce:
     """Uncompressed DDP: average every bucket with one all-reduce."""
 
@@ -117,7 +125,7 @@ class _AllReduce:
         size = bucket.buffer().numel() * bucket.buffer().element_size()
         self.counter.bytes_uncompressed += size
         self.counter.bytes_communicated += size
-        return default_hooks.allreduce_hook(None, bucket)
+        return completed_future(default_hooks.allreduce_hook(None, bucket).wait())
 
     def state_dict(self) -> dict:
         return {"counter": self.counter.as_dict()}
@@ -152,10 +160,12 @@ class _PowerSGD:
         self._follow_layout(bucket.index(), tuple(self.names[p] for p in bucket.parameters()))
         before = self.state.total_numel_after_compression
         vanilla = self.state.iter < self.state.start_powerSGD_iter
-        future = psgd.powerSGD_hook(self.state, bucket)
+        # PyTorch chains this bucket's later all-reduces in future callbacks; waiting here keeps
+        # the collectives of successive buckets in the same order on every worker (gloo needs it)
+        averaged = psgd.powerSGD_hook(self.state, bucket).wait()
         sent = self.state.total_numel_after_compression - before
         self.counter.bytes_communicated += size if vanilla else sent * buffer.element_size()
-        return future
+        return completed_future(averaged)
 
     # -- memories per parameter -----------------------------------------------------------
     def _compressed(self, names: tuple[str, ...]) -> list[tuple[str, int, int, int]]:

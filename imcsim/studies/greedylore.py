@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from imcsim.studies.grad_compression import CommCounter, GradCompression
+from imcsim.studies.grad_compression import CommCounter, GradCompression, completed_future
 
 __all__ = ["GreedyLore", "complete_basis", "greedy_select", "orient", "project", "reconstruct",
            "sketch_scores"]
@@ -141,9 +141,7 @@ class GreedyLore:
             self._compressed(grads, plans)
         if bucket.is_last():
             self.step += 1
-        future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-        future.set_result(buffer)
-        return future
+        return completed_future(buffer)
 
     def _all_reduce(self, t: torch.Tensor) -> None:
         self.counter.bytes_communicated += t.numel() * t.element_size()
