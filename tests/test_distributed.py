@@ -112,6 +112,9 @@ def test_bad_parallel_settings_are_one_line_errors(
                                    ("--grad-warmup-steps", "-1", "must be >= 0")]:
         bad = run(capsys, "train", option, value, "--out", str(tmp_path / "b.pt"))
         assert bad.code == 2 and message in bad.err and len(bad.err.splitlines()) == 1
+    for verb in ("accuracy", "accuracy-study"):  # the fine-tuning verbs take the options too
+        bad = run(capsys, verb, "--workers", "2", "--grad-compression", "zip")
+        assert bad.code == 2 and "--grad-compression must be one of" in bad.err
 
 
 def _cli(*args: str) -> subprocess.Popen:
