@@ -181,15 +181,17 @@ def test_counted_bytes_are_the_bytes_handed_to_collectives(
 
 
 @pytest.mark.parametrize("method", ["powersgd", "greedylore"])
+@pytest.mark.parametrize("bucket_cap_mb", [None, 1e-4])
 def test_interrupted_run_resumes_to_the_same_weights_and_counts(
-    tmp_path: Path, method: str
+    tmp_path: Path, method: str, bucket_cap_mb: float | None
 ) -> None:
     """One worker through the hook path (DDP re-lays its buckets out after the first step of
-    every run: PowerSGD's memories must follow).  One plain worker is plain ``train``."""
+    every run, renumbering them when there are several: PowerSGD's memories must follow).
+    One plain worker is plain ``train``."""
     x, y = toy_data()
     config = TrainConfig(epochs=3, batch_size=8, lr=0.05, warmup_steps=2, shift_px=1,
                          checkpoint_every_steps=4)
-    parallel = DistributedConfig(compression=GradCompression(
+    parallel = DistributedConfig(bucket_cap_mb=bucket_cap_mb, compression=GradCompression(
         method=method, rank=1, warmup_steps=3, refresh_every_steps=5, min_compression=1.0))
     whole = net()
     expected = train(whole, x, y, config, parallel=parallel)
@@ -210,7 +212,8 @@ def test_interrupted_run_resumes_to_the_same_weights_and_counts(
         p.numel() * 4 for p in whole.parameters())
     for p, q in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(p.float(), q.float(), atol=1e-6)
-    other = DistributedConfig(compression=parallel.compression.model_copy(update={"rank": 2}))
+    other = parallel.model_copy(update={"compression": GradCompression(
+        method=method, rank=2, warmup_steps=3)})
     with pytest.raises(KeyboardInterrupt):
         train(net(), x, y, config, state_path=state, progress=kill, parallel=parallel)
     with pytest.raises(ConfigError, match="other settings"):
