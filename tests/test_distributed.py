@@ -115,6 +115,11 @@ def test_bad_parallel_settings_are_one_line_errors(
     for verb in ("accuracy", "accuracy-study"):  # the fine-tuning verbs take the options too
         bad = run(capsys, verb, "--workers", "2", "--grad-compression", "zip")
         assert bad.code == 2 and "--grad-compression must be one of" in bad.err
+    for args in (("accuracy", "--workers", "2"), ("accuracy", "--method", "low-rank",
+                 "--finetune-epochs", "0", "--grad-compression", "powersgd"),
+                 ("accuracy-study", "--finetune-epochs", "0", "--workers", "2")):
+        bad = run(capsys, *args)  # nothing is fine-tuned: the options would be ignored
+        assert bad.code == 2 and "has no effect with" in bad.err, bad.err
 
 
 def _cli(*args: str) -> subprocess.Popen:
@@ -154,7 +159,8 @@ def test_ctrl_c_stops_every_worker_exits_130_and_the_rerun_resumes(
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.strip().splitlines()[-1] == "imcsim: interrupted"
+    last = err.strip().splitlines()[-1]
+    assert last == f"imcsim: interrupted; training state saved in {state}; rerun the same command to resume"
     assert _group_empties(proc.pid)  # no worker (nor helper process) outlived the command
     assert state.exists()
     rerun = run(capsys, *args)

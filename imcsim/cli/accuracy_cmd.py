@@ -168,18 +168,27 @@ def accuracy_command(
     _refuse_with("--method dense", method == "dense",
                  {"--keep": keep, "--groups": groups, "--finetune-epochs": finetune_epochs})
     _refuse_with(f"--method {method}", method != "group-low-rank", {"--groups": groups})
+    parallel = parallel_config(workers, grad_compression, grad_rank)
+    _refuse_with("--method dense", method == "dense", _parallel_given(workers, grad_compression))
+    _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
+                 _parallel_given(workers, grad_compression))
     spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method,
                  0.5 if keep is None else keep, 2 if groups is None else groups,
                  2 if finetune_epochs is None else finetune_epochs, calibration_images,
                  _cache(calibration_cache))
     if chip_in_loop_epochs < 0:
         raise ConfigError(f"--chip-in-loop-epochs must be >= 0 (got {chip_in_loop_epochs})")
-    parallel = parallel_config(workers, grad_compression, grad_rank)
     record = run_accuracy(spec, config, chip_in_loop_epochs=chip_in_loop_epochs,
                           parallel=parallel).to_dict()
     record["chip_in_loop_epochs"] = chip_in_loop_epochs
     table = "\n".join(f"{k:18s} {v}" for k, v in record.items())
     emit(record, table, fmt)
+
+
+def _parallel_given(workers: int, grad_compression: str) -> dict[str, Any]:
+    """The data-parallel options given (they act on fine-tuning only)."""
+    return {"--workers": workers if workers != 1 else None,
+            "--grad-compression": grad_compression if grad_compression != "none" else None}
 
 
 def _refuse_with(flag: str, active: bool, options: dict[str, Any]) -> None:
@@ -262,6 +271,8 @@ def accuracy_study_command(
     from imcsim.studies.accuracy_study import compression_study
 
     parallel = parallel_config(workers, grad_compression, grad_rank)
+    _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
+                 _parallel_given(workers, grad_compression))
     spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs, calibration_images,
                  _cache(calibration_cache))

@@ -27,6 +27,7 @@ and a worker count (gloo sums in a fixed order; one thread per worker).
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import os
 import tempfile
@@ -58,6 +59,7 @@ from imcsim.studies.train import (
     make_optimizer,
     zero_masks,
 )
+from imcsim.studies.train_state import read_state
 from imcsim.studies.workers import run_workers
 
 __all__ = ["DistributedConfig", "is_distributed", "launched_by_torchrun", "train_parallel"]
@@ -92,23 +94,33 @@ def is_distributed(parallel: DistributedConfig) -> bool:
 def train_parallel(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
     parallel: DistributedConfig, *, state_path: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, keep_state: bool = False,
 ) -> TrainResult:
-    """Train ``model`` in place, data-parallel; returns the run with its byte counts."""
+    """Train ``model`` in place, data-parallel; returns the run with its byte counts.
+
+    The state file is removed when the run completes, unless ``keep_state`` (as in
+    :func:`~imcsim.studies.train.train`: the caller removes it once the weights are written).
+    """
     path = Path(state_path) if state_path is not None else None
+    rank = int(os.environ["RANK"]) if launched_by_torchrun() else 0
     if launched_by_torchrun():
-        world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        world = int(os.environ["WORLD_SIZE"])
         if parallel.workers not in (1, world):
             raise ConfigError(f"workers={parallel.workers} but torchrun started {world}")
         _check_shards(len(images), config, world)
-        return _in_process(rank, world, "env://", model, images, labels, config, parallel, path,
-                           progress if rank == 0 else None)
-    _check_shards(len(images), config, parallel.workers)
-    if parallel.workers == 1:
+        result = _in_process(rank, world, "env://", model, images, labels, config, parallel,
+                             path, progress if rank == 0 else None)
+    elif parallel.workers == 1:
+        _check_shards(len(images), config, 1)
         with tempfile.TemporaryDirectory(prefix="imcsim-ddp-") as tmp:
-            return _in_process(0, 1, f"file://{tmp}/store", model, images, labels, config,
-                               parallel, path, progress)
-    return _spawn(model, images, labels, config, parallel, path, progress)
+            result = _in_process(0, 1, f"file://{tmp}/store", model, images, labels, config,
+                                 parallel, path, progress)
+    else:
+        _check_shards(len(images), config, parallel.workers)
+        result = _spawn(model, images, labels, config, parallel, path, progress)
+    if path is not None and rank == 0 and not keep_state:
+        path.unlink(missing_ok=True)
+    return result
 
 
 def _check_shards(n: int, config: TrainConfig, world: int) -> None:
@@ -122,7 +134,12 @@ def _check_shards(n: int, config: TrainConfig, world: int) -> None:
         )
 
 
-def _in_process(rank, world, init, model, images, labels, config, parallel, path, report):
+def _in_process(rank, world, init, model, images, labels, config, parallel, path, report,
+                teardown=True):
+    """Join (or reuse) the process group and train this rank.  ``teardown=False`` (spawned
+    workers, which leave by ``os._exit``) keeps the group: destroying it races gloo's own
+    threads, one of which may drop the last reference and join itself (an abort,
+    "Resource deadlock avoided", seen in about one run of four)."""
     threads = torch.get_num_threads()
     own_group = not dist.is_initialized()
     if not own_group and init != "env://":
@@ -132,9 +149,12 @@ def _in_process(rank, world, init, model, images, labels, config, parallel, path
         dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
                                 timeout=timedelta(seconds=parallel.timeout_s))
     try:
-        return _train_rank(model, images, labels, config, parallel, path, report)
+        result = _train_rank(model, images, labels, config, parallel, path, report)
+        dist.barrier()  # every rank's collectives are finished before the group goes
+        return result
     finally:
-        if own_group:
+        if own_group and teardown:
+            gc.collect()  # DDP's reducer and the hook state drop their group references here
             dist.destroy_process_group()
         torch.set_num_threads(threads)
 
@@ -148,7 +168,7 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
     opt = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    start = _load(path, model, opt, hook, config, parallel) if path and path.exists() else 0
+    start = _load(path, model, opt, hook, config, parallel, total) if path and path.exists() else 0
     started = time.perf_counter()
     model.train()
     loss_value = float("nan")
@@ -159,6 +179,9 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
             group["lr"] = lr
         xs, ys = x[rank::world], y[rank::world]
         loss = F.cross_entropy(ddp(xs), ys, reduction="sum")
+        if not bool(torch.isfinite(loss)):  # every rank sees its own loss: all stop here
+            raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
+                              "lower the learning rate")
         opt.zero_grad(set_to_none=True)
         (loss * (world / len(y))).backward()
         opt.step()
@@ -170,8 +193,6 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
         if report is not None:
             report(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
     model.eval()
-    if path and rank == 0 and path.exists():
-        path.unlink()
     return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value,
                        wall_time_s=time.perf_counter() - started, workers=world,
                        bytes_communicated=hook.counter.bytes_communicated,
@@ -190,21 +211,31 @@ def _save(path, model, opt, hook, step, config, parallel) -> None:
     if dist.get_rank() == 0:
         tmp = path.with_name(path.name + ".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "settings": _settings(config, parallel), "hooks": states}, tmp)
+                    "config": _settings(config, parallel), "hooks": states}, tmp)
         os.replace(tmp, path)
 
 
-def _load(path, model, opt, hook, config, parallel) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("settings") != _settings(config, parallel):
+def _load(path, model, opt, hook, config, parallel, total: int) -> int:
+    """Restore model, optimizer and this worker's hook state (checked as :func:`train` does)."""
+    state = read_state(path, total)
+    if state["config"] != _settings(config, parallel):
         raise ConfigError(
             f"training state {path} was written with other settings (training, workers or "
             "gradient compression); delete it or pass --restart"
         )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    hook.load_state_dict(state["hooks"][dist.get_rank()])
-    return int(state["step"])
+    hooks = state.get("hooks")
+    if not isinstance(hooks, list) or len(hooks) != dist.get_world_size():
+        raise ConfigError(f"training state {path} has no hook state per worker; delete it "
+                          "or pass --restart")
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        hook.load_state_dict(hooks[dist.get_rank()])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"training state {path} does not fit the model: {first}; "
+                          "delete it or pass --restart") from None
+    return state["step"]
 
 
 # -- spawning ---------------------------------------------------------------------------------
@@ -230,5 +261,6 @@ def _recompute_pruned(model: nn.Module) -> None:
 
 def _worker(rank, world, init, report, model, images, labels, config, parallel, path):
     own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
-    result = _in_process(rank, world, init, own, images, labels, config, parallel, path, report)
+    result = _in_process(rank, world, init, own, images, labels, config, parallel, path, report,
+                         teardown=False)
     return {"result": asdict(result), "model": own.state_dict()} if rank == 0 else None

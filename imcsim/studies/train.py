@@ -232,7 +232,8 @@ def train(
                 raise ConfigError("train: a penalty is not supported data-parallel; "
                                   "run it on one process")
             return train_parallel(model, images, labels, config, parallel,
-                                  state_path=state_path, progress=progress)
+                                  state_path=state_path, progress=progress,
+                                  keep_state=keep_state)
     started = time.perf_counter()
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
