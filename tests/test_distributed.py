@@ -117,7 +117,8 @@ def test_bad_parallel_settings_are_one_line_errors(
         assert bad.code == 2 and "--grad-compression must be one of" in bad.err
     for args in (("accuracy", "--workers", "2"), ("accuracy", "--method", "low-rank",
                  "--finetune-epochs", "0", "--grad-compression", "powersgd"),
-                 ("accuracy-study", "--finetune-epochs", "0", "--workers", "2")):
+                 ("accuracy-study", "--finetune-epochs", "0", "--workers", "2"),
+                 ("rank-search", "--workers", "2")):
         bad = run(capsys, *args)  # nothing is fine-tuned: the options would be ignored
         assert bad.code == 2 and "has no effect with" in bad.err, bad.err
 
