@@ -14,11 +14,15 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    GradCompressionOpt,
+    GradRankOpt,
     MatmulOpt,
     PlainFormat,
     PlainFormatOpt,
     WeightBitsOpt,
+    WorkersOpt,
     emit,
+    parallel_config,
     parse_float,
     parse_int,
     split_list,
@@ -134,6 +138,8 @@ def accuracy_command(
         help="Fine-tune N epochs with this chip's quantization in the loop (straight-through)."),
     ] = 0,
     matmul: MatmulOpt = None,
+    workers: WorkersOpt = 1, grad_compression: GradCompressionOpt = "none",
+    grad_rank: GradRankOpt = 4,
     fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
@@ -162,16 +168,27 @@ def accuracy_command(
     _refuse_with("--method dense", method == "dense",
                  {"--keep": keep, "--groups": groups, "--finetune-epochs": finetune_epochs})
     _refuse_with(f"--method {method}", method != "group-low-rank", {"--groups": groups})
+    parallel = parallel_config(workers, grad_compression, grad_rank)
+    _refuse_with("--method dense", method == "dense", _parallel_given(workers, grad_compression))
+    _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
+                 _parallel_given(workers, grad_compression))
     spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method,
                  0.5 if keep is None else keep, 2 if groups is None else groups,
                  2 if finetune_epochs is None else finetune_epochs, calibration_images,
                  _cache(calibration_cache))
     if chip_in_loop_epochs < 0:
         raise ConfigError(f"--chip-in-loop-epochs must be >= 0 (got {chip_in_loop_epochs})")
-    record = run_accuracy(spec, config, chip_in_loop_epochs=chip_in_loop_epochs).to_dict()
+    record = run_accuracy(spec, config, chip_in_loop_epochs=chip_in_loop_epochs,
+                          parallel=parallel).to_dict()
     record["chip_in_loop_epochs"] = chip_in_loop_epochs
     table = "\n".join(f"{k:18s} {v}" for k, v in record.items())
     emit(record, table, fmt)
+
+
+def _parallel_given(workers: int, grad_compression: str) -> dict[str, Any]:
+    """The data-parallel options given (they act on fine-tuning only)."""
+    return {"--workers": workers if workers != 1 else None,
+            "--grad-compression": grad_compression if grad_compression != "none" else None}
 
 
 def _refuse_with(flag: str, active: bool, options: dict[str, Any]) -> None:
@@ -245,19 +262,25 @@ def accuracy_study_command(
     images: ImagesOpt = 200, seed: SeedOpt = 0, slicing: SlicingOpt = "full",
     adc_range: RangeOpt = "calibrated", adc_calibration: CalibrationOpt = "percentile",
     adc_scope: ScopeOpt = "layer", adc_step: StepOpt = "unit", calibration_images: CalImagesOpt = 32,
-    calibration_cache: CacheOpt = True, fmt: TableFormatOpt = TableFormat.table,
+    calibration_cache: CacheOpt = True, workers: WorkersOpt = 1,
+    grad_compression: GradCompressionOpt = "none", grad_rank: GradRankOpt = 4,
+    fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
-    """Dense, pruned, low-rank and group low-rank at equal parameter budget, fine-tuned:
-    cycles next to float, ideal-chip and low-ADC accuracy."""
+    """Dense, pruned, low-rank and group low-rank at equal parameter budget, fine-tuned
+    (--workers N: data-parallel): cycles next to float, ideal-chip and low-ADC accuracy."""
     from imcsim.studies.accuracy_study import compression_study
 
+    parallel = parallel_config(workers, grad_compression, grad_rank)
+    _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
+                 _parallel_given(workers, grad_compression))
     spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
                  "dense", keep, groups, finetune_epochs, calibration_images,
                  _cache(calibration_cache))
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed,
                      adc_calibration=adc_calibration, adc_scope=adc_scope, adc_step=adc_step,
                      calibration_images=calibration_images)
-    rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int, "--adc-bits"))]
+    rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int, "--adc-bits"),
+                                               parallel=parallel)]
     title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), keep {keep}, "
              f"{finetune_epochs} fine-tuning epochs, {images} mnist5k test images")
     _emit_rows(rows, title, fmt)

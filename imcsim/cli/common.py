@@ -17,8 +17,9 @@ from imcsim.errors import ConfigError
 
 __all__ = [
     "ArrayOpt", "CellBitsOpt", "ChipOpt", "Format", "FormatOpt", "LayersOpt", "ModelOpt",
-    "PlainFormat", "PlainFormatOpt", "WeightBitsOpt", "emit", "interrupt_hint", "notice",
-    "on_interrupt", "parse_float", "parse_int", "progress_bar", "split_list",
+    "GradCompressionOpt", "GradRankOpt", "PlainFormat", "PlainFormatOpt", "WeightBitsOpt",
+    "WorkersOpt", "emit", "interrupt_hint", "notice", "on_interrupt", "parallel_config",
+    "parse_float", "parse_int", "progress_bar", "split_list",
 ]
 
 
@@ -70,6 +71,12 @@ CellBitsOpt = Annotated[int | None, typer.Option("--cell-bits", help="Bits per c
 WeightBitsOpt = Annotated[int | None, typer.Option("--weight-bits", help="Bits per weight.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 PlainFormatOpt = Annotated[PlainFormat, typer.Option("--format", "-f", help="Output format.")]
+WorkersOpt = Annotated[int, typer.Option(
+    "--workers", help="Data-parallel training processes (torch.distributed, gloo, CPU).")]
+GradCompressionOpt = Annotated[str, typer.Option(
+    "--grad-compression", help="Gradient exchange between workers: none, powersgd, greedylore.")]
+GradRankOpt = Annotated[int, typer.Option(
+    "--grad-rank", help="Rank of the compressed gradients (powersgd, greedylore).")]
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
@@ -90,6 +97,19 @@ def warn_unmapped(work: object) -> None:
     if unmapped:
         parts.append(f"{len(unmapped)} not mapped: {'; '.join(unmapped)}")
     typer.secho(f"imcsim: warning: {' | '.join(parts)}", fg="yellow", err=True)
+
+
+def parallel_config(workers: int, method: str, rank: int, **fields: Any):
+    """The ``DistributedConfig`` of the ``--workers``/``--grad-*`` options (one-line errors)."""
+    from imcsim.studies.distributed import DistributedConfig
+    from imcsim.studies.grad_compression import METHODS, GradCompression
+
+    if method not in METHODS:
+        raise ConfigError(f"--grad-compression must be one of {', '.join(METHODS)} (got {method!r})")
+    if workers < 1 or rank < 1:
+        raise ConfigError(f"--workers and --grad-rank must be >= 1 (got {workers}, {rank})")
+    compression = GradCompression(method=method, rank=rank, **fields)
+    return DistributedConfig(workers=workers, compression=compression)
 
 
 def split_list(text: str, what: str) -> list[str]:

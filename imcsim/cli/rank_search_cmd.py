@@ -10,7 +10,18 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import ArrayOpt, ChipOpt, Format, emit, notice, split_list
+from imcsim.cli.common import (
+    ArrayOpt,
+    ChipOpt,
+    Format,
+    GradCompressionOpt,
+    GradRankOpt,
+    WorkersOpt,
+    emit,
+    notice,
+    parallel_config,
+    split_list,
+)
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -143,6 +154,8 @@ def rank_search_command(
     stable_rank_weight: SrWeightOpt = 0.1, beam_width: BeamOpt = 3, beam_levels: LevelsOpt = 6,
     trials: TrialsOpt = 50, haloc_steps: StepsOpt = 150, checkpoint: CheckpointOpt = None,
     state: Annotated[Path | None, Opt("--state", help="Directory for resumable state (rerun to continue).")] = None,
+    workers: WorkersOpt = 1, grad_compression: GradCompressionOpt = "none",
+    grad_rank: GradRankOpt = 4,
     fmt: Annotated[Format, Opt("--format", "-f", help="table or json.")] = Format.table,
 ) -> None:
     """Choose a rank (and group count) per layer within a budget on the chip, then
@@ -153,6 +166,10 @@ def rank_search_command(
     """
     from imcsim.studies.rank_search import run_rank_search
 
+    parallel = parallel_config(workers, grad_compression, grad_rank)
+    if finetune_epochs == 0 and (workers != 1 or grad_compression != "none"):
+        raise ConfigError("--workers/--grad-compression has no effect with --finetune-epochs 0; "
+                          "drop them")
     search = _search_config(rank, ratio, energy, beam_width, beam_levels, trials, haloc_steps)
     spec = _base_spec(model, chip, array, mapper, factorization, selector, groups, split, snap,
                       exclude, finetune_epochs, images, calibration_images, heldout_images, seed,
@@ -160,7 +177,7 @@ def rank_search_command(
                       budget=_budget(budget_cycles, budget_params, budget_macs, budget_energy),
                       keep=budget_keep)
     with _Bar() as bar:
-        record = run_rank_search(spec, state, bar).record
+        record = run_rank_search(spec, state, bar, parallel=parallel).record
     out = {"layers": record["layers"], "total": record["total"]}
     title = (f"{model} on {spec.chip.array.label}, mapper {mapper}, {factorization} + {selector}"
              f"{' (snapped)' if snap else ''}")

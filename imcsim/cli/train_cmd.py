@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -10,7 +11,17 @@ from typing import Annotated
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import PlainFormat, PlainFormatOpt, emit, on_interrupt, progress_bar
+from imcsim.cli.common import (
+    GradCompressionOpt,
+    GradRankOpt,
+    PlainFormat,
+    PlainFormatOpt,
+    WorkersOpt,
+    emit,
+    on_interrupt,
+    parallel_config,
+    progress_bar,
+)
 from imcsim.errors import ConfigError
 
 __all__ = ["train_command"]
@@ -56,10 +67,22 @@ def train_command(
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore a saved training state and start over.")
     ] = False,
+    workers: WorkersOpt = 1,
+    grad_compression: GradCompressionOpt = "none",
+    grad_rank: GradRankOpt = 4,
+    grad_warmup: Annotated[int, typer.Option(
+        "--grad-warmup-steps", help="First steps sent uncompressed.")] = 10,
+    grad_refresh: Annotated[int, typer.Option(
+        "--grad-refresh-steps", help="GreedyLore: steps between basis refreshes.")] = 200,
+    grad_side: Annotated[str, typer.Option(
+        "--grad-side", help="GreedyLore basis side: short (the paper's) or long.")] = "short",
     fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Train a model (progress bar, seeded); Ctrl-C or a kill leaves OUT.state, and the
-    same command resumes from it."""
+    same command resumes from it.
+
+    With --workers N the run is data-parallel on N CPU processes (or on torchrun's), the
+    gradients exchanged as --grad-compression says; the output counts the bytes."""
     from imcsim.studies.models import get_spec
     from imcsim.studies.outputs import check_output_file, exclusive
     from imcsim.studies.train import TrainConfig
@@ -68,6 +91,11 @@ def train_command(
     config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay,
                          warmup_steps=warmup_steps)
+    if grad_warmup < 0 or grad_refresh < 1:
+        raise ConfigError(f"--grad-warmup-steps must be >= 0 and --grad-refresh-steps >= 1 "
+                          f"(got {grad_warmup}, {grad_refresh})")
+    parallel = parallel_config(workers, grad_compression, grad_rank, warmup_steps=grad_warmup,
+                               refresh_every_steps=grad_refresh, side=grad_side)
     target = check_output_file(out if out is not None else f"{model}-{name}.pt", "--out")
     state = target.with_name(target.name + ".state")
     check_output_file(state, "training state")
@@ -77,7 +105,11 @@ def train_command(
         if restart and state.exists():
             state.unlink()
         with on_interrupt(lambda: _resume_hint(state)):
-            record = _train(model, name, data_dir, config, train_images, target, state)
+            record = _train(model, name, data_dir, config, train_images, target, state,
+                            parallel)
+    if record is None:  # torchrun: rank 0 reports and saves
+        return
+    record.update(_parallel_record(record.pop("result"), grad_compression, grad_rank))
     table = "\n".join(f"{k:18s} {v}" for k, v in record.items())
     emit(record, table, fmt)
 
@@ -100,8 +132,20 @@ def _subset(labels, n: int | None, seed: int, what: str):
     return stratified_subset(labels.numpy(), n, seed)
 
 
+def _parallel_record(result, grad_compression: str, grad_rank: int) -> dict:
+    """The data-parallel part of the record: workers, hook, bytes and wall time."""
+    ratio = result.bytes_uncompressed / result.bytes_communicated \
+        if result.bytes_communicated else None
+    return {"workers": result.workers, "grad_compression": grad_compression,
+            "grad_rank": None if grad_compression == "none" else grad_rank,
+            "bytes_communicated": result.bytes_communicated,
+            "bytes_uncompressed": result.bytes_uncompressed,
+            "compression_ratio": None if ratio is None else round(ratio, 2),
+            "wall_time_s": round(result.wall_time_s, 1)}
+
+
 def _train(model: str, name: str, data_dir: Path | None, config, train_images: int | None,
-           out: Path, state: Path) -> dict:
+           out: Path, state: Path, parallel) -> dict | None:
     """Load data, train (resumably), evaluate, write the checkpoint; then drop the state."""
     from imcsim.studies.models import build_model
     from imcsim.studies.train import evaluate, train
@@ -113,7 +157,10 @@ def _train(model: str, name: str, data_dir: Path | None, config, train_images: i
     x, y = (data.train_images, data.train_labels) if chosen is None else (
         data.train_images[chosen], data.train_labels[chosen])
     with _progress_bar(f"train {model} on {name}") as report:
-        result = train(net, x, y, config, state_path=state, progress=report, keep_state=True)
+        result = train(net, x, y, config, state_path=state, progress=report, keep_state=True,
+                       parallel=parallel)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports and saves
+        return None
     accuracy = evaluate(round_to_half(net), data.test_images, data.test_labels)
     command = "imcsim " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     save_checkpoint(net, out, model_name=model, dataset=name, num_classes=data.num_classes,
@@ -123,7 +170,8 @@ def _train(model: str, name: str, data_dir: Path | None, config, train_images: i
     return {"model": model, "dataset": data.description, "train_images": len(x),
             "epochs": config.epochs, "seed": config.seed,
             "steps": result.steps, "resumed_from_step": result.resumed_from_step,
-            "final_loss": result.final_loss, "float_accuracy": accuracy, "checkpoint": str(out)}
+            "final_loss": result.final_loss, "float_accuracy": accuracy, "checkpoint": str(out),
+            "result": result}
 
 
 class _progress_bar:

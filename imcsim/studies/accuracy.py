@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import Field
@@ -28,6 +28,9 @@ from imcsim.nn.extract import extract_layers
 from imcsim.report import NetworkReport
 from imcsim.studies.train import TrainConfig, evaluate, finetune
 from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
+
+if TYPE_CHECKING:
+    from imcsim.studies.distributed import DistributedConfig
 
 __all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
            "run_accuracy"]
@@ -151,7 +154,8 @@ def _subset(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return data.test_images[idx], data.test_labels[idx]
 
 
-def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
+def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset,
+              parallel: DistributedConfig | None = None) -> nn.Module:
     transform = transform_of(spec.method, "method")
     if transform == "dense":
         return model
@@ -164,12 +168,13 @@ def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset) -> nn.Module:
         if spec.finetune_images is not None and spec.finetune_images < len(images):
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(spec.seed))
             images, labels = images[order[: spec.finetune_images]], labels[order[: spec.finetune_images]]
-        finetune(model, images, labels, config)
+        finetune(model, images, labels, config, parallel=parallel)
     return model.eval()
 
 
-def prepare(spec: AccuracySpec) -> Prepared:
-    """Load, compress, fine-tune and map the model; pick the test and calibration images."""
+def prepare(spec: AccuracySpec, parallel: DistributedConfig | None = None) -> Prepared:
+    """Load, compress, fine-tune (data-parallel with ``parallel``) and map the model; pick the
+    test and calibration images."""
     model, weights, meta = _load(spec)
     data = load_data(spec.model, spec.dataset, spec.data_dir)
     if int(meta.get("num_classes", data.num_classes)) != data.num_classes:
@@ -177,7 +182,7 @@ def prepare(spec: AccuracySpec) -> Prepared:
             f"checkpoint has {meta['num_classes']} classes but {spec.dataset} has "
             f"{data.num_classes}"
         )
-    model = _compress(model, spec, data)
+    model = _compress(model, spec, data, parallel)
     images, labels = _subset(data, spec.images, spec.seed)
     layers = extract_layers(model, images[:1])
     report = map_network(layers.layers, spec.mapper, spec.chip, model=spec.model,
@@ -206,11 +211,14 @@ def evaluate_on_chip(prepared: Prepared, config: CrossbarConfig, batch_size: int
 
 
 def run_accuracy(
-    spec: AccuracySpec, config: CrossbarConfig | None = None, *, chip_in_loop_epochs: int = 0
+    spec: AccuracySpec, config: CrossbarConfig | None = None, *, chip_in_loop_epochs: int = 0,
+    parallel: DistributedConfig | None = None,
 ) -> AccuracyResult:
-    """``prepare``, optionally fine-tune with the chip in the loop, then ``evaluate_on_chip``."""
+    """``prepare``, optionally fine-tune with the chip in the loop, then ``evaluate_on_chip``.
+    ``parallel`` spreads the post-compression fine-tuning over workers (the chip-in-the-loop
+    fine-tuning stays in one process)."""
     config = config if config is not None else CrossbarConfig()
-    prepared = prepare(spec)
+    prepared = prepare(spec, parallel)
     if chip_in_loop_epochs > 0 and not config.ideal:
         data = load_data(spec.model, spec.dataset, spec.data_dir)
         train_config = TrainConfig(epochs=chip_in_loop_epochs, lr=0.005, warmup_steps=0,

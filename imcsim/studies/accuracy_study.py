@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imcsim.compression import transform_of
 from imcsim.nn.crossbar import CrossbarConfig
 from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
+
+if TYPE_CHECKING:
+    from imcsim.studies.distributed import DistributedConfig
 
 __all__ = ["STUDY_METHODS", "StudyRow", "compression_study", "markdown_table", "remap", "sweep"]
 
@@ -105,9 +108,10 @@ class StudyRow:
 
 def compression_study(
     spec: AccuracySpec, base: CrossbarConfig, adc_bits: Sequence[int],
-    methods: Sequence[tuple[str, str]] = STUDY_METHODS,
+    methods: Sequence[tuple[str, str]] = STUDY_METHODS, parallel: DistributedConfig | None = None,
 ) -> list[StudyRow]:
-    """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy."""
+    """One row per (method, mapper): params, cycles, float / ideal-chip / low-ADC accuracy;
+    ``parallel`` runs each fine-tuning data-parallel."""
     rows, cache = [], {}
     for method, mapper in methods:
         mspec = spec.replace(method=method, mapper=mapper)
@@ -115,7 +119,7 @@ def compression_study(
         if key in cache:  # same compressed, fine-tuned weights, another mapping
             prepared = remap(cache[key], mspec)
         else:
-            prepared = cache[key] = prepare(mspec)
+            prepared = cache[key] = prepare(mspec, parallel)
         chips = {"ideal chip": evaluate_on_chip(prepared, base.replace(ideal=True)).accuracy}
         for bits in adc_bits:
             chips[f"adc {bits}b"] = evaluate_on_chip(prepared, base.replace(adc_bits=bits)).accuracy

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import Field
@@ -43,6 +43,9 @@ from imcsim.studies.outputs import check_output_dir, exclusive
 from imcsim.studies.results import code_version
 from imcsim.studies.train import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
+
+if TYPE_CHECKING:
+    from imcsim.studies.distributed import DistributedConfig
 
 __all__ = ["RankSearchResult", "RankSearchSpec", "factorization_errors", "run_rank_search"]
 
@@ -160,7 +163,7 @@ class _State:
 
 
 def _train(model: nn.Module, data: Dataset, epochs: int, spec: RankSearchSpec, state: _State,
-           name: str, progress: Progress | None, penalty=None) -> None:
+           name: str, progress: Progress | None, penalty=None, parallel=None) -> None:
     config = TrainConfig(epochs=epochs, lr=0.01, warmup_steps=0, seed=spec.seed)
 
     def report(event: TrainProgress) -> None:
@@ -168,7 +171,7 @@ def _train(model: nn.Module, data: Dataset, epochs: int, spec: RankSearchSpec, s
             progress(name, event.step, event.total_steps)
 
     finetune(model, data.train_images, data.train_labels, config, progress=report,
-             state_path=state.path(f"{name}.state"), penalty=penalty)
+             state_path=state.path(f"{name}.state"), penalty=penalty, parallel=parallel)
 
 
 def _regularised(model: nn.Module, data: Dataset, spec: RankSearchSpec, state: _State,
@@ -227,16 +230,19 @@ def _accuracy(model: nn.Module, images: dict[str, torch.Tensor]) -> float | None
 
 
 def run_rank_search(spec: RankSearchSpec, state_dir: str | Path | None = None,
-                    progress: Progress | None = None, cache: dict | None = None) -> RankSearchResult:
+                    progress: Progress | None = None, cache: dict | None = None,
+                    parallel: DistributedConfig | None = None) -> RankSearchResult:
     """Search, fine-tune and evaluate (see the module docstring).  ``cache``: a dict the
-    caller owns, shared by runs that may reuse each other's activation statistics."""
+    caller owns, shared by runs that may reuse each other's activation statistics;
+    ``parallel`` runs the fine-tuning data-parallel (the stable-rank training stays on one
+    process)."""
     root = None if state_dir is None else check_output_dir(state_dir, "state dir")
     with contextlib.nullcontext() if root is None else exclusive(root, "state dir"):
-        return _run(spec, _State(root, spec), progress, cache)
+        return _run(spec, _State(root, spec), progress, cache, parallel)
 
 
 def _run(spec: RankSearchSpec, state: _State, progress: Progress | None,
-         cache: dict | None) -> RankSearchResult:
+         cache: dict | None, parallel: DistributedConfig | None = None) -> RankSearchResult:
     done = state.read("result.json")
     if done is not None:
         return RankSearchResult(record=done, model=None)
@@ -250,7 +256,8 @@ def _run(spec: RankSearchSpec, state: _State, progress: Progress | None,
     compressed = result.model
     before = _accuracy(compressed, images)
     if spec.finetune_epochs:
-        _train(compressed, data, spec.finetune_epochs, spec, state, "finetune", progress)
+        _train(compressed, data, spec.finetune_epochs, spec, state, "finetune", progress,
+               parallel=parallel)
     record = _record(spec, result, seconds, float_accuracy, before, _accuracy(compressed, images))
     state.write("result.json", record)
     return RankSearchResult(record=record, model=compressed.eval())

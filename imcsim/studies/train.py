@@ -17,10 +17,11 @@ works for any module whose ``weight`` is a plain parameter; modules pruned with
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -34,8 +35,11 @@ from imcsim.nn.extract import check_finite
 from imcsim.nn.ops import weight_modules
 from imcsim.studies.train_state import DeferInterrupt, TrainInterrupted, load_state, save_state
 
-__all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "evaluate",
-           "finetune", "train"]
+if TYPE_CHECKING:
+    from imcsim.studies.distributed import DistributedConfig
+
+__all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "batch_at",
+           "evaluate", "finetune", "make_optimizer", "train"]
 
 MAX_SEED = 2**63 - 1
 
@@ -90,6 +94,14 @@ class TrainResult:
     steps: int
     resumed_from_step: int
     final_loss: float
+    wall_time_s: float = 0.0
+    """Seconds this call spent training (the resumed part only, after a resume)."""
+    workers: int = 1
+    """Data-parallel processes (1 = plain single-process training)."""
+    bytes_communicated: int = 0
+    """Gradient bytes each worker handed to all-reduce over the whole run (0 for one process)."""
+    bytes_uncompressed: int = 0
+    """What uncompressed data-parallel training would have all-reduced per worker."""
 
 
 Progress = Callable[[TrainProgress], None]
@@ -163,8 +175,8 @@ def evaluate(
     return correct / len(images)
 
 
-def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
-           config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_at(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
+             config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The (augmented) batch of global ``step``: a function of (seed, epoch, step) only."""
     epoch, within = divmod(step, steps_per_epoch)
     order = torch.randperm(
@@ -175,7 +187,9 @@ def _batch(images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoc
     return shift_batch(images[idx], config.shift_px, gen), labels[idx]
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """``config.optimizer`` over every parameter of ``model``: SGD with Nesterov momentum
+    and weight decay, or AdamW."""
     if config.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
@@ -193,6 +207,7 @@ def train(
     progress: Progress | None = None,
     keep_state: bool = False,
     penalty: Penalty | None = None,
+    parallel: DistributedConfig | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``images``/``labels`` (cross-entropy, plus
     ``penalty(model)`` when given, e.g. a stable-rank regulariser).
@@ -201,15 +216,28 @@ def train(
     at every epoch end and when Ctrl-C stops the run (at the end of the current step;
     ``TrainInterrupted`` is raised); a later call with the same path and config resumes
     from it.  The state file is removed when the run completes, unless ``keep_state``
-    (then the caller removes it once the trained weights are safely written).
+    (then the caller removes it once the trained weights are safely written).  With
+    ``parallel`` (more than one worker, gradient compression, or under ``torchrun``) the run
+    is data-parallel: :func:`imcsim.studies.distributed.train_parallel`.
     """
     config = config if config is not None else TrainConfig()
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"train: {len(images)} images for {len(labels)} labels")
     check_finite(images, "training images")
+    if parallel is not None:
+        from imcsim.studies.distributed import is_distributed, train_parallel
+
+        if is_distributed(parallel):
+            if penalty is not None:
+                raise ConfigError("train: a penalty is not supported data-parallel; "
+                                  "run it on one process")
+            return train_parallel(model, images, labels, config, parallel,
+                                  state_path=state_path, progress=progress,
+                                  keep_state=keep_state)
+    started = time.perf_counter()
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    opt = _optimizer(model, config)
+    opt = make_optimizer(model, config)
     masks = zero_masks(model) if config.keep_zeros else {}
     path = Path(state_path) if state_path is not None else None
     start, loss_value = 0, float("nan")
@@ -240,14 +268,15 @@ def train(
     model.eval()
     if path and path.exists() and not keep_state:
         path.unlink()
-    return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value)
+    return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value,
+                       wall_time_s=time.perf_counter() - started)
 
 
 def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.Tensor],
           images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
           total: int, config: TrainConfig, penalty: Penalty | None = None) -> float:
     """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
-    x, y = _batch(images, labels, step, steps_per_epoch, config)
+    x, y = batch_at(images, labels, step, steps_per_epoch, config)
     for group in opt.param_groups:
         group["lr"] = lr_at(step, total, config)
     loss = F.cross_entropy(model(x), y)
@@ -272,13 +301,15 @@ def finetune(
     progress: Progress | None = None,
     state_path: str | Path | None = None,
     penalty: Penalty | None = None,
+    parallel: DistributedConfig | None = None,
 ) -> TrainResult:
     """Short, low-learning-rate training of a compressed (or crossbar) model; zeros stay zero.
 
     Works on any module: low-rank factors train as ordinary convolutions, pruned weights
     keep their masks (``keep_zeros``), and crossbar layers from :func:`to_crossbar` train
-    with their quantization in the loop through a straight-through estimator.
+    with their quantization in the loop through a straight-through estimator.  ``parallel``
+    runs it data-parallel (see :func:`train`).
     """
     config = config if config is not None else FINETUNE
     return train(model, images, labels, config, state_path=state_path, progress=progress,
-                 penalty=penalty)
+                 penalty=penalty, parallel=parallel)

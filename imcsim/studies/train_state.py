@@ -22,7 +22,7 @@ from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.nn.extract import check_finite
 
-__all__ = ["DeferInterrupt", "TrainInterrupted", "load_state", "save_state"]
+__all__ = ["DeferInterrupt", "TrainInterrupted", "load_state", "read_state", "save_state"]
 
 
 class TrainInterrupted(KeyboardInterrupt):
@@ -65,8 +65,8 @@ def save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: i
     os.replace(tmp, path)
 
 
-def _read_state(path: Path, total: int) -> dict[str, Any]:
-    """The saved training state at ``path``, checked field by field."""
+def read_state(path: Path, total: int) -> dict[str, Any]:
+    """The saved training state at ``path``, checked field by field (``config`` a dict)."""
     broken = f"training state {str(path)!r} is unreadable or corrupt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -84,7 +84,7 @@ def _read_state(path: Path, total: int) -> dict[str, Any]:
 def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
                config: StrictModel, total: int) -> tuple[int, float]:
     """Restore model and optimizer from ``path``; return (steps done, last loss)."""
-    state = _read_state(path, total)
+    state = read_state(path, total)
     if state["config"] != config.model_dump():
         raise ConfigError(
             f"training state {path} was written with other settings; delete it to restart"
