@@ -211,7 +211,7 @@ def _axis(text: str, kind: type, what: str) -> list:
 @app.command("accuracy-sweep")
 def accuracy_sweep_command(
     model: ModelOpt = "resnet20", array: ArrayOpt = None, mapper: MapperOpt = "vw-sdk",
-    chip: ChipOpt = "default",
+    chip: ChipOpt = "default", sign: SignOpt = None,
     adc_bits: Annotated[str, Opt("--adc-bits", help="Comma list of ADC resolutions ('' for none).")] = "8,7,6,5,4",
     noise: Annotated[str, Opt("--noise", help="Comma list of sigmas, programming = read ('' for none).")] = "0.02,0.05,0.1,0.2",
     images: ImagesOpt = 300, seed: SeedOpt = 0, slicing: SlicingOpt = "full",
@@ -236,7 +236,7 @@ def accuracy_sweep_command(
                      adc_scope=adc_scope, adc_step=adc_step, calibration_images=calibration_images,
                      ir_drop_solver=ir_drop_solver, ir_drop_compensation=ir_drop_compensation,
                      adc_offset_lsb=adc_offset_lsb, adc_dnl_lsb=adc_dnl_lsb)
-    hw = build_chip(chip, array)
+    hw = build_chip(chip, array, sign=sign)
     wires = _axis(wire_resistance_ohm, float, "--wire-resistance-ohm")
     times = _axis(drift_time_s, float, "--drift-time-s")
     updates = [{"adc_calibration": m} for m in methods] + [
@@ -249,8 +249,9 @@ def accuracy_sweep_command(
     rows = sweep(prepared, base, _axis(adc_bits, int, "--adc-bits"),
                  _axis(noise, float, "--noise"), calibrations=methods, wire_resistances=wires,
                  drift_times=times)
-    title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), mapper {mapper}, "
-             f"{prepared.data}; noise rows at {spec.chip.precision.adc_bits}-bit ADC")
+    title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}, {spec.chip.array.sign} "
+             f"sign encoding), mapper {mapper}, {prepared.data}; noise rows at "
+             f"{spec.chip.precision.adc_bits}-bit ADC")
     _emit_rows(rows, title, fmt)
 
 
