@@ -82,7 +82,7 @@ class CrossbarConv2d(nn.Module):
                                                           dtype=weight.dtype))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
         for key in ("row_position", "col_position", "tile_position", "channels"):  # placement
-            small = key in ("row_position", "col_position")  # cell-sized: int16 when it fits
+            small = key != "channels"  # one entry per cell: int16 when it fits
             value = getattr(plan, key)
             self.register_buffer(key, torch.from_numpy(_compact(value) if small else value),
                                  persistent=False)
@@ -165,7 +165,8 @@ class CrossbarConv2d(nn.Module):
             if effect.time_dependent and at_t0:
                 continue
             ctx = CellContext(real=real, top=top, row=self.row_position.long(),
-                              col=self.col_position.long(), tile=self.tile_position, coef=coef,
+                              col=self.col_position.long(), tile=self.tile_position.long(),
+                              coef=coef,
                               generator=torch.Generator().manual_seed(mixed_seed(
                                   s.seed, self.layer_id, 0, zlib.crc32(effect.name.encode()))))
             before, cells = cells, effect.program(cells, ctx)
