@@ -4,6 +4,7 @@ resumable state — on a process group of one (the multi-process path: test_dist
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,11 +46,14 @@ def toy_data(n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
 
 @contextlib.contextmanager
 def group_of_one(tmp_path: Path) -> Iterator[None]:
+    """A one-rank gloo group.  Every DDP model must be deleted inside the block: a reducer
+    that outlives its group blocks forever in the gloo destructor when it is freed."""
     dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0,
                             world_size=1)
     try:
         yield
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -148,6 +152,7 @@ def test_one_worker_update_is_sgd_on_the_reconstructed_gradient(tmp_path: Path) 
             for p, q in zip(model.parameters(), shadow.parameters()):
                 assert torch.allclose(p, q, atol=1e-6)
         assert hook.step == 7 and set(hook.basis) == compressed
+        del ddp  # before the group goes (see group_of_one)
 
 
 @pytest.mark.parametrize("method", ["none", "powersgd", "greedylore"])
@@ -171,6 +176,7 @@ def test_counted_bytes_are_the_bytes_handed_to_collectives(
         hook = attach(ddp, config, seed=0)
         for step in range(9):
             _step_grads(ddp, x[step:][:8], y[step:][:8])
+        del ddp  # before the group goes (see group_of_one)
     dense = sum(p.numel() * 4 for p in model.parameters())
     assert hook.counter.bytes_uncompressed == 9 * dense
     assert hook.counter.bytes_communicated == seen[0]
