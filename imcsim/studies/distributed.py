@@ -165,38 +165,43 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
     masks = zero_masks(model) if config.keep_zeros else {}
     ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=parallel.bucket_cap_mb)
     hook = attach(ddp, parallel.compression, seed=config.seed)
-    opt = make_optimizer(model, config)
-    steps_per_epoch = math.ceil(len(images) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    start = _load(path, model, opt, hook, config, parallel, total) if path and path.exists() else 0
-    started = time.perf_counter()
-    model.train()
-    loss_value = float("nan")
-    for step in range(start, total):
-        x, y = batch_at(images, labels, step, steps_per_epoch, config)
-        lr = lr_at(step, total, config)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        xs, ys = x[rank::world], y[rank::world]
-        loss = F.cross_entropy(ddp(xs), ys, reduction="sum")
-        if not bool(torch.isfinite(loss)):  # every rank sees its own loss: all stop here
-            raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
-                              "lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        (loss * (world / len(y))).backward()
-        opt.step()
-        apply_masks(model, masks)
-        loss_value = float(loss.detach()) / len(ys)
-        done = step + 1
-        if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
-            _save(path, model, opt, hook, done, config, parallel)
-        if report is not None:
-            report(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
-    model.eval()
-    return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value,
-                       wall_time_s=time.perf_counter() - started, workers=world,
-                       bytes_communicated=hook.counter.bytes_communicated,
-                       bytes_uncompressed=hook.counter.bytes_uncompressed)
+    try:
+        opt = make_optimizer(model, config)
+        steps_per_epoch = math.ceil(len(images) / config.batch_size)
+        total = steps_per_epoch * config.epochs
+        start = _load(path, model, opt, hook, config, parallel, total) if path and path.exists() else 0
+        started = time.perf_counter()
+        model.train()
+        loss_value = float("nan")
+        for step in range(start, total):
+            x, y = batch_at(images, labels, step, steps_per_epoch, config)
+            lr = lr_at(step, total, config)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            xs, ys = x[rank::world], y[rank::world]
+            loss = F.cross_entropy(ddp(xs), ys, reduction="sum")
+            if not bool(torch.isfinite(loss)):  # every rank sees its own loss: all stop here
+                raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
+                                  "lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            (loss * (world / len(y))).backward()
+            opt.step()
+            apply_masks(model, masks)
+            loss_value = float(loss.detach()) / len(ys)
+            done = step + 1
+            if path and (done % config.checkpoint_every_steps == 0 or done % steps_per_epoch == 0):
+                _save(path, model, opt, hook, done, config, parallel)
+            if report is not None:
+                report(TrainProgress(step // steps_per_epoch + 1, done, total, loss_value, lr))
+        model.eval()
+        return TrainResult(steps=total, resumed_from_step=start, final_loss=loss_value,
+                           wall_time_s=time.perf_counter() - started, workers=world,
+                           bytes_communicated=hook.counter.bytes_communicated,
+                           bytes_uncompressed=hook.counter.bytes_uncompressed)
+    finally:
+        # an exception's traceback keeps this frame: drop the reducer here, or it outlives
+        # the group and blocks in the gloo destructor when it is finally freed
+        del ddp, hook
 
 
 def _settings(config: TrainConfig, parallel: DistributedConfig) -> dict[str, Any]:
