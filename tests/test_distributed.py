@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from toydata import toy_data
 
 from imcsim.errors import ConfigError
 from imcsim.studies.distributed import DistributedConfig
@@ -32,13 +33,8 @@ def net(seed: int = 0) -> nn.Module:
                          nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 2))
 
 
-def toy_data(n: int = 44) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(7)
-    labels = torch.randint(0, 2, (n,), generator=gen)
-    images = 0.1 * torch.randn(n, 1, 8, 8, generator=gen)
-    for i, label in enumerate(labels.tolist()):
-        images[i, 0, 2:6, 4 * label : 4 * label + 4] += 1.0
-    return images, labels
+IMAGES = 44
+"""Toy images per training test (``toydata.toy_data``)."""
 
 
 CONFIG = TrainConfig(epochs=2, batch_size=8, lr=0.05, warmup_steps=2, shift_px=1,
@@ -52,7 +48,7 @@ def same(a: nn.Module, b: nn.Module, atol: float) -> bool:
 
 
 def test_two_workers_shard_the_batch_stop_cleanly_and_resume(tmp_path: Path) -> None:
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     single, whole = net(), net()
     train(single, x, y, CONFIG)
     expected = train(whole, x, y, CONFIG, parallel=TWO)
@@ -82,7 +78,7 @@ def test_two_workers_shard_the_batch_stop_cleanly_and_resume(tmp_path: Path) -> 
 def test_two_workers_finetune_pruned_and_low_rank_models() -> None:
     from imcsim.nn.compress import RankRule, low_rank, prune
 
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     pruned = prune(net(), "unstructured", 0.5).model
     mask, before = pruned[0].weight_mask.clone(), pruned[0].weight.detach().clone()
     finetune(pruned, x, y, CONFIG, parallel=TWO)

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from toydata import toy_data
 
 from imcsim.errors import ConfigError
 from imcsim.studies.distributed import DistributedConfig
@@ -35,13 +36,8 @@ def net(seed: int = 0) -> nn.Module:
                          nn.Flatten(), nn.Linear(32, 2))
 
 
-def toy_data(n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(7)
-    labels = torch.randint(0, 2, (n,), generator=gen)
-    images = 0.1 * torch.randn(n, 1, 8, 8, generator=gen)
-    for i, label in enumerate(labels.tolist()):
-        images[i, 0, 2:6, 4 * label : 4 * label + 4] += 1.0
-    return images, labels
+IMAGES = 48
+"""Toy images per training test (``toydata.toy_data``)."""
 
 
 @contextlib.contextmanager
@@ -118,7 +114,7 @@ def _step_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str,
 def test_one_worker_update_is_sgd_on_the_reconstructed_gradient(tmp_path: Path) -> None:
     """Warm-up, refresh and compressed steps: the residual is exactly what was not sent, the
     classifier and norms go dense, and the weights follow plain SGD on what the hook sent."""
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     config = GradCompression(method="greedylore", rank=2, warmup_steps=1, refresh_every_steps=3)
     model, shadow = net(), net()
     with group_of_one(tmp_path):
@@ -167,7 +163,7 @@ def test_counted_bytes_are_the_bytes_handed_to_collectives(
         return real(tensor, *args, **kwargs)
 
     monkeypatch.setattr(dist, "all_reduce", counting)
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     model = net()
     config = GradCompression(method=method, rank=1, warmup_steps=2, refresh_every_steps=4,
                              min_compression=1.0)
@@ -194,7 +190,7 @@ def test_interrupted_run_resumes_to_the_same_weights_and_counts(
     """One worker through the hook path (DDP re-lays its buckets out after the first step of
     every run, renumbering them when there are several: PowerSGD's memories must follow).
     One plain worker is plain ``train``."""
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     config = TrainConfig(epochs=3, batch_size=8, lr=0.05, warmup_steps=2, shift_px=1,
                          checkpoint_every_steps=4)
     parallel = DistributedConfig(bucket_cap_mb=bucket_cap_mb, compression=GradCompression(

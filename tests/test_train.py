@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from toydata import toy_data
 
 from imcsim.errors import ConfigError
 from imcsim.studies.models import build_model
@@ -27,14 +28,8 @@ def tiny_net(seed: int = 0) -> nn.Module:
                          nn.Flatten(), nn.Linear(16, 2))
 
 
-def toy_data(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two classes told apart by where the bright square is (left or right half)."""
-    gen = torch.Generator().manual_seed(7)
-    labels = torch.randint(0, 2, (n,), generator=gen)
-    images = 0.1 * torch.randn(n, 1, 8, 8, generator=gen)
-    for i, label in enumerate(labels.tolist()):
-        images[i, 0, 2:6, 4 * label : 4 * label + 4] += 1.0
-    return images, labels
+IMAGES = 96
+"""Toy images per training test (``toydata.toy_data``)."""
 
 
 FAST = TrainConfig(epochs=5, batch_size=16, lr=0.1, warmup_steps=2, shift_px=1,
@@ -42,7 +37,7 @@ FAST = TrainConfig(epochs=5, batch_size=16, lr=0.1, warmup_steps=2, shift_px=1,
 
 
 def test_training_learns_and_is_seeded() -> None:
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     before = evaluate(tiny_net(), x, y)
     a, b = tiny_net(), tiny_net()
     train(a, x, y, FAST)
@@ -52,7 +47,7 @@ def test_training_learns_and_is_seeded() -> None:
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     whole = tiny_net()
     train(whole, x, y, FAST)
     state = tmp_path / "run.state"
@@ -74,7 +69,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
 
 def test_state_written_with_other_settings_is_refused(tmp_path: Path) -> None:
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     state = tmp_path / "run.state"
     with pytest.raises(KeyboardInterrupt):
         train(tiny_net(), x, y, FAST, state_path=state,
@@ -87,7 +82,7 @@ def test_state_written_with_other_settings_is_refused(tmp_path: Path) -> None:
 def test_finetune_keeps_pruned_zeros_and_prune_masks() -> None:
     from imcsim.nn.compress import prune
 
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     plain = tiny_net()
     with torch.no_grad():
         plain[0].weight[:2] = 0
@@ -103,7 +98,7 @@ def test_finetune_keeps_pruned_zeros_and_prune_masks() -> None:
 def test_finetune_low_rank_factors_train() -> None:
     from imcsim.nn.compress import RankRule, low_rank
 
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     model = low_rank(tiny_net(), RankRule(keep=0.6)).model
     r_before = model[0].r.weight.detach().clone()
     finetune(model, x, y, FAST)
@@ -165,7 +160,7 @@ def test_finetune_with_the_chip_in_the_loop_writes_weights_back() -> None:
     from imcsim.nn.extract import extract_layers
     from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, finetune_on_chip
 
-    x, y = toy_data()
+    x, y = toy_data(IMAGES)
     model = tiny_net()
     train(model, x, y, FAST)
     model = prune(model, "unstructured", 0.4).model.eval()
