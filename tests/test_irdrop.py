@@ -143,15 +143,20 @@ def test_ir_drop_needs_cell_resistances() -> None:
         to_crossbar(model, report, CrossbarConfig(wire_resistance_ohm=1.0))
 
 
-def test_ir_drop_error_depends_on_the_placement() -> None:
-    """Same conv, weights and inputs; im2col and SDK place the weights differently, so the
-    same wire resistance costs them different output errors."""
+def _conv_case() -> tuple[nn.Module, ChipConfig, torch.Tensor]:
+    """A seeded 8→6 3×3 conv, a 64×64 chip with the shipped device and a 16-bit ADC, inputs."""
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(8, 6, 3, padding=1)).double().eval()
     chip = ChipConfig(array=ArrayConfig(rows=64, cols=64, cell_bits=2, weight_bits=4),
                       precision=PrecisionConfig(input_bits=4, dac_bits=1, adc_bits=16),
                       device=CHIP.device)
-    x = torch.rand(2, 8, 8, 8, dtype=torch.float64)
+    return conv, chip, torch.rand(2, 8, 8, 8, dtype=torch.float64)
+
+
+def test_ir_drop_error_depends_on_the_placement() -> None:
+    """Same conv, weights and inputs; im2col and SDK place the weights differently, so the
+    same wire resistance costs them different output errors."""
+    conv, chip, x = _conv_case()
     shape = LayerShape.conv2d(8, 6, 3, 8, padding=1, name="0")
     errors = {}
     for mapper in ("im2col", "sdk"):
@@ -169,12 +174,7 @@ def test_ir_drop_error_depends_on_the_placement() -> None:
 def test_global_compensation_removes_the_mean_loss() -> None:
     """The all-ones reference read restores the layer's mean gain: the compensated error
     is smaller, and the compensation gain is exactly Σ ideal / Σ effective levels."""
-    torch.manual_seed(0)
-    conv = nn.Sequential(nn.Conv2d(8, 6, 3, padding=1)).double().eval()
-    chip = ChipConfig(array=ArrayConfig(rows=64, cols=64, cell_bits=2, weight_bits=4),
-                      precision=PrecisionConfig(input_bits=4, dac_bits=1, adc_bits=16),
-                      device=CHIP.device)
-    x = torch.rand(2, 8, 8, 8, dtype=torch.float64)
+    conv, chip, x = _conv_case()
     report = map_network([LayerShape.conv2d(8, 6, 3, 8, padding=1, name="0")], "sdk", chip)
     clean = to_crossbar(conv, report, CrossbarConfig(adc_step="exact"))
     errors = []
