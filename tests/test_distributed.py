@@ -21,7 +21,7 @@ from imcsim.studies.distributed import DistributedConfig
 from imcsim.studies.grad_compression import GradCompression
 from imcsim.studies.train import TrainConfig, finetune, train
 
-from cli_helpers import run
+from cli_helpers import gate_env, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,8 +119,9 @@ def test_bad_parallel_settings_are_one_line_errors(
         assert bad.code == 2 and "has no effect with" in bad.err, bad.err
 
 
-def _cli(*args: str) -> subprocess.Popen:
+def _cli(*args: str, gate: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**env, **gate, "PYTHONPATH": os.pathsep.join((gate["PYTHONPATH"], str(ROOT)))}
     code = "from imcsim.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE,
@@ -148,12 +149,15 @@ def test_ctrl_c_stops_every_worker_exits_130_and_the_rerun_resumes(
             "--batch-size", "10", "--workers", "2", "--grad-compression", "greedylore",
             "--grad-rank", "2", "--grad-warmup-steps", "2", "--grad-refresh-steps", "5",
             "--out", str(out), "--format", "json")
-    proc = _cli(*args)
+    # every worker holds its next step once the first checkpoint (end of epoch 1) exists
+    proc = _cli(*args, gate=gate_env("imcsim.studies.distributed:batch_at", state, 0,
+                                     tmp_path / "release"))
     deadline = time.monotonic() + 120
     while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)  # the first checkpoint (end of epoch 1) is written
+        time.sleep(0.2)
     assert state.exists(), proc.communicate()[1]
     os.kill(proc.pid, signal.SIGINT)
+    (tmp_path / "release").touch()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     last = err.strip().splitlines()[-1]

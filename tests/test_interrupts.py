@@ -1,5 +1,9 @@
 """Ctrl-C (SIGINT) and SIGKILL against real ``imcsim`` processes: exit code 130 with one
-line, workers stopped and reaped, finished work kept, and the same command resumes."""
+line, workers stopped and reaped, finished work kept, and the same command resumes.
+
+The work is held at a gate (``tests/gate_site/sitecustomize.py``) once the state the test waits
+for exists, so every signal lands mid-run on a machine of any speed; the test releases the
+gate only after it has signalled."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import gate_env
 from imcsim.cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -25,9 +30,12 @@ POINTS = 280
 TIMEOUT_S = 120
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+SWEEP_GATE = "imcsim.studies.evaluate:evaluate_point"
+
+
+def _start(args: list[str], cwd: Path, gate: dict[str, str]) -> subprocess.Popen:
     code = f"from imcsim.cli import main; main({args!r})"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **gate}
     return subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # a signal for it alone, as from a shell
@@ -66,8 +74,9 @@ def _survivors(pids: list[int], seconds: float = 10) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-def _interrupted(proc: subprocess.Popen) -> str:
+def _interrupted(proc: subprocess.Popen, release: Path) -> str:
     proc.send_signal(signal.SIGINT)
+    release.touch()  # a deferred interrupt takes effect once the held call returns
     _out, err = proc.communicate(timeout=TIMEOUT_S)
     assert proc.returncode == 130, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
@@ -81,10 +90,12 @@ def test_sigint_stops_a_sweep_keeps_its_points_and_resumes(tmp_path: Path, capsy
                                                            workers: str) -> None:
     out = tmp_path / "o"
     results = out / "results.jsonl"
-    proc = _start([*SWEEP, "--workers", workers, "--out", str(out)], tmp_path)
+    release = tmp_path / "release"
+    proc = _start([*SWEEP, "--workers", workers, "--out", str(out)], tmp_path,
+                  gate_env(SWEEP_GATE, results, 3, release))
     _wait_for(lambda: len(_lines(results)) >= 3, proc)
     workers_seen = _children(proc.pid)
-    message = _interrupted(proc)
+    message = _interrupted(proc, release)
     assert "rerun the same command to resume" in message
     assert not _survivors(workers_seen), "workers outlived the sweep"
     kept = _lines(results)
@@ -101,8 +112,10 @@ def test_sigint_stops_a_sweep_keeps_its_points_and_resumes(tmp_path: Path, capsy
 
 def test_sigkill_of_a_parallel_sweep_takes_its_workers_down(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    proc = _start([*SWEEP, "--workers", "2", "--out", str(out)], tmp_path)
-    _wait_for(lambda: len(_lines(out / "results.jsonl")) >= 1, proc)
+    results = out / "results.jsonl"
+    proc = _start([*SWEEP, "--workers", "2", "--out", str(out)], tmp_path,
+                  gate_env(SWEEP_GATE, results, 1, tmp_path / "never"))
+    _wait_for(lambda: len(_lines(results)) >= 1, proc)
     workers = _children(proc.pid)
     assert workers
     proc.kill()
@@ -115,9 +128,10 @@ def test_sigint_during_training_leaves_a_state_that_resumes(tmp_path: Path, caps
     args = ["train", "--epochs", "2", "--train-images", "32", "--batch-size", "8",
             "--out", str(tmp_path / "w.pt")]
     state = tmp_path / "w.pt.state"
-    proc = _start(args, tmp_path)
-    _wait_for(state.exists, proc)  # the first epoch (4 steps) is done
-    assert "training state saved" in _interrupted(proc)
+    release = tmp_path / "release"
+    proc = _start(args, tmp_path, gate_env("imcsim.studies.train:_step", state, 0, release))
+    _wait_for(state.exists, proc)  # the first epoch (4 steps) is done; step 5 is held
+    assert "training state saved" in _interrupted(proc, release)
     assert state.exists()
     train_module = importlib.import_module("imcsim.studies.train")
     monkeypatch.setattr(train_module, "evaluate", lambda *_a, **_k: 0.5)  # skip the test split

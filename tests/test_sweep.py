@@ -17,7 +17,7 @@ from imcsim.plotting import pareto_front
 from imcsim.studies.recipes import load_recipe
 from imcsim.studies.sweep import RESULTS, SweepSpec, point_key, points, read_results, sweep
 
-from cli_helpers import run
+from cli_helpers import gate_env, run
 
 
 def test_records_are_flat_and_match_map_network(tmp_path: Path) -> None:
@@ -44,9 +44,10 @@ def _sweep_cli(out: Path) -> list[str]:
 def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     args = _sweep_cli(tmp_path)
     code = f"from imcsim.cli import main; main({args!r})"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     results = tmp_path / RESULTS
+    gate = gate_env("imcsim.studies.evaluate:evaluate_point", results, 10, tmp_path / "never")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **gate})
     deadline = time.time() + 120
     while time.time() < deadline and (not results.exists() or len(results.read_bytes().splitlines()) < 10):
         time.sleep(0.01)
