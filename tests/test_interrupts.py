@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import gate_env
 from imcsim.cli import main
+
+from cli_helpers import gate_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
