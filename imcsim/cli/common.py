@@ -83,7 +83,7 @@ _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
 def input_shape(text: str | None) -> tuple[int, ...] | None:
     """Parsed ``--input-shape`` (``None`` when not given)."""
-    from imcsim.studies.user_models import parse_shape
+    from imcsim.zoo.user_models import parse_shape
 
     return None if text is None else parse_shape(text)
 
@@ -101,8 +101,8 @@ def warn_unmapped(work: object) -> None:
 
 def parallel_config(workers: int, method: str, rank: int, **fields: Any):
     """The ``DistributedConfig`` of the ``--workers``/``--grad-*`` options (one-line errors)."""
-    from imcsim.studies.distributed import DistributedConfig
-    from imcsim.studies.grad_compression import METHODS, GradCompression
+    from imcsim.train.distributed import DistributedConfig
+    from imcsim.train.grad_compression import METHODS, GradCompression
 
     if method not in METHODS:
         raise ConfigError(f"--grad-compression must be one of {', '.join(METHODS)} (got {method!r})")

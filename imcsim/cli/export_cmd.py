@@ -9,7 +9,7 @@ import typer
 
 from imcsim.cli import app
 from imcsim.cli.common import InputShapeOpt, input_shape, warn_unmapped
-from imcsim.studies.workloads import load_workload
+from imcsim.zoo.workloads import load_workload
 from imcsim.tables import format_layer_table
 
 __all__ = ["export_layers_command"]

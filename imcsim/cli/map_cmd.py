@@ -30,7 +30,7 @@ from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
-from imcsim.studies.workloads import load_workload
+from imcsim.zoo.workloads import load_workload
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 

@@ -53,7 +53,7 @@ def simulate_command(
     from imcsim.network import map_network
     from imcsim.nn.extract import extract_layers
     from imcsim.nn.simulate import simulate_network
-    from imcsim.studies.zoo import load_model, model_inputs
+    from imcsim.zoo.checkpoints import load_model, model_inputs
 
     if images < 1:
         raise ConfigError(f"--images must be >= 1 (got {images})")

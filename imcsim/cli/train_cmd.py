@@ -83,9 +83,9 @@ def train_command(
 
     With --workers N the run is data-parallel on N CPU processes (or on torchrun's), the
     gradients exchanged as --grad-compression says; the output counts the bytes."""
-    from imcsim.studies.models import get_spec
+    from imcsim.zoo.models import get_spec
     from imcsim.studies.outputs import check_output_file, exclusive
-    from imcsim.studies.train import TrainConfig
+    from imcsim.train.loop import TrainConfig
 
     name = _dataset_name(dataset, data_dir)
     config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
@@ -122,7 +122,7 @@ def _resume_hint(state: Path) -> str:
 
 def _subset(labels, n: int | None, seed: int, what: str):
     """Indices of a stratified seeded subset of ``n`` (all when ``n`` is None)."""
-    from imcsim.studies.data import stratified_subset
+    from imcsim.zoo.data import stratified_subset
 
     if n is None:
         return None
@@ -147,9 +147,9 @@ def _parallel_record(result, grad_compression: str, grad_rank: int) -> dict:
 def _train(model: str, name: str, data_dir: Path | None, config, train_images: int | None,
            out: Path, state: Path, parallel) -> dict | None:
     """Load data, train (resumably), evaluate, write the checkpoint; then drop the state."""
-    from imcsim.studies.models import build_model
-    from imcsim.studies.train import evaluate, train
-    from imcsim.studies.zoo import load_data, round_to_half, save_checkpoint
+    from imcsim.zoo.models import build_model
+    from imcsim.train.loop import evaluate, train
+    from imcsim.zoo.checkpoints import load_data, round_to_half, save_checkpoint
 
     data = load_data(model, name, data_dir)
     net = build_model(model, num_classes=data.num_classes, seed=config.seed)
@@ -175,7 +175,7 @@ def _train(model: str, name: str, data_dir: Path | None, config, train_images: i
 
 
 class _progress_bar:
-    """A rich progress bar on stderr, fed by ``imcsim.studies.train`` progress events."""
+    """A rich progress bar on stderr, fed by ``imcsim.train.loop`` progress events."""
 
     def __init__(self, title: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn

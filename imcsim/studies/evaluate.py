@@ -12,7 +12,7 @@ from imcsim.hardware import ChipConfig, build_chip, load_chip
 from imcsim.mappers import MapperOptions
 from imcsim.network import map_network
 from imcsim.studies.results import digest
-from imcsim.studies.workloads import Workload, load_workload
+from imcsim.zoo.workloads import Workload, load_workload
 from imcsim.tables import parse_layer_table
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def model_digest(model: str) -> str:
         text, name = table_text(model)
         parse_layer_table(text, source=name)  # a bad table fails before the sweep starts
         return digest(text)
-    from imcsim.studies.zoo import checkpoint_path
+    from imcsim.zoo.checkpoints import checkpoint_path
 
     weights = checkpoint_path(model)
     return digest(weights.read_bytes()) if weights.is_file() else "untrained"

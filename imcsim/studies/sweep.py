@@ -103,7 +103,7 @@ class SweepSpec(StrictModel):
             elif name.endswith(".csv"):
                 _must_exist(name, "layer table")
             else:
-                from imcsim.studies.models import get_spec
+                from imcsim.zoo.models import get_spec
 
                 get_spec(name)
         return value

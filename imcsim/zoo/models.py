@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError
-from imcsim.studies.vit import tiny_vit
+from imcsim.zoo.vit import tiny_vit
 
 __all__ = [
     "MODELS",
