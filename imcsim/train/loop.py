@@ -39,11 +39,15 @@ from imcsim.train.steps import (
     batch_at,
     lr_at,
     make_optimizer,
+    shift_batch,
     zero_masks,
 )
 
-__all__ = ["TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult", "batch_at",
-           "evaluate", "finetune", "make_optimizer", "train"]
+# The step pieces live in ``imcsim.train.steps``; this module re-exports the ones its callers
+# always imported from here.
+__all__ = ["FINETUNE", "TrainConfig", "TrainInterrupted", "TrainProgress", "TrainResult",
+           "batch_at", "evaluate", "finetune", "lr_at", "make_optimizer", "shift_batch", "train"]
+
 
 @torch.no_grad()
 def evaluate(
