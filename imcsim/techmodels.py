@@ -96,16 +96,20 @@ def _interp(row_of: Any, x: float) -> float:
     return row_of(lo) * (1 - (x - lo)) + row_of(hi) * (x - lo)
 
 
-def energy_scale(to_nm: float, from_nm: float, supply_v: float) -> float:
-    """Factor that takes a switching energy from ``from_nm`` to ``to_nm`` at ``supply_v``
-    (Stillmaker & Baas 2017: per-node quadratic in the supply)."""
+def energy_scale(to_nm: float, from_nm: float, to_v: float, from_v: float | None = None) -> float:
+    """Factor that takes a switching energy from (``from_nm``, ``from_v``) to (``to_nm``,
+    ``to_v``); ``from_v`` defaults to ``to_v`` (Stillmaker & Baas 2017: per-node quadratic
+    in the supply)."""
     poly = _scaling()["energy_vdd_poly"]
 
-    def at(row: int) -> float:
-        a, b, c = poly[row]
-        return a * supply_v**2 + b * supply_v + c
+    def at(supply_v: float) -> Any:
+        def row(r: int) -> float:
+            a, b, c = poly[r]
+            return a * supply_v**2 + b * supply_v + c
+        return row
 
-    return _interp(at, _node_index(to_nm)) / _interp(at, _node_index(from_nm))
+    source_v = to_v if from_v is None else from_v
+    return _interp(at(to_v), _node_index(to_nm)) / _interp(at(source_v), _node_index(from_nm))
 
 
 def area_scale(to_nm: float, from_nm: float) -> float:
