@@ -18,6 +18,7 @@ from imcsim.hardware import ChipConfig, load_chip
 from imcsim.mappers.base import Schedule
 from imcsim.matmul import place_matmuls
 from imcsim.pricing import (
+    AREA_GROUPS,
     ENERGY_COMPONENTS,
     ENERGY_GROUPS,
     Events,
@@ -27,6 +28,7 @@ from imcsim.pricing import (
     cost_of,
     data_independent,
     estimate,
+    group_area,
     group_energy,
     price,
     stage_ns,
@@ -34,7 +36,7 @@ from imcsim.pricing import (
 from imcsim.report import NetworkReport
 
 __all__ = [
-    "CostTotals", "ENERGY_COMPONENTS", "ENERGY_GROUPS", "Events", "LayerCost", "SCHEDULES",
+    "AREA_GROUPS", "CostTotals", "ENERGY_COMPONENTS", "ENERGY_GROUPS", "Events", "LayerCost", "SCHEDULES",
     "analytic_events", "chip_area_um2", "check_chip", "cost_of", "data_independent",
     "estimate", "estimate_network", "price", "schedule_totals", "stage_ns", "with_cost",
 ]
@@ -86,14 +88,16 @@ class CostTotals:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON totals: ``energy_breakdown_pj`` by part of the chip, ``energy_components_pj``
-        and the flat ``energy_<component>_pj`` keys by event component."""
+        and the flat ``energy_<component>_pj`` keys by event component; area by component
+        (``area_breakdown_um2``) and by part (``area_parts_um2``)."""
         out = {
             "schedule": self.schedule, "latency_ns": self.latency_ns,
             "interval_ns": self.interval_ns, "bottleneck": self.bottleneck,
             "energy_pj": self.energy_pj, "area_um2": self.area_um2, "tops": self.tops,
             "tops_per_w": self.tops_per_w, "energy_breakdown_pj": self.energy_groups_pj,
             "energy_components_pj": dict(self.energy_breakdown_pj),
-            "area_breakdown_um2": dict(self.area_breakdown_um2), "cost_preset": self.cost_preset,
+            "area_breakdown_um2": dict(self.area_breakdown_um2),
+            "area_parts_um2": group_area(self.area_breakdown_um2), "cost_preset": self.cost_preset,
         }
         out.update({f"energy_{k}_pj": v for k, v in self.energy_breakdown_pj.items()})
         return {**out, **self.extra}

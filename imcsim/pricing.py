@@ -53,9 +53,9 @@ from imcsim.periphery import CostConfig
 from imcsim.techmodels import adc_survey_area_um2, adc_survey_energy_pj
 
 __all__ = [
-    "ENERGY_COMPONENTS", "ENERGY_GROUPS", "Events", "LayerCost", "adc_area_um2",
+    "AREA_GROUPS", "ENERGY_COMPONENTS", "ENERGY_GROUPS", "Events", "LayerCost", "adc_area_um2",
     "adc_energy_pj", "analytic_events", "check_chip", "cost_of", "data_independent",
-    "estimate", "group_energy", "price", "stage_ns",
+    "estimate", "group_area", "group_energy", "price", "stage_ns",
 ]
 
 ENERGY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -70,11 +70,26 @@ ENERGY_GROUPS: dict[str, tuple[str, ...]] = {
 ``input_buffer``/``output_buffer`` are a preset's per-bit movement constants (registers,
 buses); ``sram_buffer`` the capacity-priced SRAM accesses of ``[cost.memory]``."""
 ENERGY_COMPONENTS: tuple[str, ...] = tuple(c for g in ENERGY_GROUPS.values() for c in g)
+AREA_GROUPS: dict[str, tuple[str, ...]] = {
+    "adc": ("adc", "sample_hold"),
+    "array": ("arrays", "dac"),
+    "buffer": ("registers", "buffers", "sram_buffers"),
+    "digital": ("shift_add",),
+    "index": ("index", "pattern_index"),
+    "other": ("other",),
+}
+"""Parts of the chip by area (``area_breakdown_um2`` keys; ``sram_buffers`` is the chip-level
+CACTI area that ``imcsim.cost`` adds once)."""
 
 
 def group_energy(components: dict[str, float]) -> dict[str, float]:
     """Energy by part of the chip (``ENERGY_GROUPS``) from energy by component."""
     return {g: sum(components.get(c, 0.0) for c in parts) for g, parts in ENERGY_GROUPS.items()}
+
+
+def group_area(components: dict[str, float]) -> dict[str, float]:
+    """Area by part of the chip (``AREA_GROUPS``) from area by component."""
+    return {g: sum(components.get(c, 0.0) for c in parts) for g, parts in AREA_GROUPS.items()}
 
 
 @dataclass(frozen=True)
