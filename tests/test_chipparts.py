@@ -172,3 +172,30 @@ def test_fidelity_errors_within_stated_bounds() -> None:
         assert abs(r.error) <= r.figure.bound, (r.figure.key, r.error)
         within_goal = abs(r.error) <= (0.15 if "area" in r.figure.metric else 0.10)
         assert within_goal or r.figure.missing, r.figure.key  # a miss names what is missing
+
+
+def test_cost_breakdown_chart_shares_add_up(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from collections import defaultdict
+
+    from imcsim.cost import estimate_network
+    from imcsim.network import map_network
+    from imcsim.plotting import CHARTS, plot_cost_breakdown, render_charts
+
+    layers = [LayerShape.conv2d(8, 16, 3, 8, padding=1, name="a"),
+              LayerShape.conv2d(16, 16, 3, 8, padding=1, name="b")]
+    reports = [estimate_network(map_network(layers, n, NEUROSIM, model="tiny"))
+               for n in ("im2col", "vw-sdk")]
+    ax = plot_cost_breakdown([r.summary_record() for r in reports])
+    heights = defaultdict(float)
+    for patch in ax.patches:
+        heights[round(patch.get_x() + patch.get_width() / 2, 3)] += patch.get_height()
+    assert len(heights) == 4 and all(h == pytest.approx(100) for h in heights.values())
+    assert "interconnect" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "cost_breakdown" in CHARTS
+    paths = render_charts(reports, tmp_path, ["cost_breakdown"])
+    assert [p.name for p in paths] == ["cost_breakdown.png"] and paths[0].stat().st_size > 0
+    with pytest.raises(ConfigError, match="--cost"):
+        plot_cost_breakdown([{"mapper": "im2col"}])
