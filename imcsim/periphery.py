@@ -33,7 +33,7 @@ from imcsim.chipparts import InterconnectConfig, MemoryConfig, PostProcessConfig
 
 __all__ = ["MAX_AREA_UM2", "MAX_BITS", "MAX_ENERGY_PJ", "MAX_TIME_NS", "AdcConfig",
            "BufferConfig", "CellConfig", "CostConfig", "DacConfig", "DigitalConfig",
-           "AdcModel", "IndexConfig", "WeightCombine", "scale_bits"]
+           "AdcModel", "IndexConfig", "TileSchedule", "WeightCombine", "scale_bits"]
 
 MAX_ENERGY_PJ = 1e6
 """Largest energy per event accepted (1 µJ): ~10⁶× an ISAAC ADC conversion (1.56 pJ) or
@@ -47,6 +47,7 @@ MAX_BITS = 16
 
 WeightCombine = Literal["digital", "analog"]
 AdcModel = Literal["scaled", "survey"]
+TileSchedule = Literal["serial", "parallel"]
 MatmulPlacement = Literal["digital", "crossbar"]
 
 
@@ -197,6 +198,11 @@ class CostConfig(StrictModel):
     periphery_sharing: int = Field(default=1, ge=1, le=65536)
     """Arrays that take turns on one set of ADCs, DACs, S+H and registers (their area
     is divided by this); Wang et al.'s 512-row macro activates one of 8 row groups."""
+    tile_schedule: TileSchedule = "serial"
+    """How the array tiles of one parallel window run: ``serial`` — one after another, the
+    computing-cycle count of the mapping papers (ISAAC §V); ``parallel`` — all at once,
+    as NeuroSim activates every sub-array of a layer (the window then lasts one tile's
+    stages)."""
     technology: TechnologyConfig | None = None
     """Node and supply of the figures (needed by the survey ADC and by ``--node``)."""
     memory: MemoryConfig | None = None

@@ -13,7 +13,9 @@ bit-slice stages.  In one stage the DACs drive the rows and the array is read
 ``conversion_at(adc_bits)``).  With sample-and-hold (``overlap_read``) the conversions
 of one stage overlap the read of the next, so a stage lasts max(read, conversions),
 else read + conversions.  Tiles of a layer are activated one after another, as in
-the computing-cycle count of the mapping papers, so
+the computing-cycle count of the mapping papers (``tile_schedule = "serial"``; with
+``"parallel"``, NeuroSim's convention, a window's tiles run at once and the first term is
+divided by the tiles per window), so
 
     latency = latency_cycles × input_slices × stage_ns + windows × ⌈log2 row_tiles⌉ × add_ns
               + data movement (SRAM buffer, interconnect) + post-processing
@@ -55,7 +57,7 @@ from imcsim.techmodels import adc_survey_area_um2, adc_survey_energy_pj
 __all__ = [
     "AREA_GROUPS", "ENERGY_COMPONENTS", "ENERGY_GROUPS", "Events", "LayerCost", "adc_area_um2",
     "adc_energy_pj", "analytic_events", "check_chip", "cost_of", "data_independent",
-    "estimate", "group_area", "group_energy", "price", "stage_ns",
+    "estimate", "group_area", "group_energy", "movement_ns", "price", "stage_ns",
 ]
 
 ENERGY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -323,7 +325,8 @@ def price(events: Events, m: LayerMapping, chip: ChipConfig) -> LayerCost:
     cost = cost_of(chip)
     on_path = m.latency_cycles / m.cycles
     tree = math.ceil(math.log2(m.row_tiles)) if m.row_tiles > 1 else 0
-    latency = events.stage_cycles * stage_ns(m, chip) * on_path
+    at_once = m.tiles if cost.tile_schedule == "parallel" else 1
+    latency = events.stage_cycles / at_once * stage_ns(m, chip) * on_path
     latency += events.windows * tree * cost.digital.add_ns + movement_ns(events, m, cost)
     return LayerCost(
         name=m.layer.name, macs=m.layer.macs, latency_ns=latency,

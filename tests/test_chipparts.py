@@ -199,3 +199,25 @@ def test_cost_breakdown_chart_shares_add_up(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["cost_breakdown.png"] and paths[0].stat().st_size > 0
     with pytest.raises(ConfigError, match="--cost"):
         plot_cost_breakdown([{"mapper": "im2col"}])
+
+
+def test_parallel_tiles_divide_the_compute_time_only() -> None:
+    serial = NEUROSIM.model_copy(update={"cost": NEUROSIM.cost.model_copy(
+        update={"tile_schedule": "serial"})})
+    m, par = _linear(NEUROSIM, rows=512, outputs=64)  # 4 row tiles x 2 column tiles
+    _, ser = _linear(serial, rows=512, outputs=64)
+    assert m.tiles == 8 and par.energy_pj == pytest.approx(ser.energy_pj)
+    from imcsim.pricing import movement_ns, stage_ns
+
+    fixed = movement_ns(par.events, m, NEUROSIM.cost) + m.windows * 2 * NEUROSIM.cost.digital.add_ns
+    compute = par.events.stage_cycles * stage_ns(m, NEUROSIM)
+    assert ser.latency_ns == pytest.approx(compute + fixed)
+    assert par.latency_ns == pytest.approx(compute / 8 + fixed)
+
+
+def test_cli_neurosim_on_a_model(capsys) -> None:
+    res = run(capsys, "map", "--model", "resnet20", "--chip", "neurosim-v1.3", "--cost",
+              "neurosim-v1.3", "--mapper", "vw-sdk", "--format", "json")
+    assert res.code == 0, res.err
+    parts = res.json()["total"]["energy_breakdown_pj"]
+    assert all(parts[k] > 0 for k in ("adc", "array", "buffer", "interconnect", "digital"))

@@ -77,9 +77,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("ns-energy", "NS Fig. 24", NS_COND, "chip dynamic energy", 3.77518e7, "pJ", 3.0,
            "NeuroSim's MLSA circuit model (survey ADC instead: half of imcsim's energy); measured "
            "input activity (imcsim: every row driven); H-tree wire model (see ns-ic-energy)"),
-    Figure("ns-latency", "NS Fig. 24", NS_COND, "latency per image", 1.45613e6, "ns", 17.0,
-           "parallel activation of a layer's sub-arrays and weight duplication (speedUpDegree 8): "
-           "imcsim runs a layer's tiles one after another"),
+    Figure("ns-latency", "NS Fig. 24", NS_COND, "latency per image", 1.45613e6, "ns", 1.2,
+           "weight duplication (speedUpDegree 8, novel mapping); NeuroSim's buffer and bus "
+           "timing (imcsim: CACTI SRAM access and a 128-bit, 1 GHz bus per transfer)"),
     Figure("ns-adc-energy", "NS Fig. 24", NS_COND, "ADC energy", 1.8274e7, "pJ", 3.0,
            "NeuroSim's MLSA circuit model (~0.12 pJ/conversion) vs the survey model's 0.46 pJ; "
            "NeuroSim skips conversions of idle columns"),
