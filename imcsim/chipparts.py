@@ -51,9 +51,9 @@ class MemoryConfig(StrictModel):
     ``technology.node_nm`` rounded to the nearest of them, and an energy at another node
     is scaled with Stillmaker & Baas (done by ``--node``)."""
 
-    input_kb: float = Field(gt=0, le=2048)
+    input_kb: float = Field(ge=1, le=2048)
     """Capacity of the buffer that holds a layer's inputs, KiB (CACTI table: 1..2048)."""
-    output_kb: float = Field(gt=0, le=2048)
+    output_kb: float = Field(ge=1, le=2048)
     """Capacity of the buffer that collects a layer's outputs, KiB."""
     width_bits: Literal[64, 128, 256] = 64
     """Port width: bits per access (the table's 64, 128 or 256)."""
