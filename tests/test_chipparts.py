@@ -221,3 +221,27 @@ def test_cli_neurosim_on_a_model(capsys) -> None:
     assert res.code == 0, res.err
     parts = res.json()["total"]["energy_breakdown_pj"]
     assert all(parts[k] > 0 for k in ("adc", "array", "buffer", "interconnect", "digital"))
+
+
+def test_cost_matmul_report_form_no_import_circle() -> None:
+    # cost -> matmul -> pricing and cost -> report -> matmul; nothing points back to cost,
+    # neither at module level nor inside functions.
+    from test_architecture import SOURCES, imports_of, module_name, package_of
+
+    mods = {module_name(p): p for p in SOURCES}
+    graph = {m: {t for t in imports_of(p, package_of(p)) if t in mods and t != m}
+             for m, p in mods.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph[node])
+        return False
+
+    for name in ("imcsim.cost", "imcsim.matmul", "imcsim.report", "imcsim.pricing"):
+        assert not any(reaches(dep, name) for dep in graph[name]), name
