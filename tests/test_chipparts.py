@@ -245,3 +245,20 @@ def test_cost_matmul_report_form_no_import_circle() -> None:
 
     for name in ("imcsim.cost", "imcsim.matmul", "imcsim.report", "imcsim.pricing"):
         assert not any(reaches(dep, name) for dep in graph[name]), name
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("input_kb = 128.0", "input_kb = 0.5", "cost.memory.input_kb"),
+    ('topology = "htree"', 'topology = "ring"', "cost.interconnect.topology"),
+    ("node_nm = 22.0", "node_nm = 3.0", "cost.technology.node_nm"),
+    ('model = "survey"', 'model = "flash"', "cost.adc.model"),
+    ('tile_schedule = "parallel"', 'tile_schedule = "both"', "cost.tile_schedule"),
+    ("activation_energy_pj = 0.009", "activation_energy_pj = -1", "cost.postprocess.activation"),
+])
+def test_bad_new_fields_name_the_field(tmp_path: Path, capsys, old: str, new: str, field: str) -> None:
+    text = (ROOT / "mappings/chips/neurosim-v1.3.toml").read_text()
+    assert old in text
+    (tmp_path / "bad.toml").write_text(text.replace(old, new))
+    res = run(capsys, "map", "--layers", "cnn8", "--cost", str(tmp_path / "bad.toml"))
+    assert res.code == 2 and field in res.err and "Traceback" not in res.err
+    assert len(res.err.strip().splitlines()) == 1
