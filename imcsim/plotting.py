@@ -20,19 +20,21 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter
 
+from imcsim.cost_charts import plot_cost_breakdown
 from imcsim.drawing import plot_placement, plot_placements
 from imcsim.errors import ConfigError
 from imcsim.placement_view import layer_tiles
 from imcsim.report import NetworkReport, Record
 
 __all__ = [
-    "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_energy_breakdown",
+    "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_cost_breakdown",
+    "plot_energy_breakdown",
     "plot_layer_cycles", "plot_pareto", "plot_placement", "plot_placements", "plot_speedup",
     "plot_tile_cycles", "plot_tradeoff", "plot_utilization", "render_charts",
 ]
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
-                "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
+                "cost_breakdown", "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
 ``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
 date2025 study's points; every other name is rendered from records by ``render_charts``)."""
@@ -365,6 +367,7 @@ def render_charts(
     largest = max((r["array"] for r in records), key=_cells)
     per_layer = [r for r in records if r["array"] == largest]
     costed = [r for r in per_layer if r.get("energy_breakdown_pj")]
+    parts = [r for r in costed if r.get("area_parts_um2")]
     accurate = [r for r in records if r.get("accuracy") is not None]
     families = [r for r in accurate if r.get("family")]
     plans = {
@@ -373,6 +376,7 @@ def render_charts(
         "layer_cycles": (plot_layer_cycles, _first_model(per_layer)),
         "tile_cycles": (plot_tile_cycles, _tile_records(records)),
         "energy_breakdown": (plot_energy_breakdown, costed),
+        "cost_breakdown": (plot_cost_breakdown, _first_model(parts) if parts else []),
         "compression": (plot_compression, _compressed(records)),
         "pareto": (plot_pareto, accurate),
         "tradeoff": (plot_tradeoff, families),

@@ -29,6 +29,7 @@ from imcsim.hardware import build_chip
 from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
+from imcsim.nodescale import rescale_chip
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
 from imcsim.zoo.workloads import load_workload
 
@@ -45,7 +46,7 @@ CostOpt = Annotated[
     str | None,
     typer.Option(
         "--cost",
-        help="Cost preset (isaac, wang2022, or a TOML file): adds latency, energy and area. "
+        help="Cost preset (isaac, wang2022, neurosim-v1.3, or a TOML file): adds latency, energy and area. "
         "Without --chip, the preset's own array bits and precisions are used.",
     ),
 ]
@@ -56,6 +57,16 @@ ScheduleOpt = Annotated[
         help=f"Layer schedule for the cost totals: {' or '.join(SCHEDULES)} "
         "(pipelined: layers on their own arrays, throughput set by the slowest layer).",
     ),
+]
+NodeOpt = Annotated[
+    float | None,
+    typer.Option("--node", help="Rescale the cost preset's CMOS figures to this node in nm "
+                 "(Stillmaker & Baas 2017; the preset must state [cost.technology])."),
+]
+SupplyOpt = Annotated[
+    float | None,
+    typer.Option("--supply", help="Rescale the cost preset's CMOS energies to this supply in "
+                 "volts (Stillmaker & Baas 2017)."),
 ]
 COST_COLUMNS = ("latency_ns", "energy_pj", "area_um2", "tops_per_w")
 
@@ -74,6 +85,8 @@ def map_command(
     schedule: ScheduleOpt = "sequential",
     shape: InputShapeOpt = None,
     matmul: MatmulOpt = None,
+    node: NodeOpt = None,
+    supply: SupplyOpt = None,
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
     if schedule not in SCHEDULES:
@@ -92,10 +105,11 @@ def map_command(
         for m in mappers
     ]
     if cost is not None:
-        costed = with_placement(with_cost(chip_cfg, cost), matmul)
+        costed = rescale_chip(with_placement(with_cost(chip_cfg, cost), matmul), node, supply)
         reports = [estimate_network(r, costed, schedule) for r in reports]
-    elif schedule != "sequential":
-        raise ConfigError(f"--schedule {schedule} needs --cost PRESET")
+    elif schedule != "sequential" or node is not None or supply is not None:
+        flag = "--schedule" if schedule != "sequential" else "--node/--supply"
+        raise ConfigError(f"{flag} needs --cost PRESET")
     if len(reports) == 1:
         report = reports[0]
         columns = TABLE_COLUMNS + (COST_COLUMNS if cost is not None else ())

@@ -244,7 +244,7 @@ def _point(report, record: Record, dense_params: int) -> Record:
         "tiles": total["tiles"], "active_arrays": active_arrays(report.mappings),
         "skipped_rows": total["skipped_rows"], "index_rows": total["index_rows"],
         "index_bits": total["index_bits"], "energy_pj": total["energy_pj"],
-        "energy_breakdown_pj": total["energy_breakdown_pj"], "area_um2": total["area_um2"],
+        "energy_breakdown_pj": total["energy_components_pj"], "area_um2": total["area_um2"],
         "area_index_um2": area["index"], "area_pattern_index_um2": area["pattern_index"],
         "accuracy": record["accuracy"],
     }
