@@ -24,7 +24,7 @@ from imcsim.cost import estimate_network  # noqa: E402
 from imcsim.hardware import load_chip  # noqa: E402
 from imcsim.mappers import DENSE_MAPPERS, get_mapper  # noqa: E402
 from imcsim.network import map_network  # noqa: E402
-from imcsim.studies.workloads import load_workload  # noqa: E402
+from imcsim.zoo.workloads import load_workload  # noqa: E402
 
 __all__ = ["NEW_PARTS", "main", "rank"]
 

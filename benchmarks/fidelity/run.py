@@ -39,7 +39,7 @@ from imcsim.layers import LayerShape  # noqa: E402
 from imcsim.mappers import get_mapper  # noqa: E402
 from imcsim.network import map_network  # noqa: E402
 from imcsim.nodescale import rescale_chip  # noqa: E402
-from imcsim.studies.workloads import load_workload  # noqa: E402
+from imcsim.zoo.workloads import load_workload  # noqa: E402
 
 __all__ = ["FIGURES", "Figure", "Row", "main", "rows"]
 
