@@ -29,7 +29,7 @@ from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import mapper_names
 from imcsim.plotting import render_charts
 from imcsim.report import NetworkReport, format_table
-from imcsim.studies.results import append_record, content_key, load_results
+from imcsim.studies.results import append_record, content_key, load_results, repair_torn_line
 
 if TYPE_CHECKING:
     from imcsim.studies.pictures import Picture
@@ -167,10 +167,11 @@ def run_compression(
             groups.setdefault(point["compression"], []).append({**point, "key": key})
     todo = sorted(groups.values(), key=lambda g: g[0]["compression"] == "dense")
     workers = min(spec.workers or os.cpu_count() or 1, len(todo)) if todo else 1
+    repair_torn_line(path)
     with path.open("a") as handle:
         for records in _execute(todo, workers):
             for record in records:
-                append_record(handle, record)
+                record = append_record(handle, record)
                 done[record["key"]] = record
                 if on_record is not None:
                     on_record(record, len(done), len(points))
