@@ -179,15 +179,19 @@ def run_compression(
 
 
 def _execute(groups: list[list[Record]], workers: int):
-    """Each group's records, in this process (one worker) or on spawned processes."""
+    """Each group's records, in this process (one worker, cycles only) or on spawned
+    processes whose CPU kernels are pinned before torch loads (``studies.reproducible``):
+    accuracy is the same on every AVX2 machine, whatever its cores and load."""
     from imcsim.studies.compression_eval import evaluate_methods
+    from imcsim.studies.reproducible import pin_kernel_env
 
-    if workers <= 1:
+    if workers <= 1 and not any(p["measure_accuracy"] for group in groups for p in group):
         for group in groups:
             yield evaluate_methods(group, None)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max(workers, 1), mp_context=context,
+                             initializer=pin_kernel_env) as pool:
         futures = [pool.submit(evaluate_methods, group, 1) for group in groups]
         for future in as_completed(futures):
             yield future.result()

@@ -1,0 +1,116 @@
+"""Soak: kill a long sweep at random moments, resume it each time, and check the result.
+
+A 280-point sweep (``table:resnet18,table:vgg13`` × 28 array shapes × 5 mappers, the
+interrupt tests' sweep) is run once without interruption into ``ref/``; then the same
+command is started into ``soak/`` and killed ``--kills`` times at a random moment of its
+run (SIGKILL and SIGINT mixed at random, one or two worker processes), each time resumed
+by starting it again; a last start lets it finish.  The check: every point is present
+exactly once in ``soak/results.jsonl`` (no duplicate and no missing line, no ignored
+line), each record identical to the uninterrupted run's, and ``imcsim verify`` passes.
+
+    python benchmarks/soak.py                 # 20 kills, seed 0
+    python benchmarks/soak.py --kills 5 --seed 3
+
+Kill times are random by design (this is a benchmark, not a test); the deterministic
+variant is ``tests/test_soak.py`` (gated kills).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ARRAYS = ",".join(f"{r}x{c}" for r in (64, 96, 128, 192, 256, 384, 512) for c in (64, 128, 256, 512))
+SWEEP = ["sweep", "--model", "table:resnet18,table:vgg13", "--arrays", ARRAYS, "--mappers",
+         "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect"]
+POINTS = 280
+
+
+def start(out: Path, workers: int) -> subprocess.Popen:
+    code = f"from imcsim.cli import main; main({[*SWEEP, '--workers', str(workers), '--out', str(out)]!r})"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finish(out: Path, workers: int) -> float:
+    begin = time.perf_counter()
+    proc = start(out, workers)
+    _out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep failed ({proc.returncode}): {err[-500:]}")
+    return time.perf_counter() - begin
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def soak(root: Path, kills: int, rng: random.Random) -> dict:
+    ref_s = finish(root / "ref", 1)
+    results = root / "soak" / "results.jsonl"
+    log = []
+    for i in range(kills):
+        sig = rng.choice([signal.SIGKILL, signal.SIGINT])
+        workers = rng.choice([1, 2])
+        before = len(results.read_text().splitlines()) if results.exists() else 0
+        proc = start(root / "soak", workers)
+        time.sleep(rng.uniform(0.0, ref_s))
+        proc.send_signal(sig)
+        _out, err = proc.communicate()
+        after = len(results.read_text().splitlines()) if results.exists() else 0
+        log.append({"kill": i + 1, "signal": sig.name, "workers": workers,
+                    "exit": proc.returncode, "lines_before": before, "lines_after": after,
+                    "traceback": "Traceback" in err})
+        print(json.dumps(log[-1]), flush=True)
+    finish(root / "soak", 1)
+    return compare(root, ref_s, log)
+
+
+def compare(root: Path, ref_s: float, log: list[dict]) -> dict:
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from imcsim.studies.sweep import point_key
+
+    ref = {point_key(r): r for r in records(root / "ref" / "results.jsonl")}
+    got = records(root / "soak" / "results.jsonl")
+    keys = [point_key(r) for r in got]
+    differ = [k for k, record in zip(keys, got) if k in ref and record != ref[k]]
+    verify = subprocess.run([sys.executable, "-c", "from imcsim.cli import main; "
+                             f"main(['verify', {str(root / 'soak')!r}])"], capture_output=True)
+    return {
+        "points": POINTS, "reference_seconds": round(ref_s, 1), "kills": len(log),
+        "sigkill": sum(e["signal"] == "SIGKILL" for e in log),
+        "sigint": sum(e["signal"] == "SIGINT" for e in log),
+        "killed_mid_run": sum(e["exit"] != 0 and e["lines_after"] < POINTS for e in log),
+        "tracebacks": sum(e["traceback"] for e in log),
+        "lines": len(got), "distinct_points": len(set(keys)),
+        "missing": len(set(ref) - set(keys)), "differing": len(differ),
+        "verify_exit": verify.returncode,
+        "ok": (len(got) == len(set(keys)) == POINTS and set(keys) == set(ref) and not differ
+               and verify.returncode == 0 and not any(e["traceback"] for e in log)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="Folder to keep the runs in (default: temporary).")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        summary = soak(root, args.kills, random.Random(args.seed))
+    print(json.dumps(summary))
+    raise SystemExit(0 if summary["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
