@@ -41,13 +41,20 @@ def start(out: Path, workers: int) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def finish(out: Path, workers: int) -> float:
-    begin = time.perf_counter()
+def finish(out: Path, workers: int) -> tuple[float, float]:
+    """Run to the end; (seconds to the first record, seconds in all)."""
+    begin, first = time.perf_counter(), None
     proc = start(out, workers)
+    results = out / "results.jsonl"
+    while proc.poll() is None:
+        if first is None and results.exists() and results.stat().st_size:
+            first = time.perf_counter() - begin
+        time.sleep(0.005)
     _out, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"sweep failed ({proc.returncode}): {err[-500:]}")
-    return time.perf_counter() - begin
+    total = time.perf_counter() - begin
+    return (first if first is not None else total), total
 
 
 def records(path: Path) -> list[dict]:
@@ -55,7 +62,8 @@ def records(path: Path) -> list[dict]:
 
 
 def soak(root: Path, kills: int, rng: random.Random) -> dict:
-    ref_s = finish(root / "ref", 1)
+    first_s, ref_s = finish(root / "ref", 1)
+    work_s = ref_s - first_s
     results = root / "soak" / "results.jsonl"
     log = []
     for i in range(kills):
@@ -63,19 +71,21 @@ def soak(root: Path, kills: int, rng: random.Random) -> dict:
         workers = rng.choice([1, 2])
         before = len(results.read_text().splitlines()) if results.exists() else 0
         proc = start(root / "soak", workers)
-        time.sleep(rng.uniform(0.0, ref_s))
+        # start-up, then on average a twentieth of the work: kills spread over the sweep
+        time.sleep(rng.uniform(0.5, 1.0) * first_s + rng.uniform(0, 2 * work_s / kills))
         proc.send_signal(sig)
         _out, err = proc.communicate()
         after = len(results.read_text().splitlines()) if results.exists() else 0
         log.append({"kill": i + 1, "signal": sig.name, "workers": workers,
                     "exit": proc.returncode, "lines_before": before, "lines_after": after,
-                    "traceback": "Traceback" in err})
+                    "traceback": "Traceback" in err,
+                    "last_stderr": err.strip().splitlines()[-1][:160] if err.strip() else ""})
         print(json.dumps(log[-1]), flush=True)
     finish(root / "soak", 1)
-    return compare(root, ref_s, log)
+    return compare(root, first_s, ref_s, log)
 
 
-def compare(root: Path, ref_s: float, log: list[dict]) -> dict:
+def compare(root: Path, first_s: float, ref_s: float, log: list[dict]) -> dict:
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from imcsim.studies.sweep import point_key
 
@@ -86,10 +96,12 @@ def compare(root: Path, ref_s: float, log: list[dict]) -> dict:
     verify = subprocess.run([sys.executable, "-c", "from imcsim.cli import main; "
                              f"main(['verify', {str(root / 'soak')!r}])"], capture_output=True)
     return {
-        "points": POINTS, "reference_seconds": round(ref_s, 1), "kills": len(log),
+        "points": POINTS, "reference_seconds": round(ref_s, 1),
+        "reference_first_record_seconds": round(first_s, 1), "kills": len(log),
         "sigkill": sum(e["signal"] == "SIGKILL" for e in log),
         "sigint": sum(e["signal"] == "SIGINT" for e in log),
-        "killed_mid_run": sum(e["exit"] != 0 and e["lines_after"] < POINTS for e in log),
+        "killed_with_work_left": sum(e["lines_after"] < POINTS and e["exit"] != 0 for e in log),
+        "killed_after_progress": sum(e["lines_before"] < e["lines_after"] < POINTS for e in log),
         "tracebacks": sum(e["traceback"] for e in log),
         "lines": len(got), "distinct_points": len(set(keys)),
         "missing": len(set(ref) - set(keys)), "differing": len(differ),
