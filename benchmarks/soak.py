@@ -1,9 +1,11 @@
 """Soak: kill a long sweep at random moments, resume it each time, and check the result.
 
-A 280-point sweep (``table:resnet18,table:vgg13`` × 28 array shapes × 5 mappers, the
-interrupt tests' sweep) is run once without interruption into ``ref/``; then the same
+A 1,120-point sweep (``table:resnet18,table:vgg13`` × 28 array shapes × 5 mappers × 2
+chips × 2 ADC resolutions) is run once without interruption into ``ref/``; then the same
 command is started into ``soak/`` and killed ``--kills`` times at a random moment of its
-run (SIGKILL and SIGINT mixed at random, one or two worker processes), each time resumed
+run — during start-up (15 %), or after a random number of new points, on average an even
+share of what is left, plus up to 50 ms — (SIGKILL and SIGINT mixed at random, one or two
+worker processes), each time resumed
 by starting it again; a last start lets it finish.  The check: every point is present
 exactly once in ``soak/results.jsonl`` (no duplicate and no missing line, no ignored
 line), each record identical to the uninterrupted run's, and ``imcsim verify`` passes.
@@ -30,8 +32,9 @@ from pathlib import Path
 
 ARRAYS = ",".join(f"{r}x{c}" for r in (64, 96, 128, 192, 256, 384, 512) for c in (64, 128, 256, 512))
 SWEEP = ["sweep", "--model", "table:resnet18,table:vgg13", "--arrays", ARRAYS, "--mappers",
-         "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect"]
-POINTS = 280
+         "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect", "--chips", "default,isaac",
+         "--adc-bits", "6,8"]
+POINTS = 1120
 
 
 def start(out: Path, workers: int) -> subprocess.Popen:
@@ -57,25 +60,33 @@ def finish(out: Path, workers: int) -> tuple[float, float]:
     return (first if first is not None else total), total
 
 
+def lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def soak(root: Path, kills: int, rng: random.Random) -> dict:
     first_s, ref_s = finish(root / "ref", 1)
-    work_s = ref_s - first_s
     results = root / "soak" / "results.jsonl"
     log = []
     for i in range(kills):
         sig = rng.choice([signal.SIGKILL, signal.SIGINT])
         workers = rng.choice([1, 2])
-        before = len(results.read_text().splitlines()) if results.exists() else 0
+        before = lines(results)
         proc = start(root / "soak", workers)
-        # start-up, then on average a twentieth of the work: kills spread over the sweep
-        time.sleep(rng.uniform(0.5, 1.0) * first_s + rng.uniform(0, 2 * work_s / kills))
+        if rng.random() < 0.15:  # during start-up (imports, reading the results file)
+            time.sleep(rng.uniform(0, first_s))
+        else:  # after a random number of new points, on average 1/kills of what is left
+            grow = rng.randint(1, max(1, 2 * (POINTS - before) // (kills - i + 1)))
+            while proc.poll() is None and lines(results) < before + grow:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.05))
         proc.send_signal(sig)
         _out, err = proc.communicate()
-        after = len(results.read_text().splitlines()) if results.exists() else 0
+        after = lines(results)
         log.append({"kill": i + 1, "signal": sig.name, "workers": workers,
                     "exit": proc.returncode, "lines_before": before, "lines_after": after,
                     "traceback": "Traceback" in err,
