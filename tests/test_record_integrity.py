@@ -111,3 +111,17 @@ def test_verify_finds_stale_inputs_and_other_versions(swept: Path, capsys, monke
 def test_verify_refuses_a_missing_directory(tmp_path: Path, capsys) -> None:
     result = run(capsys, "verify", str(tmp_path / "nope"))
     assert result.code == 2 and "does not exist" in result.err
+
+
+def test_rank_search_state_files_are_sealed(tmp_path: Path) -> None:
+    from imcsim.errors import ImcsimWarning
+    from imcsim.hardware import build_chip
+    from imcsim.studies.rank_search import RankSearchSpec, _State
+
+    state = _State(tmp_path, RankSearchSpec(chip=build_chip(None, "128x128")))
+    state.write("result.json", {"total": {"cycles": 2874}})
+    assert state.read("result.json") == {"total": {"cycles": 2874}}
+    path = tmp_path / "result.json"
+    path.write_text(path.read_text().replace("2874", "7"))
+    with pytest.warns(ImcsimWarning, match="does not match its digest"):
+        assert state.read("result.json") is None  # the stage is recomputed
