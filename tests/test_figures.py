@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from doc_figures import SLOW_SOURCES, SOURCES, marked_figures, pages
 
+from imcsim.studies.reproducible import has_avx2
+
 FIGURES = [f for page in pages() for f in marked_figures(page)]
 
 
@@ -62,3 +64,17 @@ def test_quick_default_run_is_byte_stable(tmp_path: Path) -> None:
             for d in ("a", "b")]
     assert runs[0] == runs[1]
     assert all(0 < r["accuracy"] <= 1 for r in json.loads(runs[0]))
+
+
+@pytest.mark.skipif(not has_avx2(), reason="kernels are pinned on AVX2 CPUs only")
+def test_compression_workers_run_pinned_avx2_kernels() -> None:
+    """The pinning takes effect: a worker started as the compression study starts its
+    workers computes with AVX2 kernels, whatever this CPU's best instruction set is."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from imcsim.studies.reproducible import kernel_choice, pin_kernel_env
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=pin_kernel_env) as pool:
+        assert pool.submit(kernel_choice).result() == "AVX2"

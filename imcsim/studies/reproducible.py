@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PINNED_ENV", "deterministic_kernels", "has_avx2", "pin_kernel_env"]
+__all__ = ["PINNED_ENV", "deterministic_kernels", "has_avx2", "kernel_choice", "pin_kernel_env"]
 
 PINNED_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 """Kernel choices read when torch (and its MKL and oneDNN) load; documented in PyTorch's
@@ -62,3 +62,11 @@ def deterministic_kernels(threads: int = 1) -> Iterator[None]:
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])
+
+
+def kernel_choice() -> str:
+    """The instruction set torch's ATen kernels run with in this process (e.g. ``AVX2``;
+    imports torch): what a pinned worker reports."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
