@@ -125,3 +125,17 @@ def test_rank_search_state_files_are_sealed(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("2874", "7"))
     with pytest.warns(ImcsimWarning, match="does not match its digest"):
         assert state.read("result.json") is None  # the stage is recomputed
+
+
+@pytest.mark.slow  # captures ResNet-20 (~10 s idle)
+def test_compression_records_are_sealed_and_verified(tmp_path: Path, capsys) -> None:
+    from imcsim.studies.mission import CompressionStudy, run_compression
+
+    spec = CompressionStudy(methods=("dense-im2col",), accuracy=False, workers=1)
+    [record] = run_compression(spec, tmp_path)
+    assert run(capsys, "verify", str(tmp_path)).code == 0
+    path = tmp_path / "compression.jsonl"
+    path.write_text(path.read_text().replace(f'"cycles": {record["cycles"]}', '"cycles": 7'))
+    result = run(capsys, "verify", str(tmp_path), "--format", "json")
+    assert result.code == 1 and result.json()["counts"] == {"tampered": 1}
+    assert run_compression(spec, tmp_path)[0]["cycles"] == record["cycles"]  # recomputed
