@@ -55,6 +55,7 @@ from imcsim.studies.results import (
     digest,
     load_results,
     repair_torn_line,
+    seal,
 )
 
 __all__ = ["VariantRecord", "base_model", "map_points", "recalibrate_batchnorm", "run_date2025",
@@ -171,7 +172,7 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
                       "train_images": len(x), "test_images": len(tx),
                       "seconds": round(time.perf_counter() - start, 1)}
             with path.open("a") as handle:
-                append_record(handle, record)
+                record = append_record(handle, record)
             done[record["key"]] = record
         records += [done[keys[v.key]] for v in variants(spec_m)]
     return records
@@ -285,7 +286,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
                                    **cache[key],
                                    **{k: r[k] for k in _BUDGET}})
     with (out / "points.jsonl").open("w") as handle:
-        handle.writelines(json.dumps(p) + "\n" for p in points)
+        handle.writelines(json.dumps(seal(p)) + "\n" for p in points)
     return points
 
 

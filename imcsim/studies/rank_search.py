@@ -19,6 +19,7 @@ import contextlib
 import copy
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from pydantic import Field
 from torch import nn
 
 from imcsim._config import StrictModel
-from imcsim.errors import ConfigError
+from imcsim.errors import ConfigError, ImcsimWarning
 from imcsim.hardware import ChipConfig
 from imcsim.nn.compress.calibration import capture_input_stats
 from imcsim.nn.compress.hwcost import Budget
@@ -40,7 +41,7 @@ from imcsim.nn.compress.selectors import SearchConfig
 from imcsim.nn.compress.space import Option
 from imcsim.nn.compress.stable_rank import stable_rank_penalty
 from imcsim.studies.outputs import check_output_dir, exclusive
-from imcsim.studies.results import code_version
+from imcsim.studies.results import DIGEST_FIELD, check_seal, code_version, record_digest
 from imcsim.train.loop import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
 
@@ -145,20 +146,28 @@ class _State:
         return None if self.root is None else self.root / name
 
     def read(self, name: str) -> Any:
+        """A stage's saved data, or None (not saved, or changed since it was written:
+        its digest does not match — then a warning, and the stage is recomputed)."""
         path = self.path(name)
         if path is None or not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"state file {str(path)!r} is unreadable ({exc}); "
                               "delete it to recompute that stage") from None
+        if not isinstance(saved, dict) or "data" not in saved or check_seal(saved):
+            warnings.warn(f"state file {str(path)!r} does not match its digest (edited or "
+                          "corrupted); recomputing that stage", ImcsimWarning, stacklevel=2)
+            return None
+        return saved["data"]
 
     def write(self, name: str, data: Any) -> None:
         path = self.path(name)
         if path is not None:
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
+            sealed = {"data": json.loads(json.dumps(data))}
+            tmp.write_text(json.dumps({**sealed, DIGEST_FIELD: record_digest(sealed)}, indent=1))
             tmp.replace(path)
 
 
