@@ -12,7 +12,7 @@ single-field overrides ``--convention FIELD=VALUE``.
 ``mapper()`` turns a set of conventions into one mapper for a whole (mixed) network:
 factor pairs with R on ``r_mapper`` and L scheduled per ``schedule``; pruned layers with
 ``pruned_mapper`` (row skipping) or, without row skipping, ``r_mapper``; dense layers
-with the pruned mapper's dense rule (it maps a dense layer exactly as its base).
+with ``r_mapper``.
 """
 
 from __future__ import annotations
@@ -134,9 +134,10 @@ class Conventions(StrictModel):
 
     def mapper(self) -> ConventionsMapper:
         """One mapper for a whole network under these conventions (module doc)."""
-        dense = self.pruned_mapper if self.row_skipping else self.r_mapper
-        return ConventionsMapper(pair=self.pair_mapper(), other=get_mapper(dense),
-                                 index_cost=self.index_cost, name=f"conventions:{self.name}")
+        sparse = self.pruned_mapper if self.row_skipping else self.r_mapper
+        return ConventionsMapper(pair=self.pair_mapper(), dense=get_mapper(self.r_mapper),
+                                 sparse=get_mapper(sparse), index_cost=self.index_cost,
+                                 name=f"conventions:{self.name}")
 
     def count(self, cycles: int, latency_cycles: int) -> int:
         """The cycle figure these conventions report (``cycles`` field)."""
@@ -145,11 +146,13 @@ class Conventions(StrictModel):
 
 @dataclass(frozen=True)
 class ConventionsMapper:
-    """Maps factor pairs with ``pair`` and every other layer with ``other``; drops the
-    pattern-index bits when they are not costed (``PairMapper``)."""
+    """Maps factor pairs with ``pair``, dense layers with ``dense``, layers with zero
+    weights with ``sparse``; drops the pattern-index bits when they are not costed
+    (a ``PairMapper``)."""
 
     pair: LowRank
-    other: Mapper
+    dense: Mapper
+    sparse: Mapper
     index_cost: bool
     name: str
 
@@ -157,7 +160,8 @@ class ConventionsMapper:
         return replace(m, mapper=self.name, **({} if self.index_cost else {"index_bits": 0}))
 
     def map(self, layer: LayerShape, array: ArrayConfig) -> LayerMapping:
-        return self._tag(self.other.map(layer, array))
+        chosen = self.dense if layer.nonzero is None else self.sparse
+        return self._tag(chosen.map(layer, array))
 
     def map_pair(self, r: LayerShape, l_layer: LayerShape, array: ArrayConfig
                  ) -> tuple[LayerMapping, LayerMapping]:

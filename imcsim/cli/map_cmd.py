@@ -23,10 +23,12 @@ from imcsim.cli.common import (
     split_list,
     warn_unmapped,
 )
+from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
+from imcsim.conventions import Conventions
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
-from imcsim.mappers import DENSE_MAPPERS, get_mapper
+from imcsim.mappers import DENSE_MAPPERS, Mapper, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
@@ -35,9 +37,10 @@ from imcsim.studies.workloads import load_workload
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
 MapperOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, vw-sdk)."
+        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, "
+        "vw-sdk; default vw-sdk, or the --conventions' mapper)."
     ),
 ]
 
@@ -65,7 +68,7 @@ def map_command(
     model: ModelOpt = None,
     layers: LayersOpt = None,
     array: ArrayOpt = None,
-    mapper: MapperOpt = "vw-sdk",
+    mapper: MapperOpt = None,
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
@@ -74,14 +77,15 @@ def map_command(
     schedule: ScheduleOpt = "sequential",
     shape: InputShapeOpt = None,
     matmul: MatmulOpt = None,
+    conventions: ConventionsOpt = None,
+    convention: ConventionOpt = None,
 ) -> None:
-    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
+    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer.  With
+    --conventions, one mapper counts as they say: factor pairs with R's mapper and L's
+    schedule, pruned layers with row skipping, dense layers with R's mapper."""
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
-    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
-    mappers = [get_mapper(n) for n in names]
+    mappers = _mappers(mapper, conventions_from(conventions, convention))
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
@@ -109,6 +113,18 @@ def map_command(
         "unmapped": list(work.unmapped),
     }
     emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
+
+
+def _mappers(mapper: str | None, conv: Conventions | None) -> list[Mapper]:
+    if conv is not None:
+        if mapper is not None:
+            raise ConfigError("give --mapper or --conventions, not both")
+        return [conv.mapper()]
+    mapper = mapper or "vw-sdk"
+    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
+    return [get_mapper(n) for n in names]
 
 
 def comparison_table(reports: list) -> str:
