@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,12 +80,16 @@ def map_command(
     matmul: MatmulOpt = None,
     conventions: ConventionsOpt = None,
     convention: ConventionOpt = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="A point written by 'explore --export': map its compressed model exactly as explore counted it.")] = None,
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer.  With
     --conventions, one mapper counts as they say: factor pairs with R's mapper and L's
     schedule, pruned layers with row skipping, dense layers with R's mapper."""
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
+    if spec is not None:
+        _map_point(spec, fmt, (model, layers, array, mapper, chip, conventions, convention, cost))
+        return
     mappers = _mappers(mapper, conventions_from(conventions, convention))
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
@@ -113,6 +118,22 @@ def map_command(
         "unmapped": list(work.unmapped),
     }
     emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
+
+
+def _map_point(path: Path, fmt: Format, others: tuple) -> None:
+    from imcsim.studies.explore_point import replay
+    from imcsim.studies.explore_space import read_point
+
+    if any(x for x in others):
+        raise ConfigError("--spec carries the model, array, chip, conventions and cost; "
+                          "give none of --model/--layers/--array/--mapper/--chip/--conventions/--cost")
+    point = read_point(path)
+    report = replay(point)
+    total = {**report.total(), "cycles_counted": point.conventions.count(
+        report.cycles, report.latency_cycles)}
+    table = format_table(report.rows(), TABLE_COLUMNS + COST_COLUMNS, report.total(),
+                         title=f"{report.title} (conventions {point.conventions.name})")
+    emit({**report.to_dict(), "total": total}, table, fmt, report.to_csv())
 
 
 def _mappers(mapper: str | None, conv: Conventions | None) -> list[Mapper]:
