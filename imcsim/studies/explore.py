@@ -40,6 +40,9 @@ Progress = Callable[[str, int, int], None]
 SAMPLERS = ("nsga2", "tpe")
 JOURNAL = "journal.log"
 TRIALS_LOG = "trials.jsonl"
+"""One line per finished trial (its objectives), for people and for the interrupt tests."""
+STARTED_LOG = "started.jsonl"
+"""One line per trial whose measurement began (its parameters are in the journal)."""
 
 
 def _lock(root: Path) -> contextlib.AbstractContextManager:
@@ -179,6 +182,8 @@ def _objective(spec: ExploreSpec, bench: Workbench, root: Path, snap: _Snapper |
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
         point = point_of(spec, bench, _suggest(trial, spec, bench), snap)
+        with (root / STARTED_LOG).open("a") as handle:
+            handle.write(json.dumps({"trial": trial.number, "pid": os.getpid()}) + "\n")
         metrics = evaluate_trial(bench, point)
         trial.set_user_attr("metrics", metrics)
         trial.set_user_attr("point", json.loads(point.model_dump_json()))

@@ -1,0 +1,123 @@
+"""``imcsim explore`` (quick variant): a non-dominated front from a real Optuna journal,
+resumed after a SIGKILL without a lost or repeated trial, and an exported point that
+``map --spec`` replays to the same cycles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from imcsim.cli import main
+from imcsim.studies.explore import open_study
+
+from cli_helpers import gate_env
+
+QUICK = ["explore", "--model", "resnet20", "--array", "64x64", "--seeds", "none",
+         "--calibration-images", "8", "--proxy-images", "16", "--population", "2"]
+OBJECTIVES = ("cycles", "energy_pj", "accuracy_proxy")
+TIMEOUT_S = 300
+
+
+def _run(capsys, *args: str) -> dict:
+    main([*QUICK, *args, "--format", "json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def _dominates(a: dict, b: dict) -> bool:
+    better = [a["cycles"] <= b["cycles"], a["energy_pj"] <= b["energy_pj"],
+              a["accuracy_proxy"] >= b["accuracy_proxy"]]
+    strictly = [a["cycles"] < b["cycles"], a["energy_pj"] < b["energy_pj"],
+                a["accuracy_proxy"] > b["accuracy_proxy"]]
+    return all(better) and any(strictly)
+
+
+@pytest.fixture(scope="module")
+def explored(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("explore") / "run"
+    main([*QUICK, "--trials", "3", "--out", str(out), "--format", "json"])
+    return out, json.loads((out / "spec.json").read_text())
+
+
+def test_front_is_non_dominated_and_covers_every_trial(explored, capsys) -> None:
+    out, _ = explored
+    result = _run(capsys, "--trials", "3", "--out", str(out))  # the journal is complete: no trial runs
+    assert result["trials"] == 3
+    assert {"cycles", "energy_pj", "accuracy_proxy", "spec"} <= set(result["front"][0])
+    front = result["front"]
+    assert not any(_dominates(a, b) for a in front for b in front)
+    study = open_study(out)
+    done = [t.user_attrs["metrics"] for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3
+    for m in done:  # every trial is on the front or dominated by a front point
+        assert any(_dominates(f, m) or all(f[o] == m[o] for o in OBJECTIVES) for f in front)
+
+
+def test_exported_point_replays_to_the_same_cycles_in_map(explored, capsys, tmp_path) -> None:
+    out, _ = explored
+    front = _run(capsys, "--trials", "3", "--out", str(out))["front"]
+    point = tmp_path / "point.json"
+    main(["explore", "--out", str(out), "--export", str(front[0]["trial"]), str(point)])
+    capsys.readouterr()
+    main(["map", "--spec", str(point), "--format", "json"])
+    mapped = json.loads(capsys.readouterr().out)
+    assert mapped["total"]["cycles_counted"] == front[0]["cycles"]
+    assert mapped["total"]["energy_pj"] == pytest.approx(front[0]["energy_pj"])
+    with pytest.raises(SystemExit) as exc:
+        main(["explore", "--out", str(out), "--export", "99", str(tmp_path / "x.json")])
+    assert exc.value.code == 2 and "no finished trial 99" in capsys.readouterr().err
+
+
+def test_other_spec_in_the_same_directory_is_refused(explored, capsys) -> None:
+    out, _ = explored
+    with pytest.raises(SystemExit) as exc:
+        main([*QUICK, "--trials", "3", "--out", str(out), "--min-keep", "0.2"])
+    assert exc.value.code == 2 and "holds another exploration" in capsys.readouterr().err
+
+
+def _complete_and_running(out: Path) -> tuple[int, int]:
+    if not (out / "journal.log").exists():
+        return 0, 0
+    states = [t.state for t in open_study(out).trials]
+    return (states.count(optuna.trial.TrialState.COMPLETE),
+            states.count(optuna.trial.TrialState.RUNNING))
+
+
+def test_sigkill_mid_trial_then_the_same_command_resumes(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    args = [*QUICK, "--trials", "4", "--out", str(out), "--format", "json"]
+    gate = gate_env("imcsim.studies.explore:evaluate_trial", out / "trials.jsonl", 2,
+                    tmp_path / "never")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **gate}
+    proc = subprocess.Popen([sys.executable, "-c", f"from imcsim.cli import main; main({args!r})"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + TIMEOUT_S
+    started = out / "started.jsonl"
+    while not started.exists() or len(started.read_text().splitlines()) < 3:  # trial 3 is held
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    assert _complete_and_running(out) == (2, 1)
+    proc.kill()
+    proc.communicate()
+    before = {t.number: t.params for t in open_study(out).trials
+              if t.state == optuna.trial.TrialState.COMPLETE}
+    killed = next(t for t in open_study(out).trials if t.state == optuna.trial.TrialState.RUNNING)
+    result = _run(capsys, "--trials", "4", "--out", str(out))
+    trials = open_study(out).trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert result["trials"] == len(complete) == 4
+    assert {t.number: t.params for t in complete if t.number in before} == before  # kept
+    retried = [t for t in complete if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params  # run again, once
+    assert [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL] == [killed.number]
+    keys = [json.dumps(t.params, sort_keys=True) for t in complete]
+    assert len(set(keys)) == len(keys)  # no trial repeated
