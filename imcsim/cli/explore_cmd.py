@@ -16,11 +16,12 @@ from imcsim.conventions import IMCSIM
 from imcsim.errors import ConfigError
 from imcsim.report import format_table
 
-__all__ = ["FRONT_COLUMNS", "explore_command"]
+__all__ = ["FRONT_COLUMNS", "MEASURED_COLUMNS", "explore_command"]
 
 Opt = typer.Option
 FRONT_COLUMNS = ("trial", "cycles", "energy_pj", "accuracy_proxy", "params", "array", "mix",
                  "seed")
+MEASURED_COLUMNS = ("trial", "cycles", "energy_pj", "accuracy_proxy", "accuracy")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -122,6 +123,11 @@ def explore_command(
     workers: Annotated[int, Opt("--workers", help="Worker processes sharing the journal.")] = 1,
     seed: Annotated[int, Opt("--seed", help="Seed of images and sampler.")] = 0,
     checkpoint: Annotated[Path | None, Opt("--checkpoint", help="Weights file (default: shipped).")] = None,
+    charts: Annotated[Path | None, Opt("--charts", help="Directory for the front charts (cycles and energy vs accuracy proxy) and per-layer maps of front points.")] = None,
+    measure: Annotated[int, Opt("--measure", help="Fine-tune and evaluate this many front points (0: proxy only).")] = 0,
+    finetune_epochs: Annotated[int, Opt("--finetune-epochs", help="Fine-tuning epochs of a measured point.")] = 1,
+    train_images: Annotated[int, Opt("--train-images", help="Training images of the fine-tuning.")] = 1000,
+    test_images: Annotated[int, Opt("--test-images", help="Test images of a measured point.")] = 1000,
     export: Annotated[tuple[int, Path] | None, Opt("--export", help="POINT FILE: write trial POINT as a spec that map --spec replays.")] = None,
     fmt: Annotated[Format, Opt("--format", "-f", help="table or json.")] = Format.table,
 ) -> None:
@@ -139,9 +145,26 @@ def explore_command(
                 min_keep=min_keep, calibration_images=calibration_images,
                 proxy_images=proxy_images, seed=seed)
     spec = _spec(model, array, checkpoint, conventions_from(conventions, convention), opts)
+    if charts is not None:
+        from imcsim.studies.outputs import check_output_dir
+
+        check_output_dir(charts, "--charts")
     result = _run(spec, out, trials, time_budget, sampler, population, workers)
     rows = [{**r, "mix": ",".join(f"{k}:{v}" for k, v in sorted(r["families"].items()))}
             for r in result["front"]]
     title = (f"{model}: Pareto front of {result['trials']} trials under conventions "
              f"{spec.conventions.name} ({', '.join(spec.objectives)})")
-    emit(result, format_table(rows, FRONT_COLUMNS, title=title), fmt)
+    text = format_table(rows, FRONT_COLUMNS, title=title)
+    if measure:
+        from imcsim.studies.explore_measure import measure_front
+
+        result["measured"] = measure_front(spec, out, measure, finetune_epochs, train_images,
+                                           test_images)
+        text += "\n\n" + format_table(
+            result["measured"]["points"], MEASURED_COLUMNS,
+            title=f"proxy vs fine-tuned accuracy (Spearman {result['measured']['spearman']})")
+    if charts is not None:
+        from imcsim.studies.explore import open_study, write_charts
+
+        result["charts"] = [str(p) for p in write_charts(open_study(out), spec, charts)]
+    emit(result, text, fmt)

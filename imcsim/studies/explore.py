@@ -34,7 +34,8 @@ from imcsim.studies.explore_point import Workbench, rank_for_keep
 from imcsim.studies.explore_space import DIRECTIONS, ExploreSpec, LayerPlan, Point
 from imcsim.studies.outputs import check_output_dir
 
-__all__ = ["SAMPLERS", "evaluate_trial", "front", "open_study", "point_of", "run_explore"]
+__all__ = ["SAMPLERS", "evaluate_trial", "front", "open_study", "point_of", "run_explore",
+           "trial_records", "write_charts"]
 
 Progress = Callable[[str, int, int], None]
 SAMPLERS = ("nsga2", "tpe")
@@ -245,3 +246,35 @@ def front(study: optuna.Study, spec: ExploreSpec) -> list[dict[str, Any]]:
                      "families": Point.parse(t.user_attrs["point"]).family_counts,
                      "seed": t.user_attrs.get("seed", ""), "spec": t.user_attrs["point"]})
     return sorted(rows, key=lambda r: (r[spec.objectives[0]], r["trial"]))
+
+
+def trial_records(study: optuna.Study, spec: ExploreSpec) -> list[dict[str, Any]]:
+    """Every COMPLETE trial as a chart record (``imcsim.explore_plots``)."""
+    from imcsim.explore_plots import dominant_family
+
+    on_front = {t.number for t in study.best_trials}
+    return [{**t.user_attrs["metrics"], "trial": t.number, "on_front": t.number in on_front,
+             "family": dominant_family(Point.parse(t.user_attrs["point"]).family_counts),
+             "seed": t.user_attrs.get("seed", ""), "model": spec.model,
+             "array": t.user_attrs["point"]["array"], "conventions": spec.conventions.name}
+            for t in study.get_trials(deepcopy=False,
+                                      states=(optuna.trial.TrialState.COMPLETE,))]
+
+
+def write_charts(study: optuna.Study, spec: ExploreSpec, out_dir: str | Path,
+                 layer_maps: int = 5) -> list[Path]:
+    """The front charts (cycles and energy) and per-layer maps of up to ``layer_maps``
+    front points, as PNG files under ``out_dir``."""
+    from imcsim.plotting import render_charts
+
+    out = Path(out_dir)
+    paths = render_charts(trial_records(study, spec), out,
+                          ("explore_front", "explore_front_energy"))
+    rows = front(study, spec)
+    step = max(1, len(rows) // max(1, layer_maps))
+    for row in rows[::step][:layer_maps]:
+        made = render_charts([row["spec"]], out, ("explore_layers",))
+        target = out / f"explore_layers_{row['trial']}.png"
+        made[0].replace(target)
+        paths.append(target)
+    return paths

@@ -60,11 +60,31 @@ def _from_choices(spec: ExploreSpec, bench: Workbench, choices, groups: int) -> 
     return out
 
 
+COMPARE_KEEP = 0.5
+"""Kept fraction of the single-family reference points (``compare``'s default ``--keep``)."""
+
+
+def _single_families(spec: ExploreSpec, bench: Workbench) -> list[dict[str, Any]]:
+    """Every layer in one family at ``COMPARE_KEEP``: compare's single-family points."""
+    out = []
+    for family in spec.families:
+        if family == "dense":
+            continue
+        params = _global(spec, spec.groups[0])
+        for name in bench.names:
+            params[f"{name}:family"], params[f"{name}:keep"] = family, COMPARE_KEEP
+        out.append({**params, "_seed": f"compare:{family}@{COMPARE_KEEP:g}"})
+    return out
+
+
 def seed_params(spec: ExploreSpec, bench: Workbench) -> list[dict[str, Any]]:
-    """Trial parameters of the dense model and of every selector × kept fraction."""
+    """Trial parameters of the dense model, of every family alone at compare's kept
+    fraction (when ``spec.seeds`` is not empty), and of every selector × kept fraction."""
     conv = spec.conventions.model_copy(update={"r_mapper": spec.mappers[0]})
     chip = study_chip(conv.precision_of(spec.model), spec.arrays[0])
     found = [p for p in (_dense(spec, bench),) if p is not None]
+    if spec.seeds and spec.min_keep <= COMPARE_KEEP:
+        found += _single_families(spec, bench)
     excluded = [n for n, _ in bench.model.named_modules() if n and n not in bench.names]
     g = spec.groups[0]
     for selector in spec.seeds:
