@@ -121,3 +121,33 @@ def test_sigkill_mid_trial_then_the_same_command_resumes(tmp_path, capsys) -> No
     assert [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL] == [killed.number]
     keys = [json.dumps(t.params, sort_keys=True) for t in complete]
     assert len(set(keys)) == len(keys)  # no trial repeated
+
+
+def test_spearman_ranks_ties_and_too_few_points() -> None:
+    from imcsim.studies.explore_measure import spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2], [5, 6, 7]) == pytest.approx(0.8660254)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_seed_keep_gives_the_selector_rank_back() -> None:
+    from imcsim.studies.explore_point import rank_for_keep
+
+    shape = (64, 32, 3, 3)
+    for groups in (1, 2, 4):
+        for rank in (1, 5, 8):
+            keep = rank * (32 * 9 + groups * 64) / (64 * 32 * 9)
+            assert rank_for_keep(shape, groups, keep) == rank
+
+
+def test_front_chart_and_layer_map_render(explored, tmp_path) -> None:
+    from imcsim.studies.explore import open_study, write_charts
+    from imcsim.studies.explore_space import ExploreSpec
+
+    out, spec = explored
+    paths = write_charts(open_study(out), ExploreSpec.parse(spec), tmp_path, layer_maps=1)
+    names = sorted(p.name for p in paths)
+    assert names[:2] == ["explore_front.png", "explore_front_energy.png"]
+    assert names[2].startswith("explore_layers_") and all(p.stat().st_size > 0 for p in paths)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import Format, emit, split_list
+from imcsim.cli.common import Format, emit, on_interrupt, split_list
 from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
 from imcsim.conventions import IMCSIM
 from imcsim.errors import ConfigError
@@ -75,7 +75,8 @@ def _run(spec: Any, out: Path, trials: int, budget: float | None, sampler: str,
     for p in procs:
         p.start()
     try:
-        with _Bar() as bar:
+        with on_interrupt(lambda: f"finished trials are in {out}; rerun the same command "
+                                  "to continue"), _Bar() as bar:
             result = run_explore(spec, out, trials, time_budget_s=budget, sampler=sampler,
                                  population=population, progress=bar)
     finally:
@@ -118,7 +119,7 @@ def explore_command(
     min_keep: Annotated[float, Opt("--min-keep", help="Smallest kept fraction per layer.")] = 0.05,
     calibration_images: Annotated[int, Opt("--calibration-images", help="Images fitting factors and batch norm.")] = 64,
     proxy_images: Annotated[int, Opt("--proxy-images", help="Held-out images of the accuracy proxy.")] = 256,
-    sampler: Annotated[str, Opt("--sampler", help="nsga2 or tpe (Optuna multi-objective).")] = "nsga2",
+    sampler: Annotated[str, Opt("--sampler", help="nsga2, tpe or random (Optuna).")] = "nsga2",
     population: Annotated[int, Opt("--population", help="NSGA-II population size.")] = 16,
     workers: Annotated[int, Opt("--workers", help="Worker processes sharing the journal.")] = 1,
     seed: Annotated[int, Opt("--seed", help="Seed of images and sampler.")] = 0,

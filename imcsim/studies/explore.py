@@ -38,7 +38,7 @@ __all__ = ["SAMPLERS", "evaluate_trial", "front", "open_study", "point_of", "run
            "trial_records", "write_charts"]
 
 Progress = Callable[[str, int, int], None]
-SAMPLERS = ("nsga2", "tpe")
+SAMPLERS = ("nsga2", "tpe", "random")
 JOURNAL = "journal.log"
 TRIALS_LOG = "trials.jsonl"
 """One line per finished trial (its objectives), for people and for the interrupt tests."""
@@ -87,6 +87,8 @@ def _sampler(name: str, seed: int, population: int) -> optuna.samplers.BaseSampl
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
     raise ConfigError(f"--sampler {name!r} unknown (known: {', '.join(SAMPLERS)})")
 
 
