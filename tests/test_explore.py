@@ -151,3 +151,15 @@ def test_front_chart_and_layer_map_render(explored, tmp_path) -> None:
     names = sorted(p.name for p in paths)
     assert names[:2] == ["explore_front.png", "explore_front_energy.png"]
     assert names[2].startswith("explore_layers_") and all(p.stat().st_size > 0 for p in paths)
+
+
+def test_measure_front_points_is_resumable(explored) -> None:
+    from imcsim.studies.explore_measure import MEASURED, measure_front
+    from imcsim.studies.explore_space import ExploreSpec
+
+    out, spec = explored
+    first = measure_front(ExploreSpec.parse(spec), out, 2, epochs=0, test_images=16)
+    assert len(first["points"]) == min(2, len(json.loads((out / MEASURED).read_text())))
+    assert all(0 <= p["accuracy"] <= 1 for p in first["points"])
+    again = measure_front(ExploreSpec.parse(spec), out, 2, epochs=0, test_images=16)
+    assert again["points"] == first["points"]

@@ -4,7 +4,7 @@ next to their proxy, and how well the proxy ranks them.
 The k points are spread evenly along the front (sorted by its first objective).  Each is
 rebuilt from its spec, fine-tuned with the project's resumable training
 (``studies.train.finetune``, state in ``DIR/measured/<trial>.state``) on ``train_images``
-training images, and its top-1 accuracy measured on ``test_images`` seeded test images
+seeded random training images, and its top-1 accuracy measured on ``test_images`` seeded test images
 (float weights: the crossbar evaluation of ``imcsim accuracy`` replays the exported spec).
 Finished points are kept in ``DIR/measured.json`` (rerun to continue).  The agreement of
 proxy and measurement is Spearman's rank correlation (ties share their mean rank).
@@ -24,7 +24,7 @@ from imcsim.studies.explore_point import Workbench
 from imcsim.studies.explore_space import ExploreSpec, Point
 from imcsim.studies.train import TrainConfig, evaluate, finetune
 
-__all__ = ["measure_front", "spearman"]
+__all__ = ["MEASURED", "measure_front", "spearman"]
 
 MEASURED = "measured.json"
 
@@ -65,10 +65,11 @@ def _measure_one(bench: Workbench, point: Point, root: Path, trial: int, epochs:
                  train_images: int, test: tuple[torch.Tensor, torch.Tensor]) -> float:
     model = bench.compress(point)
     if epochs:
-        data = bench.data
-        n = min(train_images, len(data.train_images))
+        data = bench.data  # a seeded random subset: the splits are sorted by class
+        pick = torch.randperm(len(data.train_images),
+                              generator=torch.Generator().manual_seed(point.seed))[:train_images]
         (root / "measured").mkdir(exist_ok=True)
-        finetune(model, data.train_images[:n], data.train_labels[:n],
+        finetune(model, data.train_images[pick], data.train_labels[pick],
                  TrainConfig(epochs=epochs, lr=0.01, warmup_steps=0, seed=point.seed),
                  state_path=root / "measured" / f"{trial}.state")
     return evaluate(model, *test)

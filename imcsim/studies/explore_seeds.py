@@ -65,25 +65,26 @@ COMPARE_KEEP = 0.5
 
 
 def _single_families(spec: ExploreSpec, bench: Workbench) -> list[dict[str, Any]]:
-    """Every layer in one family at ``COMPARE_KEEP``: compare's single-family points."""
+    """Every layer in one family at ``COMPARE_KEEP`` and at each of ``seed_keeps``:
+    compare's single-family points (``compare --keep K``)."""
     out = []
+    keeps = dict.fromkeys(k for k in (COMPARE_KEEP, *spec.seed_keeps) if k >= spec.min_keep)
     for family in spec.families:
-        if family == "dense":
-            continue
-        params = _global(spec, spec.groups[0])
-        for name in bench.names:
-            params[f"{name}:family"], params[f"{name}:keep"] = family, COMPARE_KEEP
-        out.append({**params, "_seed": f"compare:{family}@{COMPARE_KEEP:g}"})
+        for keep in keeps if family != "dense" else ():
+            params = _global(spec, spec.groups[0])
+            for name in bench.names:
+                params[f"{name}:family"], params[f"{name}:keep"] = family, keep
+            out.append({**params, "_seed": f"compare:{family}@{keep:g}"})
     return out
 
 
 def seed_params(spec: ExploreSpec, bench: Workbench) -> list[dict[str, Any]]:
     """Trial parameters of the dense model, of every family alone at compare's kept
-    fraction (when ``spec.seeds`` is not empty), and of every selector × kept fraction."""
+    fractions (when ``spec.seeds`` is not empty), and of every selector × kept fraction."""
     conv = spec.conventions.model_copy(update={"r_mapper": spec.mappers[0]})
     chip = study_chip(conv.precision_of(spec.model), spec.arrays[0])
     found = [p for p in (_dense(spec, bench),) if p is not None]
-    if spec.seeds and spec.min_keep <= COMPARE_KEEP:
+    if spec.seeds:
         found += _single_families(spec, bench)
     excluded = [n for n, _ in bench.model.named_modules() if n and n not in bench.names]
     g = spec.groups[0]
