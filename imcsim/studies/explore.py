@@ -211,6 +211,7 @@ def run_explore(spec: ExploreSpec, out: str | Path, trials: int, *,
 
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1 (got {trials})")
+    _sampler(sampler, spec.seed, population)  # an unknown name fails before any work
     root = check_output_dir(out, "--out")
     start = time.monotonic()
     bench = Workbench.build(spec, spec.proxy_images, spec.conventions.dense_layers)
