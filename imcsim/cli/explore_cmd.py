@@ -84,6 +84,12 @@ def _run(spec: Any, out: Path, trials: int, budget: float | None, sampler: str,
             p.join()
     if any(p.exitcode for p in procs):
         raise ConfigError(f"an explore worker failed (exit codes {[p.exitcode for p in procs]})")
+    if procs:  # the other workers' last trials
+        from imcsim.studies.explore import front, open_study
+
+        study = open_study(out)
+        done = [t for t in study.trials if t.state.name == "COMPLETE"]
+        result = {"front": front(study, spec), "trials": len(done)}
     return result
 
 

@@ -10,8 +10,8 @@ The journal is Optuna's ``JournalStorage`` on a file in ``DIR`` (file-locked app
 for several worker processes on one machine).  A worker records its process id on every
 trial it runs; a trial still RUNNING whose process is gone (a killed run) is marked FAIL and
 its parameters are enqueued again, once, under a lock: no trial is lost, none repeated.
-``--trials N`` counts COMPLETE trials of the whole journal, so rerunning the same command
-continues it; the sampler's seed is the spec's plus the trials already in the journal (a
+``--trials N`` counts COMPLETE trials of the whole journal (a worker starts no trial while
+the COMPLETE and RUNNING ones reach N), so rerunning the same command continues it; the sampler's seed is the spec's plus the trials already in the journal (a
 resumed run does not redraw the first run's points).
 """
 
@@ -196,8 +196,11 @@ def _objective(spec: ExploreSpec, bench: Workbench, root: Path, snap: _Snapper |
     return run
 
 
-def _complete(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+def _complete(study: optuna.Study, running: bool = False) -> int:
+    """COMPLETE trials (and, with ``running``, those other workers are running now)."""
+    states = (optuna.trial.TrialState.COMPLETE,
+              *((optuna.trial.TrialState.RUNNING,) if running else ()))
+    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def run_explore(spec: ExploreSpec, out: str | Path, trials: int, *,
@@ -226,7 +229,7 @@ def run_explore(spec: ExploreSpec, out: str | Path, trials: int, *,
             study.set_user_attr("seeded", True)
     study.sampler = _sampler(sampler, spec.seed + len(study.trials) + 7919 * worker, population)
     objective = _objective(spec, bench, root, snap)
-    while (done := _complete(study)) < trials:
+    while (done := _complete(study)) < trials and _complete(study, running=True) < trials:
         if progress is not None:
             progress("trials", done, trials)
         if time_budget_s is not None and time.monotonic() - start > time_budget_s:
