@@ -72,6 +72,14 @@ def test_paper_conventions_reach_budgets_below_dense_on_wrn16_4() -> None:
     assert found == {"imcsim": (16_769, 16_705), "paper": (9_729, 2_945)}
     budget = 9_000  # below both dense counts
     assert found["paper"][1] <= budget < found["imcsim"][1]
+    # rank-search --conventions paper hands exactly these settings to search_ranks
+    from imcsim.studies.rank_search import RankSearchSpec
+
+    settings = RankSearchSpec(chip=chip, conventions=PAPER).settings(model)
+    assert settings["cycle_count"] == "critical-path" and settings["mapper"] == PAPER.mapper()
+    assert set(settings["exclude"]) == set(dense_layer_names(model, "stem-1x1-fc"))
+    assert RankSearchSpec(chip=chip).settings(model) == {"mapper": "sdk", "snap": False,
+                                                          "exclude": ()}
 
 
 @pytest.mark.parametrize("args, message", [
