@@ -4,7 +4,8 @@ Each selector of ``ExploreSpec.seeds`` (``nn.compress.selectors``: energy, ALDS,
 HALOC, BO) picks ranks for every searched layer at each kept fraction of
 ``seed_keeps`` on the first array and mapper, under the exploration's conventions; its
 choice becomes trial parameters (family low-rank / group low-rank / dense, and the kept
-fraction the chosen rank keeps, so ``rank_for_keep`` gives the rank back).  The dense
+fraction the chosen rank keeps, so ``rank_for_keep`` gives the rank back; a layer below
+the space's ``min_keep`` is raised to it).  The dense
 model is always the first seed.  Identical seeds are enqueued once.
 """
 
@@ -54,8 +55,9 @@ def _from_choices(spec: ExploreSpec, bench: Workbench, choices, groups: int) -> 
         else:
             family = "low-rank" if c.groups == 1 else "group-low-rank"
             keep = c.rank * (c_in * kh * kw + c.groups * c_out) / (c_out * c_in * kh * kw)
-        if family not in spec.families or keep < spec.min_keep or keep > 1:
+        if family not in spec.families or keep > 1:
             return None
+        keep = max(keep, spec.min_keep)  # a rank below the space's floor is raised to it
         out[f"{c.name}:family"], out[f"{c.name}:keep"] = family, keep
     return out
 
