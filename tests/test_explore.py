@@ -163,3 +163,21 @@ def test_measure_front_points_is_resumable(explored) -> None:
     assert all(0 <= p["accuracy"] <= 1 for p in first["points"])
     again = measure_front(ExploreSpec.parse(spec), out, 2, epochs=0, test_images=16)
     assert again["points"] == first["points"]
+
+
+def test_selector_seeds_become_the_first_trials() -> None:
+    """Dense, compare's single-family point and the energy rule's choice at half the weights
+    are the seeds, in that order, and the selector's seed names a low-rank point."""
+    from imcsim.studies.explore import point_of
+    from imcsim.studies.explore_point import Workbench
+    from imcsim.studies.explore_seeds import seed_params
+    from imcsim.studies.explore_space import ExploreSpec
+
+    spec = ExploreSpec(families=("dense", "low-rank"), seeds=("energy",), seed_keeps=(0.5,),
+                       calibration_images=8, proxy_images=8, min_keep=0.01)
+    bench = Workbench.build(spec, 8, "none")
+    seeds = seed_params(spec, bench)
+    assert [s["_seed"] for s in seeds] == ["dense", "compare:low-rank@0.5", "energy@keep0.5"]
+    point = point_of(spec, bench, {k: v for k, v in seeds[2].items() if k != "_seed"})
+    assert all(p.family in ("dense", "low-rank") for p in point.layers.values())
+    assert any(p.family == "low-rank" and p.rank for p in point.layers.values())
