@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter
 from imcsim.cost_charts import plot_cost_breakdown
 from imcsim.drawing import plot_placement, plot_placements
 from imcsim.errors import ConfigError
+from imcsim.explore_plots import plot_explore_front, plot_explore_layers
 from imcsim.placement_view import layer_tiles
 from imcsim.report import NetworkReport, Record
 
@@ -34,10 +35,12 @@ __all__ = [
 ]
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
-                "cost_breakdown", "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
+                "cost_breakdown", "compression", "pareto", "placement", "tradeoff", "tradeoff_energy",
+                "explore_front", "explore_front_energy", "explore_layers"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
 ``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
-date2025 study's points; every other name is rendered from records by ``render_charts``)."""
+date2025 study's points; ``explore_*``: an exploration's trials and one point's layers,
+``imcsim.explore_plots``; every other name is rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -370,6 +373,8 @@ def render_charts(
     parts = [r for r in costed if r.get("area_parts_um2")]
     accurate = [r for r in records if r.get("accuracy") is not None]
     families = [r for r in accurate if r.get("family")]
+    explored = [r for r in records if "accuracy_proxy" in r]
+    points = [r for r in records if "layers" in r and "conventions" in r]
     plans = {
         "utilization": (plot_utilization, records),
         "speedup": (plot_speedup, records),
@@ -381,6 +386,9 @@ def render_charts(
         "pareto": (plot_pareto, accurate),
         "tradeoff": (plot_tradeoff, families),
         "tradeoff_energy": (lambda d: plot_tradeoff(d, x="energy_pj"), families),
+        "explore_front": (plot_explore_front, explored),
+        "explore_front_energy": (lambda d: plot_explore_front(d, x="energy_pj"), explored),
+        "explore_layers": (lambda d: plot_explore_layers(d[0]), points),
     }
     return [
         _save(plot(data), out / f"{name}.png")

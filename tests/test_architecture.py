@@ -105,7 +105,7 @@ def import_graph(root: Path) -> dict[str, dict[str, int]]:
             if target in paths and target != name:
                 edges.setdefault(target, line)
         graph[name] = edges
-    for name, edges in graph.items():  # a package import is implied by its submodules'
+    for edges in graph.values():  # a package import is implied by its submodules'
         for target in [t for t in edges if any(s.startswith(t + ".") for s in edges)]:
             del edges[target]
     return graph

@@ -9,8 +9,8 @@ import typer
 
 from imcsim.cli import app
 from imcsim.cli.common import InputShapeOpt, input_shape, warn_unmapped
-from imcsim.zoo.workloads import load_workload
 from imcsim.tables import format_layer_table
+from imcsim.zoo.workloads import load_workload
 
 __all__ = ["export_layers_command"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,10 +24,12 @@ from imcsim.cli.common import (
     split_list,
     warn_unmapped,
 )
+from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
+from imcsim.conventions import Conventions
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
-from imcsim.mappers import DENSE_MAPPERS, get_mapper
+from imcsim.mappers import DENSE_MAPPERS, Mapper, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.nodescale import rescale_chip
@@ -36,9 +39,10 @@ from imcsim.zoo.workloads import load_workload
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
 MapperOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, vw-sdk)."
+        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, "
+        "vw-sdk; default vw-sdk, or the --conventions' mapper)."
     ),
 ]
 
@@ -76,7 +80,7 @@ def map_command(
     model: ModelOpt = None,
     layers: LayersOpt = None,
     array: ArrayOpt = None,
-    mapper: MapperOpt = "vw-sdk",
+    mapper: MapperOpt = None,
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
@@ -87,14 +91,19 @@ def map_command(
     matmul: MatmulOpt = None,
     node: NodeOpt = None,
     supply: SupplyOpt = None,
+    conventions: ConventionsOpt = None,
+    convention: ConventionOpt = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="A point written by 'explore --export': map its compressed model exactly as explore counted it.")] = None,
 ) -> None:
-    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
+    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer.  With
+    --conventions, one mapper counts as they say: factor pairs with R's mapper and L's
+    schedule, pruned layers with row skipping, dense layers with R's mapper."""
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
-    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
-    mappers = [get_mapper(n) for n in names]
+    if spec is not None:
+        _map_point(spec, fmt, (model, layers, array, mapper, chip, conventions, convention, cost))
+        return
+    mappers = _mappers(mapper, conventions_from(conventions, convention))
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
@@ -123,6 +132,34 @@ def map_command(
         "unmapped": list(work.unmapped),
     }
     emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
+
+
+def _map_point(path: Path, fmt: Format, others: tuple) -> None:
+    from imcsim.studies.explore_point import replay
+    from imcsim.studies.explore_space import read_point
+
+    if any(x for x in others):
+        raise ConfigError("--spec carries the model, array, chip, conventions and cost; "
+                          "give none of --model/--layers/--array/--mapper/--chip/--conventions/--cost")
+    point = read_point(path)
+    report = replay(point)
+    total = {**report.total(), "cycles_counted": point.conventions.count(
+        report.cycles, report.latency_cycles)}
+    table = format_table(report.rows(), TABLE_COLUMNS + COST_COLUMNS, report.total(),
+                         title=f"{report.title} (conventions {point.conventions.name})")
+    emit({**report.to_dict(), "total": total}, table, fmt, report.to_csv())
+
+
+def _mappers(mapper: str | None, conv: Conventions | None) -> list[Mapper]:
+    if conv is not None:
+        if mapper is not None:
+            raise ConfigError("give --mapper or --conventions, not both")
+        return [conv.mapper()]
+    mapper = mapper or "vw-sdk"
+    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
+    return [get_mapper(n) for n in names]
 
 
 def comparison_table(reports: list) -> str:

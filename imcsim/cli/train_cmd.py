@@ -83,9 +83,9 @@ def train_command(
 
     With --workers N the run is data-parallel on N CPU processes (or on torchrun's), the
     gradients exchanged as --grad-compression says; the output counts the bytes."""
-    from imcsim.zoo.models import get_spec
     from imcsim.studies.outputs import check_output_file, exclusive
     from imcsim.train.loop import TrainConfig
+    from imcsim.zoo.models import get_spec
 
     name = _dataset_name(dataset, data_dir)
     config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
@@ -147,9 +147,9 @@ def _parallel_record(result, grad_compression: str, grad_rank: int) -> dict:
 def _train(model: str, name: str, data_dir: Path | None, config, train_images: int | None,
            out: Path, state: Path, parallel) -> dict | None:
     """Load data, train (resumably), evaluate, write the checkpoint; then drop the state."""
-    from imcsim.zoo.models import build_model
     from imcsim.train.loop import evaluate, train
     from imcsim.zoo.checkpoints import load_data, round_to_half, save_checkpoint
+    from imcsim.zoo.models import build_model
 
     data = load_data(model, name, data_dir)
     net = build_model(model, num_classes=data.num_classes, seed=config.seed)

@@ -89,9 +89,9 @@ def base_model(model: str, spec: Date2025Spec, out: Path, progress: Progress | N
     """The trained base model: shipped weights, else ``out/base/<model>-<dataset>.pt``
     (trained here with ``base_epochs``, resumably, when missing); the second item names
     the weights and ends with their content digest in brackets."""
-    from imcsim.zoo.models import build_model
     from imcsim.train.loop import TrainConfig, evaluate, train
     from imcsim.zoo.checkpoints import checkpoint_path, load_checkpoint, load_data, save_checkpoint
+    from imcsim.zoo.models import build_model
 
     shipped = checkpoint_path(model)
     if spec.dataset == "mnist5k" and shipped.exists():

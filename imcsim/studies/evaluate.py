@@ -12,8 +12,8 @@ from imcsim.hardware import ChipConfig, build_chip, load_chip
 from imcsim.mappers import MapperOptions
 from imcsim.network import map_network
 from imcsim.studies.results import digest
-from imcsim.zoo.workloads import Workload, load_workload
 from imcsim.tables import parse_layer_table
+from imcsim.zoo.workloads import Workload, load_workload
 
 if TYPE_CHECKING:
     from imcsim.studies.accuracy import Prepared

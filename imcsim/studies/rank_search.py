@@ -30,9 +30,11 @@ from pydantic import Field
 from torch import nn
 
 from imcsim._config import StrictModel
+from imcsim.conventions import Conventions
 from imcsim.errors import ConfigError, ImcsimWarning
 from imcsim.hardware import ChipConfig
 from imcsim.nn.compress.calibration import capture_input_stats
+from imcsim.nn.compress.exclusions import dense_layer_names
 from imcsim.nn.compress.hwcost import Budget
 from imcsim.nn.compress.lowrank import targets
 from imcsim.nn.compress.modules import Split
@@ -88,6 +90,19 @@ class RankSearchSpec(StrictModel):
     checkpoint: Path | None = None
     dataset: str = "mnist5k"
     data_dir: Path | None = None
+    conventions: Conventions | None = None
+    """Counting conventions (``imcsim.conventions``): R's mapper and L's schedule replace
+    ``mapper``, their cycle count is the budget's, their snapping and dense layers add to
+    ``snap`` and ``exclude``."""
+
+    def settings(self, model: nn.Module) -> dict[str, Any]:
+        """``search_ranks`` keywords: mapper, snap, excluded layers, cycle count."""
+        conv = self.conventions
+        if conv is None:
+            return {"mapper": self.mapper, "snap": self.snap, "exclude": self.exclude}
+        dense = tuple(n for n in dense_layer_names(model, conv.dense_layers) if n not in self.exclude)
+        return {"mapper": conv.mapper(), "snap": self.snap or conv.snap,
+                "exclude": self.exclude + dense, "cycle_count": conv.cycles}
 
 
 @dataclass(frozen=True)
@@ -222,9 +237,9 @@ def _search(model: nn.Module, images: dict[str, torch.Tensor], spec: RankSearchS
     stats = _statistics(model, images, spec, cache)
     result = search_ranks(
         model, images["cal"], spec.chip, labels=images["cal_labels"], heldout=images["held"],
-        mapper=spec.mapper, factorization=spec.factorization, selector=spec.selector,
-        budget=spec.budget, keep=spec.keep, groups=spec.groups, split=spec.split, snap=spec.snap,
-        exclude=spec.exclude, config=search, progress=progress,
+        factorization=spec.factorization, selector=spec.selector,
+        budget=spec.budget, keep=spec.keep, groups=spec.groups, split=spec.split,
+        config=search, progress=progress, **spec.settings(model),
         selection=None if saved is None else [Option(**o) for o in saved],
         stats=None if stats is None else stats[0], heldout_stats=None if stats is None else stats[1],
     )
