@@ -115,6 +115,10 @@ class LayerShape(StrictModel):
     """PyTorch geometry of a ``conv_transpose2d`` layer."""
     cell: RnnCell | None = None
     """Cell type of an ``rnn`` layer."""
+    experts: int = Field(default=1, gt=0, le=MAX_CHANNELS)
+    """Weight matrices of this shape stored (a routed mixture-of-experts layer: every
+    expert on the arrays), of which each position uses one: ``macs`` are executed (the
+    routed positions), ``stored_params`` all experts (``imcsim.nn.capture``)."""
 
     @field_validator("kernel_size", "input_size", "stride", "dilation", mode="before")
     @classmethod
@@ -308,6 +312,11 @@ class LayerShape(StrictModel):
     def params(self) -> int:
         """Weights (bias excluded: it is added digitally)."""
         return self.out_channels * self.reduction_size
+
+    @property
+    def stored_params(self) -> int:
+        """Weights on the arrays: every expert of a routed layer."""
+        return self.nonzero_params * self.experts
 
     @property
     def output_positions(self) -> int:

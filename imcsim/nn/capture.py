@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
@@ -46,6 +47,15 @@ PRODUCTS = {
     aten.baddbmm.default: (1, 2),
 }
 """Matrix products and the argument positions of their two factors."""
+GROUPED_MM = getattr(aten, "_grouped_mm", None) and aten._grouped_mm.default
+"""Routed expert products (transformers' ``grouped_mm`` experts, e.g. Mixtral)."""
+DIGITAL_OPS = {
+    aten.embedding.default: "embedding", aten._softmax.default: "softmax",
+    aten.cos.default: "rotary", aten.sin.default: "rotary",
+}
+"""Operations that are digital work, not products: table lookups, softmax, and the
+cos/sin tables of rotary position embeddings.  Normalisations are counted per module
+(``_Scope``: the output elements of every module whose class name holds ``Norm``)."""
 
 
 @contextlib.contextmanager
@@ -104,6 +114,8 @@ class Recorder(TorchDispatchMode):
         self.owner = owner
         self.keep = keep_activations
         self.products: list[Product] = []
+        self.digital: list[tuple[str, str, int, str | None]] = []
+        """``(kind, owner, elements, table)`` of every digital operation seen."""
 
     def mark_inputs(self, inputs: Any) -> None:
         for t in _tensors(inputs):
@@ -127,6 +139,10 @@ class Recorder(TorchDispatchMode):
             self._product(func, args)
         elif func is aten.convolution.default:
             self._convolution(args)
+        elif func is GROUPED_MM:
+            self._grouped(args)
+        elif func in DIGITAL_OPS:
+            self._digital(func, args, out)
         return out
 
     def _origin(self, inputs: list[torch.Tensor]) -> str | None:
@@ -159,6 +175,31 @@ class Recorder(TorchDispatchMode):
         owner, module = self.owner()
         self.products.append(Product("bmm" if batched else "mm", owner, module, name,
                                      g * n * k * m, geometry, act, weight))
+
+    def _grouped(self, args: tuple) -> None:
+        """``_grouped_mm(x, w, offs)``: the routed rows of ``x`` (tokens × top-k) each meet
+        one expert's (in, out) slice of ``w`` (experts, in, out) — a mixture of experts."""
+        x, w = args[0], args[1]
+        if w.dim() != 3 or x.dim() != 2 or x in self.tainted and w in self.tainted:
+            return self._product(aten.mm.default, (x, w[0]))  # pragma: no cover - other uses
+        n, k, m = x.shape[0], w.shape[1], w.shape[2]
+        owner, module = self.owner()
+        geometry = {"groups": 1, "rows": n, "reduction": k, "cols": m, "side": 1,
+                    "shared": True, "experts": w.shape[0]}
+        self.products.append(Product("mm", owner, module, self._role(w), n * k * m, geometry,
+                                     x if self.keep else None, w[0].transpose(0, 1)))
+
+    def _digital(self, func, args: tuple, out: Any) -> None:  # noqa: ANN001
+        """Element counts of the operations a digital unit does (embedding lookups, norms,
+        softmax), keyed by kind."""
+        kind = DIGITAL_OPS[func]
+        if kind == "embedding":
+            if args[0] in self.tainted:  # a table computed from the input is no lookup
+                return
+            self.digital.append(("embedding", self.owner()[0], _tensors(out)[0].numel(),
+                                 self.source.get(args[0], "?")))
+            return
+        self.digital.append((kind, self.owner()[0], _tensors(out)[0].numel(), None))
 
     def _convolution(self, args: tuple) -> None:
         x, w = args[0], args[1]
@@ -196,10 +237,11 @@ def _conv_out(size, kernel, stride, padding, dilation) -> tuple[int, ...]:  # no
 
 
 def _shared(t: torch.Tensor) -> bool:
-    """One matrix broadcast over the batch of a ``bmm`` (expanded, or identical copies)."""
+    """One matrix broadcast over the batch of a ``bmm`` (expanded, or identical copies;
+    a fake tensor has no values to compare, so only an expanded one counts)."""
     if t.shape[0] == 1 or t.stride(0) == 0:
         return True
-    return bool((t == t[:1]).all())
+    return not is_fake(t) and bool((t == t[:1]).all())
 
 
 class _Scope:
@@ -208,6 +250,7 @@ class _Scope:
     def __init__(self, model: nn.Module) -> None:
         self.stack: list[tuple[str, nn.Module]] = []
         self.handles = []
+        self.norms: list[tuple[str, str, int, None]] = []
         for name, module in model.named_modules():
             self.handles.append(module.register_forward_pre_hook(self._enter(name)))
             self.handles.append(module.register_forward_hook(self._leave, always_call=True))
@@ -219,9 +262,12 @@ class _Scope:
             self.ran.setdefault(name, module)
         return hook
 
-    def _leave(self, _module: nn.Module, _args: object, _out: object) -> None:
+    def _leave(self, module: nn.Module, _args: object, out: object) -> None:
         if self.stack:
-            self.stack.pop()
+            name = self.stack.pop()[0]
+            outputs = _tensors(out)
+            if "Norm" in type(module).__name__ and outputs:
+                self.norms.append(("norm", name, outputs[0].numel(), None))
 
     def current(self) -> tuple[str, nn.Module | None]:
         return self.stack[-1] if self.stack else ("", None)
@@ -247,6 +293,8 @@ class Capture:
     ran: dict[str, nn.Module]
     reference_macs: int
     """MACs of the same pass counted by ``torch.utils.flop_counter.FlopCounterMode`` (flops / 2)."""
+    digital: tuple[tuple[str, str, int, str | None], ...] = ()
+    """``(kind, owner, elements, table)`` of the digital operations (``Recorder.digital``)."""
 
 
 def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False) -> Capture:
@@ -267,7 +315,8 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
     finally:
         model.train(was_training)
         scope.remove()
-    return Capture(tuple(recorder.products), dict(scope.ran), counter.get_total_flops() // 2)
+    return Capture(tuple(recorder.products), dict(scope.ran), counter.get_total_flops() // 2,
+                   tuple(recorder.digital + scope.norms))
 
 
 def _call(model: nn.Module, inputs: Any) -> Any:
