@@ -52,6 +52,7 @@ GROUPED_MM = getattr(aten, "_grouped_mm", None) and aten._grouped_mm.default
 DIGITAL_OPS = {
     aten.embedding.default: "embedding", aten._softmax.default: "softmax",
     aten.cos.default: "rotary", aten.sin.default: "rotary",
+    **({aten._safe_softmax.default: "softmax"} if hasattr(aten, "_safe_softmax") else {}),
 }
 """Operations that are digital work, not products: table lookups, softmax, and the
 cos/sin tables of rotary position embeddings.  Normalisations are counted per module
@@ -309,7 +310,7 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
     try:
         model.eval()
         recorder.mark_inputs(inputs)
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS)
         with torch.no_grad(), reference_kernels(), counter, recorder:
             _call(model, inputs)
     finally:
@@ -317,6 +318,15 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
         scope.remove()
     return Capture(tuple(recorder.products), dict(scope.ran), counter.get_total_flops() // 2,
                    tuple(recorder.digital + scope.norms))
+
+
+def _grouped_mm_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001, ANN003
+    """Flops of ``_grouped_mm`` for the flop counter, which has no formula for it: every
+    routed row meets one (in, out) expert slice, 2·rows·in·out."""
+    return 2 * x_shape[0] * w_shape[-2] * w_shape[-1]
+
+
+_EXTRA_FLOPS = {GROUPED_MM: _grouped_mm_flops} if GROUPED_MM is not None else {}
 
 
 def _call(model: nn.Module, inputs: Any) -> Any:

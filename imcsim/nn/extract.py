@@ -99,6 +99,8 @@ class Extraction:
     coverage: Coverage | None = None
     batch: int = 1
     """Examples in the example input (its dimension 0); layers describe one example."""
+    digital: tuple[tuple[str, str, int, str | None], ...] = ()
+    """Digital operations of the pass (``imcsim.nn.capture.Capture.digital``), whole batch."""
 
     @property
     def matmul_layers(self) -> tuple[LayerShape, ...]:
@@ -215,7 +217,7 @@ def _extract(
         unmapped=tuple(f"{n}: {r}" + (f" ({m:,} MACs)" if m else "") for n, r, m in unmapped),
         coverage=Coverage(capture.reference_macs, builder.weight_macs, builder.matmul_macs,
                           unmapped_macs),
-        batch=batch,
+        batch=batch, digital=capture.digital,
     )
     return extraction, builder.sources
 

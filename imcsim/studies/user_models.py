@@ -91,12 +91,23 @@ def _hf_config(transformers: Any, name: str) -> Any:
         ) from None
 
 
+def _auto_class(transformers: Any, config: Any) -> Any:
+    """A decoder-only language model (Llama, GPT-2, Mixtral: a causal LM and no masked
+    LM) is built with its LM head; every other model as its base ``AutoModel``."""
+    from transformers.models.auto import modeling_auto as auto
+
+    kind = getattr(config, "model_type", "")
+    causal = kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    return transformers.AutoModelForCausalLM if causal and kind not in \
+        auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES else transformers.AutoModel
+
+
 def _transformers(name: str, shape: tuple[int, ...] | None) -> UserModel:
     transformers = _zoo_import("transformers")
     config = _hf_config(transformers, name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = transformers.AutoModel.from_config(config)
+        model = _auto_class(transformers, config).from_config(config)
     if getattr(model, "main_input_name", "input_ids") == "pixel_values":
         size = getattr(config, "image_size", 224)
         example = _seeded_randn(shape or (1, getattr(config, "num_channels", 3), size, size))
