@@ -122,8 +122,7 @@ class NetworkReport:
             row = m.summary()
             row["speedup"] = base / m.latency_cycles if m.latency_cycles else None  # fully overlapped
             row["weights_stored"] = m.layer.stored_params
-            if m.layer.experts > 1:
-                row["experts"] = m.layer.experts
+            row["experts"] = m.layer.experts
             for stage in (self.costs, self.sims):
                 if stage is not None:
                     row.update(stage[i].row())

@@ -12,6 +12,10 @@ Attention MACs: ``full`` counts QKᵀ and A·V as full products (as
 query *i* of *n* meeting *i* keys: n(n+1)/2 of n² per head.  A decode step (one query
 over every cached key and its own) is the same under both.
 
+With ``--schedule pipelined`` (each layer on its own arrays) the step's array time is
+one token's latency plus one slowest layer per further token, so batching raises
+``tokens_per_s``; under the sequential schedule array time grows with the batch.
+
 ``array_busy``: the fraction of the arrays' cycles spent computing when each layer has
 its own arrays and the tokens of a step flow through the layers as a pipeline:
 Σ tiles·cycles / (Σ tiles × (Σ per-token cycles + (tokens − 1) × slowest per-token
@@ -77,6 +81,16 @@ def _per(value: float, tokens: int) -> float:
     return value // tokens if isinstance(value, int) and value % tokens == 0 else value / tokens
 
 
+def _compute_ns(total: dict[str, Any], tokens: int) -> float | None:
+    """Array time of a step: the cost model's latency (sequential schedule), or under the
+    pipelined schedule the first token's latency plus one slowest layer per further
+    token (costs are linear in a layer's positions, so one token's are the step's / tokens)."""
+    latency = total.get("latency_ns")
+    if latency is None or total.get("schedule") != "pipelined":
+        return latency
+    return (latency + (tokens - 1) * total["interval_ns"]) / tokens
+
+
 def _kv_bytes(elements: int | None, bits: int) -> float | None:
     return None if elements is None else elements * bits / 8
 
@@ -99,7 +113,8 @@ def token_totals(report: NetworkReport, facts: dict[str, Any],
     if not tokens:
         return total
     total["array_busy"] = array_busy(report, tokens)
-    latency = [total.get(k) for k in ("latency_ns", "matmul_latency_ns", "reload_latency_ns")]
+    latency = [_compute_ns(total, tokens), total.get("matmul_latency_ns"),
+               total.get("reload_latency_ns")]
     energy = [total.get(k) for k in ("energy_pj", "matmul_energy_pj", "reload_energy_pj")]
     if latency[0] is not None:
         step = sum(v for v in latency if v is not None)

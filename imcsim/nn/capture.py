@@ -326,7 +326,7 @@ def _grouped_mm_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
     return 2 * x_shape[0] * w_shape[-2] * w_shape[-1]
 
 
-_EXTRA_FLOPS = {GROUPED_MM: _grouped_mm_flops} if GROUPED_MM is not None else {}
+_EXTRA_FLOPS = {aten._grouped_mm: _grouped_mm_flops} if GROUPED_MM is not None else {}
 
 
 def _call(model: nn.Module, inputs: Any) -> Any:

@@ -16,21 +16,49 @@ transformers' grouped-matmul experts (Mixtral) only run in bfloat16 on CPU.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode, is_fake
 
-__all__ = ["is_fake", "shape_only"]
+__all__ = ["INIT_FUNCTIONS", "is_fake", "shape_only"]
+
+
+INIT_FUNCTIONS = (
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "orthogonal_", "sparse_",
+)
+"""``torch.nn.init`` functions that skip fake tensors inside ``shape_only``: a fake
+tensor has no values to initialise, and some (``trunc_normal_``) read values."""
+
+
+def _skipping_fakes(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``function`` for a real tensor, nothing for a fake one (a library that keeps a
+    reference to the patched function — transformers does — stays correct)."""
+    @functools.wraps(function)
+    def init(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        return tensor if is_fake(tensor) else function(tensor, *args, **kwargs)
+    return init
+
+
+_SKIPPING = {name: _skipping_fakes(getattr(torch.nn.init, name)) for name in INIT_FUNCTIONS}
 
 
 @contextlib.contextmanager
 def shape_only() -> Iterator[FakeTensorMode]:
-    """Fake-tensor mode with bfloat16 as the default floating dtype (both restored on exit)."""
+    """Fake-tensor mode with bfloat16 as the default floating dtype and weight
+    initialisation off (all restored on exit)."""
     dtype = torch.get_default_dtype()
+    saved = {name: getattr(torch.nn.init, name) for name in INIT_FUNCTIONS}
     torch.set_default_dtype(torch.bfloat16)
+    for name in INIT_FUNCTIONS:
+        setattr(torch.nn.init, name, _SKIPPING[name])
     try:
         with FakeTensorMode() as mode:
             yield mode
     finally:
         torch.set_default_dtype(dtype)
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)

@@ -97,7 +97,7 @@ def decode_inputs(model: nn.Module, batch: int, context: int) -> dict[str, Any]:
     prompt = build_input(model, (batch, context), "int64")
     with torch.no_grad():
         out = model(input_ids=prompt, use_cache=True)
-    cache = getattr(out, "past_key_values", None) or getattr(out, "cache", None)
+    cache = getattr(out, _cache_keyword(model), None)
     if cache is None:
         raise ConfigError(f"--phase decode: {type(model).__name__} returned no KV cache")
     token = build_input(model, (batch, 1), "int64")
