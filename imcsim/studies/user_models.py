@@ -8,8 +8,10 @@
 * ``timm:NAME`` / ``torchvision:NAME`` — a zoo architecture with random weights
   (``pretrained=False`` / ``weights=None``: nothing is downloaded);
 * ``transformers:NAME`` — a Hugging Face architecture built from its default config
-  object (``GPT2Config``, ``BertConfig``, or a model type such as ``gpt2``) with random
-  weights (``AutoModel.from_config``: nothing is downloaded).
+  object (``GPT2Config``, ``BertConfig``, or a model type such as ``gpt2``) or from a
+  ``config.json`` file (``transformers:llama-70b.json``) with random weights
+  (``from_config``: nothing is downloaded); a decoder-only language model gets its LM
+  head (``AutoModelForCausalLM``).
 
 The example input has ``--input-shape`` (e.g. ``1,3,224,224``); without it, the
 factory's module attribute ``INPUT_SHAPE``, a zoo model's own default, or an error
@@ -80,6 +82,8 @@ def _torchvision(name: str, shape: tuple[int, ...] | None) -> UserModel:
 
 
 def _hf_config(transformers: Any, name: str) -> Any:
+    if name.endswith(".json"):
+        return _json_config(transformers, name)
     if name.endswith("Config") and hasattr(transformers, name):
         return getattr(transformers, name)()
     try:
@@ -100,6 +104,17 @@ def _auto_class(transformers: Any, config: Any) -> Any:
     causal = kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     return transformers.AutoModelForCausalLM if causal and kind not in \
         auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES else transformers.AutoModel
+
+
+def _json_config(transformers: Any, path: str) -> Any:
+    """A Hugging Face ``config.json`` (its ``model_type`` picks the config class)."""
+    import json
+
+    try:
+        fields = json.loads(Path(path).read_text())
+        return transformers.AutoConfig.for_model(fields.pop("model_type"), **fields)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--model transformers:{path}: {type(exc).__name__}: {exc}") from None
 
 
 def _transformers(name: str, shape: tuple[int, ...] | None) -> UserModel:

@@ -48,9 +48,10 @@ def model_workload(name: str, input_shape: tuple[int, ...] | None = None,
     except ImcsimError:
         raise
     except Exception as exc:  # noqa: BLE001 - a model failing on its input is one line
+        where = (f"decoding {spec.batch} token(s) after {spec.context}" if spec.phase == "decode"
+                 else f"on input {spec.shape or 'default'}")
         raise ConfigError(
-            f"model {name!r} on input {spec.shape or 'default'} ({spec.phase}): "
-            f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            f"model {name!r} {where}: {type(exc).__name__}: {' '.join(str(exc).split())}"
         ) from None
 
 
