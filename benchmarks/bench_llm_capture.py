@@ -49,42 +49,47 @@ FAKE = REAL.replace("model = ", "from imcsim.nn.fake import shape_only\nwith sha
 
 
 PEAK = ("import atexit, resource, sys\n"
-        "atexit.register(lambda: print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF)"
-        ".ru_maxrss, file=sys.stderr))\n")
-"""Prelude of every child: it reports its own peak resident set (KB) on exit."""
+        "def _report():\n"
+        "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    print('PEAK_KB', r.ru_maxrss, 'CPU_S', r.ru_utime + r.ru_stime, file=sys.stderr)\n"
+        "atexit.register(_report)\n")
+"""Prelude of every child: it reports its own peak resident set (KB) and CPU seconds."""
 
 
-def _child(code: str, *args: str) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB) and stdout of one fresh Python process running ``code``."""
+def _child(code: str, *args: str) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak RSS (GB) and stdout of one fresh Python process
+    running ``code`` (CPU time is what a loaded machine inflates least)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", PEAK + code, *args], capture_output=True,
                          text=True, env=env, check=True)
     wall = time.perf_counter() - start
-    peak = int(out.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
-    return wall, peak / 1e6, out.stdout
+    fields = out.stderr.rsplit("PEAK_KB", 1)[1].split()
+    return wall, float(fields[2]), int(fields[0]) / 1e6, out.stdout
 
 
 def end_to_end() -> None:
-    print("end to end (fresh process each; wall s, peak RSS GB):")
+    print("end to end (fresh process each; wall s, CPU s, peak RSS GB):")
     for name, spec in MODELS.items():
-        wall, rss, out = _child(CLI, "map", "--model", spec, "--input-shape", "1,128",
+        wall, cpu, rss, out = _child(CLI, "map", "--model", spec, "--input-shape", "1,128",
                                 "--input-dtype", "int64", "--array", "256x256", "--mapper",
                                 "all", "--cost", "isaac", "--format", "json")
         totals = json.loads(out)["total"]
         first = next(iter(totals.values()))
-        print(f"  {name:13s} {wall:6.1f} s  {rss:5.2f} GB  macs {first['macs']:,}  "
+        print(f"  {name:13s} {wall:6.1f} s  {cpu:6.1f} s  {rss:5.2f} GB  macs {first['macs']:,}  "
               f"matmul_macs {first['matmul_macs']:,}  weights_stored "
               f"{first['weights_stored']:,}  mappers {', '.join(totals)}")
 
 
 def baseline() -> None:
-    f_wall, f_rss, f_out = _child(FAKE)
-    r_wall, r_rss, r_out = _child(REAL)
+    f_wall, f_cpu, f_rss, f_out = _child(FAKE)
+    r_wall, r_cpu, r_rss, r_out = _child(REAL)
     print("one-layer Llama-2-7B cut, capture only (fresh process each):")
-    print(f"  shape-only  {f_wall:6.1f} s  {f_rss:5.2f} GB  weight MACs {int(f_out):,}")
-    print(f"  real fp32   {r_wall:6.1f} s  {r_rss:5.2f} GB  weight MACs {int(r_out):,}")
-    print(f"  real / shape-only: time {r_wall / f_wall:.2f}x, peak RSS {r_rss / f_rss:.2f}x")
+    print(f"  shape-only  {f_wall:6.1f} s wall  {f_cpu:6.1f} s CPU  {f_rss:5.2f} GB  "
+          f"weight MACs {int(f_out):,}")
+    print(f"  real fp32   {r_wall:6.1f} s wall  {r_cpu:6.1f} s CPU  {r_rss:5.2f} GB  "
+          f"weight MACs {int(r_out):,}")
+    print(f"  real / shape-only: CPU time {r_cpu / f_cpu:.2f}x, peak RSS {r_rss / f_rss:.2f}x")
 
 
 def sweep() -> None:
@@ -95,21 +100,22 @@ def sweep() -> None:
     from imcsim.studies.inference import InputSpec
     from imcsim.studies.workloads import model_workload
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     work = model_workload(MODELS["Llama-2-70B"], spec=InputSpec(shape=(1, 128), dtype="int64"))
-    capture = time.perf_counter() - start
+    capture, capture_cpu = time.perf_counter() - start, time.process_time() - cpu
     mappers, arrays = ("im2col", "sdk", "vw-sdk", "sdk-unconstrained"), (
         "128x128", "256x256", "512x512", "1024x1024")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for array in arrays:
         chip = with_cost(build_chip("isaac", array), "isaac")
         for mapper in mappers:
             estimate_network(map_network(work.layers, mapper, chip), chip, "sequential")
-    mapping = time.perf_counter() - start
+    mapping, mapping_cpu = time.perf_counter() - start, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(f"70B sweep, {len(arrays)} arrays x {len(mappers)} mappers, isaac cost: capture "
-          f"{capture:.1f} s once, 16 maps + costs {mapping:.1f} s, total "
-          f"{capture + mapping:.1f} s, peak RSS {rss:.2f} GB (imports excluded from times)")
+    print(f"70B sweep, {len(arrays)} arrays x {len(mappers)} mappers, isaac cost (wall / CPU "
+          f"s): capture once {capture:.1f} / {capture_cpu:.1f}, 16 maps + costs {mapping:.1f} "
+          f"/ {mapping_cpu:.1f}, total {capture + mapping:.1f} / {capture_cpu + mapping_cpu:.1f};"
+          f" peak RSS {rss:.2f} GB")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter
 from imcsim.drawing import plot_placement, plot_placements
 from imcsim.errors import ConfigError
 from imcsim.placement_view import layer_tiles
+from imcsim.plot_tokens import plot_token_breakdown, token_records
 from imcsim.report import NetworkReport, Record
 
 __all__ = [
@@ -32,10 +33,12 @@ __all__ = [
 ]
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
-                "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
+                "compression", "pareto", "placement", "tradeoff", "tradeoff_energy",
+                "token_energy", "token_latency"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
 ``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
-date2025 study's points; every other name is rendered from records by ``render_charts``)."""
+date2025 study's points; ``token_energy``/``token_latency``: per-token figures of language
+models by layer kind, from ``map`` totals (``imcsim.plot_tokens``); every other name is rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -377,6 +380,8 @@ def render_charts(
         "pareto": (plot_pareto, accurate),
         "tradeoff": (plot_tradeoff, families),
         "tradeoff_energy": (lambda d: plot_tradeoff(d, x="energy_pj"), families),
+        "token_energy": (lambda d: plot_token_breakdown(d, "energy_pj"), token_records(records)),
+        "token_latency": (lambda d: plot_token_breakdown(d, "latency_ns"), token_records(records)),
     }
     return [
         _save(plot(data), out / f"{name}.png")

@@ -33,12 +33,51 @@ from imcsim.errors import ConfigError
 from imcsim.layers import LayerShape
 from imcsim.report import NetworkReport
 
-__all__ = ["AttentionMacs", "array_busy", "causal_macs", "digital_summary", "token_totals"]
+__all__ = ["KINDS", "AttentionMacs", "array_busy", "by_kind", "causal_macs", "digital_summary",
+           "layer_kind", "token_totals"]
 
 AttentionMacs = Literal["full", "causal"]
 PER_TOKEN = ("macs", "matmul_macs", "cycles", "latency_cycles", "energy_pj",
              "matmul_energy_pj", "reload_energy_pj")
 """Step totals that a decode report gives per token."""
+
+
+KINDS = ("attention projections", "MLP", "attention products", "LM head", "other",
+         "weight reload")
+"""Layer kinds of a language model's per-token breakdown (``by_kind``)."""
+
+
+def layer_kind(layer: LayerShape) -> str:
+    """The kind of a layer by its module path (Hugging Face and PyTorch naming): routed
+    experts and their router belong to the MLP."""
+    name = layer.name.lower()
+    if layer.kind == "matmul":
+        return "attention products"
+    if "lm_head" in name:
+        return "LM head"
+    if any(key in name for key in (".mlp.", "experts", "feed_forward", "ffn", "moe")):
+        return "MLP"
+    if any(key in name for key in ("attn", "attention")):
+        return "attention projections"
+    return "other"
+
+
+def by_kind(report: NetworkReport, total: dict[str, Any], tokens: int) -> dict[str, Any]:
+    """Energy (pJ) and latency (ns) per token by layer kind (``KINDS``): the cost model's
+    per-layer figures, the activation products where the chip puts them, and the weight
+    reload; ``{}`` on a chip without costs."""
+    if report.costs is None:
+        return {}
+    out = {kind: {"energy_pj": 0.0, "latency_ns": 0.0} for kind in KINDS}
+    rows = [(m.layer, c.row()) for m, c in zip(report.mappings, report.costs)]
+    rows += [(r.layer, {"energy_pj": r.energy_pj, "latency_ns": r.latency_ns})
+             for r in report.matmuls]
+    for layer, row in rows:
+        for key in ("energy_pj", "latency_ns"):
+            out[layer_kind(layer)][key] += (row[key] or 0.0) / tokens
+    out["weight reload"] = {"energy_pj": total.get("reload_energy_pj", 0.0) / tokens,
+                            "latency_ns": total.get("reload_latency_ns", 0.0) / tokens}
+    return {kind: v for kind, v in out.items() if v["energy_pj"] or v["latency_ns"]}
 
 
 def causal_macs(layer: LayerShape) -> int:
@@ -113,6 +152,7 @@ def token_totals(report: NetworkReport, facts: dict[str, Any],
     if not tokens:
         return total
     total["array_busy"] = array_busy(report, tokens)
+    total["by_kind"] = by_kind(report, total, tokens)
     latency = [_compute_ns(total, tokens), total.get("matmul_latency_ns"),
                total.get("reload_latency_ns")]
     energy = [total.get(k) for k in ("energy_pj", "matmul_energy_pj", "reload_energy_pj")]

@@ -295,3 +295,22 @@ def test_weights_that_do_not_fit_are_streamed_and_priced() -> None:
     assert total["reload_cells_per_step"] == 3 * 128 * 128
     assert total["reload_energy_pj"] == 3 * 128 * 128 * 2.0 * 3
     assert total["reload_latency_ns"] == 3 * 64 * 10.0 * 3  # 64 rows per array, serial
+
+
+def test_token_charts_break_energy_down_by_layer_kind(small_file, capsys, tmp_path) -> None:
+    from imcsim.plotting import render_charts
+
+    records = []
+    for phase in (["--input-shape", "1,16", "--input-dtype", "int64"],
+                  ["--phase", "decode", "--context", "16"]):
+        result = run(capsys, "map", "--model", small_file, *phase, "--array", "64x64",
+                     "--mapper", "im2col", "--cost", "isaac", "--format", "json")
+        assert result.code == 0, result.err
+        records.append(result.json()["total"])
+    kinds = records[1]["by_kind"]
+    assert set(kinds) == {"attention projections", "MLP", "attention products", "LM head"}
+    total = sum(k["energy_pj"] for k in kinds.values())
+    assert total == pytest.approx(records[1]["energy_per_token_pj"])
+    paths = render_charts(records, tmp_path, ["token_energy", "token_latency"])
+    assert [p.name for p in paths] == ["token_energy.png", "token_latency.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
