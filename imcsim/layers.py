@@ -49,9 +49,11 @@ RnnCell = Literal["lstm", "gru", "rnn"]
 GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
 """Gate matrices per cell type (LSTM: i, f, g, o; GRU: r, z, n; plain RNN: one)."""
 
-MAX_CHANNELS = 2**20
-"""Largest channel (feature) count accepted: 4× the widest layers in use (a 256k-token
-vocabulary head), small enough to keep every count an exact machine integer."""
+MAX_CHANNELS = 2**24
+"""Largest channel (feature) count accepted: the channels of an activation product are
+groups × per-group size, and a decode step of a batch reaches 16 sequences × 32 heads ×
+2,049 cached keys = 1,049,088 (weight layers stay far below: a 256k-token vocabulary
+head); small enough to keep every count an exact machine integer."""
 MAX_SIDE = 2**20
 """Largest input side, padding, stride or dilation accepted (pixels, or tokens of a
 Linear layer): the mapping searches allocate arrays of this length."""

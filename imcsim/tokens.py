@@ -17,10 +17,12 @@ one token's latency plus one slowest layer per further token, so batching raises
 ``tokens_per_s``; under the sequential schedule array time grows with the batch.
 
 ``array_busy``: the fraction of the arrays' cycles spent computing when each layer has
-its own arrays and the tokens of a step flow through the layers as a pipeline:
-Σ tiles·cycles / (Σ tiles × (Σ per-token cycles + (tokens − 1) × slowest per-token
-cycles)).  One token at a time (decode at batch 1) keeps one layer of N busy; a batch
-fills the pipeline.
+its own arrays, its tiles computing in parallel (one window per cycle), and the tokens
+of a step flow through the layers as a pipeline: Σ tiles·windows / (Σ tiles × (Σ
+per-token windows + (tokens − 1) × slowest per-token windows)).  Decode at batch 1
+keeps one layer of N busy (1/N for linear layers); a batch of B gives B/(N + B − 1).
+(imcsim's ``cycles`` and the cost model's latency count a layer's tiles one after the
+other, windows × tiles, as the VW-SDK papers do; ``array_busy`` does not.)
 """
 
 from __future__ import annotations
@@ -91,9 +93,9 @@ def causal_macs(layer: LayerShape) -> int:
 
 def array_busy(report: NetworkReport, tokens: int) -> float:
     """Busy fraction of the arrays under a token pipeline (see the module docstring)."""
-    per_token = [m.cycles / tokens for m in report.mappings]
+    per_token = [m.windows / tokens for m in report.mappings]
     tiles = [m.tiles * m.layer.experts for m in report.mappings]
-    work = sum(t * m.cycles for t, m in zip(tiles, report.mappings))
+    work = sum(t * m.windows for t, m in zip(tiles, report.mappings))
     span = sum(per_token) + (tokens - 1) * max(per_token)
     return work / (sum(tiles) * span)
 
