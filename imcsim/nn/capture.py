@@ -181,14 +181,15 @@ class Recorder(TorchDispatchMode):
         """``_grouped_mm(x, w, offs)``: the routed rows of ``x`` (tokens × top-k) each meet
         one expert's (in, out) slice of ``w`` (experts, in, out) — a mixture of experts."""
         x, w = args[0], args[1]
-        if w.dim() != 3 or x.dim() != 2 or x in self.tainted and w in self.tainted:
-            return self._product(aten.mm.default, (x, w[0]))  # pragma: no cover - other uses
-        n, k, m = x.shape[0], w.shape[1], w.shape[2]
+        n, k, m = x.shape[0], w.shape[-2], w.shape[-1]
         owner, module = self.owner()
+        # another layout (batched x, 2-d w) or an activation as w: listed as unmapped
+        routed = w.dim() == 3 and x.dim() == 2 and w not in self.tainted
         geometry = {"groups": 1, "rows": n, "reduction": k, "cols": m, "side": 1,
-                    "shared": True, "experts": w.shape[0]}
+                    "shared": routed, "experts": w.shape[0]}
         self.products.append(Product("mm", owner, module, self._role(w), n * k * m, geometry,
-                                     x if self.keep else None, w[0].transpose(0, 1)))
+                                     x if self.keep else None,
+                                     w[0].transpose(0, 1) if routed else None))
 
     def _digital(self, func, args: tuple, out: Any) -> None:  # noqa: ANN001
         """Element counts of the operations a digital unit does (embedding lookups, norms,
