@@ -35,7 +35,7 @@ from imcsim.errors import ConfigError
 from imcsim.layers import LayerShape
 from imcsim.report import NetworkReport
 
-__all__ = ["KINDS", "AttentionMacs", "array_busy", "by_kind", "causal_macs", "digital_summary",
+__all__ = ["KINDS", "ROUTING", "AttentionMacs", "array_busy", "by_kind", "causal_macs", "digital_summary",
            "layer_kind", "token_totals"]
 
 AttentionMacs = Literal["full", "causal"]
@@ -44,6 +44,10 @@ PER_TOKEN = ("macs", "matmul_macs", "cycles", "latency_cycles", "energy_pj",
 """Step totals that a decode report gives per token."""
 
 
+ROUTING = ("top-k of every token executed (macs exact); the split of tokens across experts "
+           "is not known without real routing: uniform load assumed, cycles map the routed "
+           "positions through one expert's arrays; weights_stored holds every expert")
+"""The routing assumption a report with routed (mixture-of-experts) layers states."""
 KINDS = ("attention projections", "MLP", "attention products", "LM head", "other",
          "weight reload")
 """Layer kinds of a language model's per-token breakdown (``by_kind``)."""
@@ -147,6 +151,8 @@ def token_totals(report: NetworkReport, facts: dict[str, Any],
     tokens = facts.get("tokens")
     total.update(phase=facts["phase"], attention_macs=attention, tokens_per_step=tokens,
                  context=facts.get("context"), batch=facts.get("batch"))
+    if any(m.layer.experts > 1 for m in report.mappings):
+        total["routing"] = ROUTING
     if facts["phase"] == "decode":
         total["attention_keys"] = "context + 1 (the new token's own key counts)"
         total["kv_cache_bytes"] = _kv_bytes(facts.get("kv_cache_elements"),

@@ -248,6 +248,8 @@ def test_mixtral_routed_layer_reports_executed_macs_and_stored_weights() -> None
     report = map_network(ex.layers, "im2col", ArrayConfig(rows=256, cols=256))
     total = report.total()
     assert total["weights_stored"] - total["params"] == 2 * (experts - 1) * 3 * d * ff
+    stated = token_totals(report, {"phase": "prefill", "tokens": tokens})
+    assert "uniform load assumed" in stated["routing"]
     assert ex.coverage.complete, ex.coverage  # the flop counter now counts _grouped_mm
 
 
