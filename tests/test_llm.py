@@ -316,3 +316,24 @@ def test_token_charts_break_energy_down_by_layer_kind(small_file, capsys, tmp_pa
     paths = render_charts(records, tmp_path, ["token_energy", "token_latency"])
     assert [p.name for p in paths] == ["token_energy.png", "token_latency.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_embeddings_are_lookups_and_tied_tables_are_stored_once() -> None:
+    from imcsim.tokens import digital_summary
+
+    tokens, d, vocab, layers = 12, 64, 500, 2
+    cfg = transformers.GPT2Config(n_layer=layers, n_embd=d, n_head=4, vocab_size=vocab)
+    with shape_only():
+        model = transformers.AutoModelForCausalLM.from_config(cfg)
+        ex = extract_layers(model, torch.randint(0, vocab, (1, tokens)))
+    summary = digital_summary(ex.digital, ex.layers)
+    # token and position tables are read, not multiplied: tokens × d values each
+    assert summary["digital_elements"]["embedding"] == 2 * tokens * d
+    assert summary["tied_embeddings"] == ["transformer.wte.weight"]
+    head = [x for x in ex.layers if x.name == "transformer.wte"]
+    assert len(head) == 1 and head[0].out_channels == vocab  # the LM head, stored once
+    report = map_network(ex.layers, "im2col", ArrayConfig(rows=64, cols=64))
+    assert report.total()["weights_stored"] == layers * 12 * d * d + d * vocab
+    # two LayerNorms per block and the final one, tokens × d each; softmax per head
+    assert summary["digital_elements"]["norm"] == (2 * layers + 1) * tokens * d
+    assert summary["digital_elements"]["softmax"] == layers * 4 * tokens * tokens
