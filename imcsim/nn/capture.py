@@ -18,6 +18,14 @@ activations (QKᵀ, A·V, ``bmm``/``matmul``/``scaled_dot_product_attention`` be
 activations) is a ``matmul`` layer; a product of two weights is listed as unmapped (it
 is a constant that belongs offline).
 
+Routed experts (``_grouped_mm``: transformers' grouped-matmul experts, e.g. Mixtral) are
+one product per call: the routed rows (tokens × top-k) against one (in, out) expert
+slice, with ``experts`` stored; ``FlopCounterMode`` gets a formula for it (it has none).
+Digital work is recorded beside the products (``Capture.digital``): embedding lookups
+(with the table read), softmax, rotary cos/sin tables, and the outputs of norm modules.
+Everything runs on fake tensors as well (``imcsim.nn.fake.shape_only``): no operator
+here reads a value, except ``_shared``, which on a fake tensor trusts strides only.
+
 Names: a weight layer is named after the module owning the weight (``layer1.0.conv1``;
 ``attn.in_proj`` for ``in_proj_weight``), an activation product after the innermost
 running module (``blocks.0.attn.matmul``, or the module itself when it is an
