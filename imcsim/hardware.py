@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
 from imcsim._data import data_dir, find_preset, read_toml
+from imcsim.capacity import ReloadConfig
 from imcsim.device import DeviceConfig
 from imcsim.errors import ConfigError
 from imcsim.periphery import CostConfig, MatmulConfig
@@ -126,6 +127,8 @@ class ChipConfig(StrictModel):
     """Where activation×activation products run and their costs (``imcsim.matmul``)."""
     device: DeviceConfig = DeviceConfig()
     """Cell, wire and ADC physics for the accuracy simulation (default: ideal)."""
+    reload: ReloadConfig = ReloadConfig()
+    """Cost of writing weights that do not fit on ``n_arrays`` (``imcsim.capacity``)."""
 
 
 _ARRAY_RE = re.compile(r"^\s*([0-9]{1,9})\s*[xX×]\s*([0-9]{1,9})\s*$", re.ASCII)

@@ -49,9 +49,11 @@ RnnCell = Literal["lstm", "gru", "rnn"]
 GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
 """Gate matrices per cell type (LSTM: i, f, g, o; GRU: r, z, n; plain RNN: one)."""
 
-MAX_CHANNELS = 2**20
-"""Largest channel (feature) count accepted: 4× the widest layers in use (a 256k-token
-vocabulary head), small enough to keep every count an exact machine integer."""
+MAX_CHANNELS = 2**24
+"""Largest channel (feature) count accepted: the channels of an activation product are
+groups × per-group size, and a decode step of a batch reaches 16 sequences × 32 heads ×
+2,049 cached keys = 1,049,088 (weight layers stay far below: a 256k-token vocabulary
+head); small enough to keep every count an exact machine integer."""
 MAX_SIDE = 2**20
 """Largest input side, padding, stride or dilation accepted (pixels, or tokens of a
 Linear layer): the mapping searches allocate arrays of this length."""
@@ -115,6 +117,10 @@ class LayerShape(StrictModel):
     """PyTorch geometry of a ``conv_transpose2d`` layer."""
     cell: RnnCell | None = None
     """Cell type of an ``rnn`` layer."""
+    experts: int = Field(default=1, gt=0, le=MAX_CHANNELS)
+    """Weight matrices of this shape stored (a routed mixture-of-experts layer: every
+    expert on the arrays), of which each position uses one: ``macs`` are executed (the
+    routed positions), ``stored_params`` all experts (``imcsim.nn.capture``)."""
 
     @field_validator("kernel_size", "input_size", "stride", "dilation", mode="before")
     @classmethod
@@ -308,6 +314,11 @@ class LayerShape(StrictModel):
     def params(self) -> int:
         """Weights (bias excluded: it is added digitally)."""
         return self.out_channels * self.reduction_size
+
+    @property
+    def stored_params(self) -> int:
+        """Weights on the arrays: every expert of a routed layer."""
+        return self.nonzero_params * self.experts
 
     @property
     def output_positions(self) -> int:

@@ -25,6 +25,7 @@ from imcsim.drawing import plot_placement, plot_placements
 from imcsim.errors import ConfigError
 from imcsim.explore_plots import plot_explore_front, plot_explore_layers
 from imcsim.placement_view import layer_tiles
+from imcsim.plot_tokens import plot_token_breakdown, token_records
 from imcsim.report import NetworkReport, Record
 
 __all__ = [
@@ -36,11 +37,14 @@ __all__ = [
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
                 "cost_breakdown", "compression", "pareto", "placement", "tradeoff", "tradeoff_energy",
-                "explore_front", "explore_front_energy", "explore_layers"]
+                "explore_front", "explore_front_energy", "explore_layers", "token_energy",
+                "token_latency"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
 ``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
 date2025 study's points; ``explore_*``: an exploration's trials and one point's layers,
-``imcsim.explore_plots``; every other name is rendered from records by ``render_charts``)."""
+``imcsim.explore_plots``; ``token_energy``/``token_latency``: per-token figures of language
+models by layer kind, from ``map`` totals (``imcsim.plot_tokens``); every other name is
+rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -389,6 +393,8 @@ def render_charts(
         "explore_front": (plot_explore_front, explored),
         "explore_front_energy": (lambda d: plot_explore_front(d, x="energy_pj"), explored),
         "explore_layers": (lambda d: plot_explore_layers(d[0]), points),
+        "token_energy": (lambda d: plot_token_breakdown(d, "energy_pj"), token_records(records)),
+        "token_latency": (lambda d: plot_token_breakdown(d, "latency_ns"), token_records(records)),
     }
     return [
         _save(plot(data), out / f"{name}.png")

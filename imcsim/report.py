@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from imcsim.capacity import ResidentLayer, capacity_totals
 from imcsim.hardware import ChipConfig
 from imcsim.mappers.mapping import LayerMapping
 from imcsim.matmul import MatmulResult, matmul_totals
@@ -102,9 +103,11 @@ class NetworkReport:
             "skipped_rows": sum(x.skipped_rows for x in m),
             "index_rows": sum(x.index_rows for x in m),
             "index_bits": sum(x.index_bits for x in m),
-            "n_arrays": self.chip.n_arrays, "fits_on_chip": _fits(m, self.chip.n_arrays),
+            "n_arrays": self.chip.n_arrays,
             "params": sum(x.layer.nonzero_params for x in m), "macs": sum(x.layer.macs for x in m),
+            "weights_stored": sum(x.layer.stored_params for x in m),
         }
+        total.update(capacity_totals(_resident(m), self.chip.n_arrays, self.chip.reload))
         for stage in (self.cost_total, self.sim_total):
             if stage is not None:
                 total.update(stage.as_dict())
@@ -118,6 +121,8 @@ class NetworkReport:
         for i, (m, base) in enumerate(zip(self.mappings, self.baseline_cycles)):
             row = m.summary()
             row["speedup"] = base / m.latency_cycles if m.latency_cycles else None  # fully overlapped
+            row["weights_stored"] = m.layer.stored_params
+            row["experts"] = m.layer.experts
             for stage in (self.costs, self.sims):
                 if stage is not None:
                     row.update(stage[i].row())
@@ -163,9 +168,15 @@ class NetworkReport:
         return text + matmul_table(self.matmuls)
 
 
-def _fits(mappings: tuple[LayerMapping, ...], n_arrays: int | None) -> bool | None:
-    """Whether every layer's tiles stay resident at once (None: array count not given)."""
-    return None if n_arrays is None else sum(m.tiles for m in mappings) <= n_arrays
+def _resident(mappings: tuple[LayerMapping, ...]) -> list[ResidentLayer]:
+    """Arrays, cells and written rows of each layer (every expert of a routed layer)."""
+    out = []
+    for m in mappings:
+        experts = m.layer.experts
+        cells = m.layer.stored_params * m.array.cols_per_weight
+        out.append(ResidentLayer(m.layer.name, m.tiles * experts, cells,
+                                 min(m.layer.reduction_size, m.array.rows)))
+    return out
 
 
 TABLE_COLUMNS = ("name", "layer", "mapper", "window", "tiles", "cycles", "speedup", "utilization")

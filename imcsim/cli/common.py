@@ -16,7 +16,8 @@ import typer
 from imcsim.errors import ConfigError
 
 __all__ = [
-    "ArrayOpt", "CellBitsOpt", "ChipOpt", "Format", "FormatOpt", "LayersOpt", "ModelOpt",
+    "ArrayOpt", "AttentionMacsOpt", "BatchOpt", "CellBitsOpt", "ChipOpt", "ContextOpt",
+    "Format", "FormatOpt", "InputDtypeOpt", "LayersOpt", "ModelOpt", "PhaseOpt", "input_spec",
     "GradCompressionOpt", "GradRankOpt", "PlainFormat", "PlainFormatOpt", "WeightBitsOpt",
     "WorkersOpt", "emit", "interrupt_hint", "notice", "on_interrupt", "parallel_config",
     "parse_float", "parse_int", "progress_bar", "split_list",
@@ -52,6 +53,23 @@ InputShapeOpt = Annotated[
     typer.Option("--input-shape", help="Example input shape for --model, e.g. 1,3,224,224 "
                  "(default: the factory module's INPUT_SHAPE or the model's own)."),
 ]
+InputDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--input-dtype", help="Example input dtype for --model: int64 (token ids "
+                 "below the model's vocabulary size) or float32 (seeded randn)."),
+]
+PhaseOpt = Annotated[
+    str, typer.Option("--phase", help="Language models: prefill (the whole --input-shape "
+                      "prompt at once) or decode (one new token per sequence against a KV "
+                      "cache of --context positions; totals per token).")]
+ContextOpt = Annotated[
+    int | None, typer.Option("--context", help="Decode: positions already in the KV cache.")]
+BatchOpt = Annotated[
+    int, typer.Option("--batch", help="Decode: sequences decoded together (one token each "
+                      "per step).")]
+AttentionMacsOpt = Annotated[
+    str, typer.Option("--attention-macs", help="Count attention products full (as torch's "
+                      "flop counter does) or causal (the unmasked half, n(n+1)/2 of n^2).")]
 MatmulOpt = Annotated[
     str | None,
     typer.Option("--matmul", help="Where activation x activation products (QK^T, A.V) run: "
@@ -86,6 +104,20 @@ def input_shape(text: str | None) -> tuple[int, ...] | None:
     from imcsim.zoo.user_models import parse_shape
 
     return None if text is None else parse_shape(text)
+
+
+def input_spec(shape: str | None, dtype: str | None, phase: str = "prefill",
+               context: int | None = None, batch: int = 1) -> Any:
+    """The ``InputSpec`` of the capture options (``--input-shape``, ``--input-dtype``,
+    ``--phase``, ``--context``, ``--batch``), with one-line errors."""
+    from imcsim.zoo.inference import InputSpec
+
+    if dtype not in (None, "int64", "float32"):
+        raise ConfigError(f"--input-dtype {dtype!r}: expected int64 or float32")
+    if phase not in ("prefill", "decode"):
+        raise ConfigError(f"--phase {phase!r}: expected prefill or decode")
+    return InputSpec(shape=input_shape(shape), dtype=dtype, phase=phase, context=context,
+                     batch=batch)
 
 
 def warn_unmapped(work: object) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import InputShapeOpt, input_shape, warn_unmapped
+from imcsim.cli.common import InputDtypeOpt, InputShapeOpt, input_spec, warn_unmapped
 from imcsim.tables import format_layer_table
 from imcsim.zoo.workloads import load_workload
 
@@ -20,10 +20,11 @@ def export_layers_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Model, as for imcsim map --model.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
     shape: InputShapeOpt = None,
+    input_dtype: InputDtypeOpt = None,
 ) -> None:
     """Extract a model's layers and write them as a layer table (unmapped operations as
     comments); imcsim map --layers FILE.csv maps exactly the same layers."""
-    work = load_workload(model, None, input_shape(shape))
+    work = load_workload(model, None, None, input_spec(shape, input_dtype))
     warn_unmapped(work)
     comments = [f"layers of {work.name}, extracted by imcsim export-layers (one example)"]
     if work.coverage is not None:

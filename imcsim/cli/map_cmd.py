@@ -10,17 +10,23 @@ import typer
 from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
+    AttentionMacsOpt,
+    BatchOpt,
     CellBitsOpt,
     ChipOpt,
+    ContextOpt,
     Format,
     FormatOpt,
+    InputDtypeOpt,
     InputShapeOpt,
     LayersOpt,
     MatmulOpt,
     ModelOpt,
+    PhaseOpt,
     WeightBitsOpt,
     emit,
     input_shape,
+    input_spec,
     split_list,
     warn_unmapped,
 )
@@ -33,8 +39,9 @@ from imcsim.mappers import DENSE_MAPPERS, Mapper, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.nodescale import rescale_chip
-from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
-from imcsim.zoo.workloads import load_workload
+from imcsim.report import TABLE_COLUMNS, NetworkReport, format_table, matmul_table
+from imcsim.tokens import digital_summary, token_totals
+from imcsim.zoo.workloads import Workload, load_workload
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
@@ -94,6 +101,11 @@ def map_command(
     conventions: ConventionsOpt = None,
     convention: ConventionOpt = None,
     spec: Annotated[Path | None, typer.Option("--spec", help="A point written by 'explore --export': map its compressed model exactly as explore counted it.")] = None,
+    input_dtype: InputDtypeOpt = None,
+    phase: PhaseOpt = "prefill",
+    context: ContextOpt = None,
+    batch: BatchOpt = 1,
+    attention_macs: AttentionMacsOpt = "full",
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer.  With
     --conventions, one mapper counts as they say: factor pairs with R's mapper and L's
@@ -107,7 +119,8 @@ def map_command(
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
-    work = load_workload(model, layers, input_shape(shape))
+    spec = input_spec(shape, input_dtype, phase, context, batch) if model is not None else None
+    work = load_workload(model, layers, None if spec else input_shape(shape), spec)
     warn_unmapped(work)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)
@@ -122,14 +135,16 @@ def map_command(
     if len(reports) == 1:
         report = reports[0]
         columns = TABLE_COLUMNS + (COST_COLUMNS if cost is not None else ())
-        table = format_table(report.rows(), columns, report.total(), title=report.title)
-        table += matmul_table(report.matmuls)
-        emit(report.to_dict(), table, fmt, report.to_csv())
+        total = workload_totals(report, work, attention_macs)
+        table = format_table(report.rows(), columns, total, title=report.title)
+        table += matmul_table(report.matmuls) + totals_lines(total)
+        emit({**report.to_dict(), "total": total, **digital_ops(work)}, table, fmt,
+             report.to_csv())
         return
     data = {
         "layers": [row for r in reports for row in r.rows()],
-        "total": {r.mapper: r.total() for r in reports},
-        "unmapped": list(work.unmapped),
+        "total": {r.mapper: workload_totals(r, work, attention_macs) for r in reports},
+        "unmapped": list(work.unmapped), **digital_ops(work),
     }
     emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
 
@@ -160,6 +175,42 @@ def _mappers(mapper: str | None, conv: Conventions | None) -> list[Mapper]:
     if len(set(names)) != len(names):
         raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
     return [get_mapper(n) for n in names]
+
+
+def workload_totals(report: NetworkReport, work: Workload, attention: str) -> dict:
+    """The report's totals, with the phase's per-token figures for a token model."""
+    if work.inference is None:
+        if attention != "full":
+            raise ConfigError("--attention-macs applies to --model, not to --layers")
+        return report.total()
+    return token_totals(report, work.inference, attention)  # type: ignore[arg-type]
+
+
+def digital_ops(work: Workload) -> dict:
+    """The digital operations and embedding lookups of a torch model ({} for a table)."""
+    if work.inference is None:
+        return {}
+    return {"digital": digital_summary(work.digital, work.layers)}
+
+
+LLM_KEYS = ("phase", "tokens_per_step", "macs", "matmul_macs", "attention_macs", "context",
+            "attention_keys", "kv_cache_bytes", "weights_stored", "arrays_needed",
+            "fits_on_chip", "reload_energy_pj", "reload_latency_ns", "token_latency_ns",
+            "energy_per_token_pj", "tokens_per_s", "array_busy")
+
+
+def totals_lines(total: dict) -> str:
+    """The language-model totals under the table (only those the run has)."""
+    shown = [(k, total[k]) for k in LLM_KEYS if total.get(k) is not None]
+    if not any(k == "phase" for k, _ in shown):
+        return ""
+    return "\n\n" + "\n".join(f"{k}: {_show(v)}" for k, v in shown)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def comparison_table(reports: list) -> str:

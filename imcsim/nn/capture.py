@@ -18,6 +18,14 @@ activations (QKᵀ, A·V, ``bmm``/``matmul``/``scaled_dot_product_attention`` be
 activations) is a ``matmul`` layer; a product of two weights is listed as unmapped (it
 is a constant that belongs offline).
 
+Routed experts (``_grouped_mm``: transformers' grouped-matmul experts, e.g. Mixtral) are
+one product per call: the routed rows (tokens × top-k) against one (in, out) expert
+slice, with ``experts`` stored; ``FlopCounterMode`` gets a formula for it (it has none).
+Digital work is recorded beside the products (``Capture.digital``): embedding lookups
+(with the table read), softmax, rotary cos/sin tables, and the outputs of norm modules.
+Everything runs on fake tensors as well (``imcsim.nn.fake.shape_only``): no operator
+here reads a value, except ``_shared``, which on a fake tensor trusts strides only.
+
 Names: a weight layer is named after the module owning the weight (``layer1.0.conv1``;
 ``attn.in_proj`` for ``in_proj_weight``), an activation product after the innermost
 running module (``blocks.0.attn.matmul``, or the module itself when it is an
@@ -34,6 +42,7 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
@@ -46,6 +55,16 @@ PRODUCTS = {
     aten.baddbmm.default: (1, 2),
 }
 """Matrix products and the argument positions of their two factors."""
+GROUPED_MM = getattr(aten, "_grouped_mm", None) and aten._grouped_mm.default
+"""Routed expert products (transformers' ``grouped_mm`` experts, e.g. Mixtral)."""
+DIGITAL_OPS = {
+    aten.embedding.default: "embedding", aten._softmax.default: "softmax",
+    aten.cos.default: "rotary", aten.sin.default: "rotary",
+    **({aten._safe_softmax.default: "softmax"} if hasattr(aten, "_safe_softmax") else {}),
+}
+"""Operations that are digital work, not products: table lookups, softmax, and the
+cos/sin tables of rotary position embeddings.  Normalisations are counted per module
+(``_Scope``: the output elements of every module whose class name holds ``Norm``)."""
 
 
 @contextlib.contextmanager
@@ -104,6 +123,8 @@ class Recorder(TorchDispatchMode):
         self.owner = owner
         self.keep = keep_activations
         self.products: list[Product] = []
+        self.digital: list[tuple[str, str, int, str | None]] = []
+        """``(kind, owner, elements, table)`` of every digital operation seen."""
 
     def mark_inputs(self, inputs: Any) -> None:
         for t in _tensors(inputs):
@@ -127,6 +148,10 @@ class Recorder(TorchDispatchMode):
             self._product(func, args)
         elif func is aten.convolution.default:
             self._convolution(args)
+        elif func is GROUPED_MM:
+            self._grouped(args)
+        elif func in DIGITAL_OPS:
+            self._digital(func, args, out)
         return out
 
     def _origin(self, inputs: list[torch.Tensor]) -> str | None:
@@ -159,6 +184,32 @@ class Recorder(TorchDispatchMode):
         owner, module = self.owner()
         self.products.append(Product("bmm" if batched else "mm", owner, module, name,
                                      g * n * k * m, geometry, act, weight))
+
+    def _grouped(self, args: tuple) -> None:
+        """``_grouped_mm(x, w, offs)``: the routed rows of ``x`` (tokens × top-k) each meet
+        one expert's (in, out) slice of ``w`` (experts, in, out) — a mixture of experts."""
+        x, w = args[0], args[1]
+        n, k, m = x.shape[0], w.shape[-2], w.shape[-1]
+        owner, module = self.owner()
+        # another layout (batched x, 2-d w) or an activation as w: listed as unmapped
+        routed = w.dim() == 3 and x.dim() == 2 and w not in self.tainted
+        geometry = {"groups": 1, "rows": n, "reduction": k, "cols": m, "side": 1,
+                    "shared": routed, "experts": w.shape[0]}
+        self.products.append(Product("mm", owner, module, self._role(w), n * k * m, geometry,
+                                     x if self.keep else None,
+                                     w[0].transpose(0, 1) if routed else None))
+
+    def _digital(self, func, args: tuple, out: Any) -> None:  # noqa: ANN001
+        """Element counts of the operations a digital unit does (embedding lookups, norms,
+        softmax), keyed by kind."""
+        kind = DIGITAL_OPS[func]
+        if kind == "embedding":
+            if args[0] in self.tainted:  # a table computed from the input is no lookup
+                return
+            self.digital.append(("embedding", self.owner()[0], _tensors(out)[0].numel(),
+                                 self.source.get(args[0], "?")))
+            return
+        self.digital.append((kind, self.owner()[0], _tensors(out)[0].numel(), None))
 
     def _convolution(self, args: tuple) -> None:
         x, w = args[0], args[1]
@@ -196,10 +247,11 @@ def _conv_out(size, kernel, stride, padding, dilation) -> tuple[int, ...]:  # no
 
 
 def _shared(t: torch.Tensor) -> bool:
-    """One matrix broadcast over the batch of a ``bmm`` (expanded, or identical copies)."""
+    """One matrix broadcast over the batch of a ``bmm`` (expanded, or identical copies;
+    a fake tensor has no values to compare, so only an expanded one counts)."""
     if t.shape[0] == 1 or t.stride(0) == 0:
         return True
-    return bool((t == t[:1]).all())
+    return not is_fake(t) and bool((t == t[:1]).all())
 
 
 class _Scope:
@@ -208,6 +260,7 @@ class _Scope:
     def __init__(self, model: nn.Module) -> None:
         self.stack: list[tuple[str, nn.Module]] = []
         self.handles = []
+        self.norms: list[tuple[str, str, int, None]] = []
         for name, module in model.named_modules():
             self.handles.append(module.register_forward_pre_hook(self._enter(name)))
             self.handles.append(module.register_forward_hook(self._leave, always_call=True))
@@ -219,9 +272,12 @@ class _Scope:
             self.ran.setdefault(name, module)
         return hook
 
-    def _leave(self, _module: nn.Module, _args: object, _out: object) -> None:
+    def _leave(self, module: nn.Module, _args: object, out: object) -> None:
         if self.stack:
-            self.stack.pop()
+            name = self.stack.pop()[0]
+            outputs = _tensors(out)
+            if "Norm" in type(module).__name__ and outputs:
+                self.norms.append(("norm", name, outputs[0].numel(), None))
 
     def current(self) -> tuple[str, nn.Module | None]:
         return self.stack[-1] if self.stack else ("", None)
@@ -247,6 +303,8 @@ class Capture:
     ran: dict[str, nn.Module]
     reference_macs: int
     """MACs of the same pass counted by ``torch.utils.flop_counter.FlopCounterMode`` (flops / 2)."""
+    digital: tuple[tuple[str, str, int, str | None], ...] = ()
+    """``(kind, owner, elements, table)`` of the digital operations (``Recorder.digital``)."""
 
 
 def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False) -> Capture:
@@ -261,13 +319,23 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
     try:
         model.eval()
         recorder.mark_inputs(inputs)
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS)
         with torch.no_grad(), reference_kernels(), counter, recorder:
             _call(model, inputs)
     finally:
         model.train(was_training)
         scope.remove()
-    return Capture(tuple(recorder.products), dict(scope.ran), counter.get_total_flops() // 2)
+    return Capture(tuple(recorder.products), dict(scope.ran), counter.get_total_flops() // 2,
+                   tuple(recorder.digital + scope.norms))
+
+
+def _grouped_mm_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001, ANN003
+    """Flops of ``_grouped_mm`` for the flop counter, which has no formula for it: every
+    routed row meets one (in, out) expert slice, 2·rows·in·out."""
+    return 2 * x_shape[0] * w_shape[-2] * w_shape[-1]
+
+
+_EXTRA_FLOPS = {aten._grouped_mm: _grouped_mm_flops} if GROUPED_MM is not None else {}
 
 
 def _call(model: nn.Module, inputs: Any) -> Any:

@@ -8,8 +8,10 @@
 * ``timm:NAME`` / ``torchvision:NAME`` — a zoo architecture with random weights
   (``pretrained=False`` / ``weights=None``: nothing is downloaded);
 * ``transformers:NAME`` — a Hugging Face architecture built from its default config
-  object (``GPT2Config``, ``BertConfig``, or a model type such as ``gpt2``) with random
-  weights (``AutoModel.from_config``: nothing is downloaded).
+  object (``GPT2Config``, ``BertConfig``, or a model type such as ``gpt2``) or from a
+  ``config.json`` file (``transformers:llama-70b.json``) with random weights
+  (``from_config``: nothing is downloaded); a decoder-only language model gets its LM
+  head (``AutoModelForCausalLM``).
 
 The example input has ``--input-shape`` (e.g. ``1,3,224,224``); without it, the
 factory's module attribute ``INPUT_SHAPE``, a zoo model's own default, or an error
@@ -90,6 +92,8 @@ def _torchvision(name: str, shape: tuple[int, ...] | None) -> UserModel:
 
 
 def _hf_config(transformers: Any, name: str) -> Any:
+    if name.endswith(".json"):
+        return _json_config(transformers, name)
     if name.endswith("Config") and hasattr(transformers, name):
         return getattr(transformers, name)()
     try:
@@ -101,12 +105,34 @@ def _hf_config(transformers: Any, name: str) -> Any:
         ) from None
 
 
+def _auto_class(transformers: Any, config: Any) -> Any:
+    """A decoder-only language model (Llama, GPT-2, Mixtral: a causal LM and no masked
+    LM) is built with its LM head; every other model as its base ``AutoModel``."""
+    from transformers.models.auto import modeling_auto as auto
+
+    kind = getattr(config, "model_type", "")
+    causal = kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    return transformers.AutoModelForCausalLM if causal and kind not in \
+        auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES else transformers.AutoModel
+
+
+def _json_config(transformers: Any, path: str) -> Any:
+    """A Hugging Face ``config.json`` (its ``model_type`` picks the config class)."""
+    import json
+
+    try:
+        fields = json.loads(Path(path).read_text())
+        return transformers.AutoConfig.for_model(fields.pop("model_type"), **fields)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--model transformers:{path}: {type(exc).__name__}: {exc}") from None
+
+
 def _transformers(name: str, shape: tuple[int, ...] | None) -> UserModel:
     transformers = _zoo_import("transformers")
     config = _hf_config(transformers, name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = transformers.AutoModel.from_config(config)
+        model = _auto_class(transformers, config).from_config(config)
     if getattr(model, "main_input_name", "input_ids") == "pixel_values":
         size = getattr(config, "image_size", 224)
         example = _seeded_randn(shape or (1, getattr(config, "num_channels", 3), size, size),
