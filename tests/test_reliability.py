@@ -392,7 +392,7 @@ def test_sweep_size_is_checked_from_the_axes() -> None:
 @pytest.mark.parametrize(
     "text",
     ["in_channels,out_channels,kernel,input\n3,64,3,1000000000\n",
-     "in_channels,out_channels,kernel,input\n3,9999999,3,8\n",
+     "in_channels,out_channels,kernel,input\n3,99999999,3,8\n",  # > MAX_CHANNELS = 2**24
      "in_channels,out_channels,kernel,input\n" + "3,8,3,8\n" * 10_001],
     ids=["input", "channels", "rows"],
 )

@@ -255,8 +255,8 @@ def front(study: optuna.Study, spec: ExploreSpec) -> list[dict[str, Any]]:
 
 
 def trial_records(study: optuna.Study, spec: ExploreSpec) -> list[dict[str, Any]]:
-    """Every COMPLETE trial as a chart record (``imcsim.explore_plots``)."""
-    from imcsim.explore_plots import dominant_family
+    """Every COMPLETE trial as a chart record (``imcsim.plotting.explore``)."""
+    from imcsim.plotting.explore import dominant_family
 
     on_front = {t.number for t in study.best_trials}
     return [{**t.user_attrs["metrics"], "trial": t.number, "on_front": t.number in on_front,

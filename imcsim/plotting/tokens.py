@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 
+from imcsim.plotting.base import new_ax
 from imcsim.tokens import KINDS
 
 __all__ = ["plot_token_breakdown", "token_records"]
@@ -35,11 +36,9 @@ def _label(record: dict) -> str:
 def plot_token_breakdown(records: Sequence[dict], field: str = "energy_pj",
                          ax: Axes | None = None) -> Axes:
     """Stacked bars of ``field`` (``energy_pj`` or ``latency_ns``) per token by layer kind."""
-    from imcsim.plotting import _ax
-
     records = token_records(records)
     ylabel, scale = _UNITS[field]
-    ax = _ax(ax, (7.2, 4.2))
+    ax = new_ax(ax, (7.2, 4.2))
     bottoms = [0.0] * len(records)
     for kind in KINDS:
         values = [r["by_kind"].get(kind, {}).get(field, 0.0) / scale for r in records]
