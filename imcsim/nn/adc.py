@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,6 +36,11 @@ class ColumnMap:
     adc: tuple[torch.Tensor, ...]
     tiles: int
     adcs: int
+
+    def to(self, device: torch.device) -> ColumnMap:
+        """This map with its index tensors on ``device`` (moved once, with the layer)."""
+        return replace(self, tile=tuple(t.to(device) for t in self.tile),
+                       adc=tuple(a.to(device) for a in self.adc))
 
 
 def build_column_map(plan: TilePlan, weight_slices: int, cols_per_weight: int, cols: int,
@@ -111,7 +116,7 @@ def transfer_function(effects: tuple[NonIdeality, ...], columns: ColumnMap, sett
     their draws seeded from (seed, layer)), or None for ideal rounding."""
     top = _top(settings.adc_bits, not settings.sliced)
     ctx = AdcContext(adc=columns.adc, adcs=columns.adcs, low=0 if settings.sliced else -top,
-                     top=top, generator=torch.Generator().manual_seed(
+                     top=top, generator=torch.Generator(device="cpu").manual_seed(
                          mixed_seed(settings.seed, layer_id, 2)))
     made = [c for c in (n.converter(ctx) for n in effects) if c is not None]
     if len(made) > 1:

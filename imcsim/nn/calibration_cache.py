@@ -48,16 +48,18 @@ def _code_version() -> str:
         adc,
         crossbar,
         crossbar_config,
+        crossbar_conv,
         device_models,
         functional,
         mvm,
+        mvm_convs,
         nonideal,
         tileplan,
     )
 
     h = hashlib.sha256(str(_FORMAT).encode())
-    for module in (imcsim, _irdrop, adc, crossbar, crossbar_config, device_models, functional,
-                   mvm, nonideal, tileplan):
+    for module in (imcsim, _irdrop, adc, crossbar, crossbar_config, crossbar_conv,
+                   device_models, functional, mvm, mvm_convs, nonideal, tileplan):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     h.update(Path(__file__).with_name("calibration.py").read_bytes())
@@ -65,7 +67,7 @@ def _code_version() -> str:
 
 
 def _tensor_bytes(h, t: torch.Tensor) -> None:
-    t = t.detach().contiguous().cpu()
+    t = t.detach().contiguous().cpu()  # cpu-only: hashed on the host, once per calibration
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
     h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
@@ -75,6 +77,9 @@ def cache_key(model: nn.Module, layers: list, images: torch.Tensor,
     """SHA-256 of what the ``passes`` over ``images`` depend on (see the module docstring)."""
     h = hashlib.sha256(_code_version().encode())
     h.update(json.dumps(passes).encode())
+    device = next(iter(model.state_dict().values()), torch.empty(0, device="cpu")).device
+    if device.type != "cpu":  # float statistics may differ in the last bits across devices
+        h.update(device.type.encode())
     skip = {"input_max", "input_signed", "adc_full_scale"}
     for name, value in model.state_dict().items():
         if name.rsplit(".", 1)[-1] not in skip:
