@@ -5,6 +5,12 @@ option (or the Python API's ``device=``) into a ``torch.device``: ``auto`` (and 
 picks ``cuda`` when CUDA is present, else the CPU.  Asking for a CUDA device that does not
 exist raises :class:`imcsim.errors.ConfigError` (the CLI prints it as one line, exit 2).
 
+The device a run computes on is the process's *run device*: :func:`use_device` (what the
+CLI's ``--device`` does) sets it in the environment variable :data:`DEVICE_ENV`, so worker
+processes (data-parallel training, sweeps) inherit it; :func:`current_device` reads it (the
+CPU when unset).  Studies place the models they load there; everything downstream follows
+the model's device (``to_crossbar``, calibration, training and evaluation batches).
+
 Integer partial sums are exact in float32 only while every one stays below 2^24
 (:data:`EXACT_FLOAT32`).  cuDNN convolutions and cuBLAS matmuls may use TF32 (10-bit
 mantissa) on Ampere and later cards, which would round such sums; :func:`exact_float32`
@@ -15,16 +21,21 @@ Ampere (and later) devices", ``torch.backends`` documentation).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
 from imcsim.errors import ConfigError
 
-__all__ = ["DEVICE_CHOICES", "EXACT_FLOAT32", "exact_float32", "module_device", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "DEVICE_ENV", "EXACT_FLOAT32", "current_device", "exact_float32",
+           "module_device", "resolve_device", "to_device", "use_device"]
 
 DEVICE_CHOICES = "cpu, cuda, cuda:N or auto"
+DEVICE_ENV = "IMCSIM_DEVICE"
+"""Environment variable holding the run device (inherited by worker processes)."""
 EXACT_FLOAT32 = 2**24
 """Every integer of magnitude below this is a float32: sums of such integers whose partial
 results stay below it are exact in any order (IEEE 754 binary32, 24-bit significand)."""
@@ -46,11 +57,34 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if kind == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {text}: CUDA is not available here (torch "
-                          f"{torch.__version__}, built for CUDA {torch.version.cuda})")
+        why = ("this torch build has no CUDA" if torch.version.cuda is None
+               else "no CUDA device is visible")
+        raise ConfigError(f"--device {text}: CUDA is not available here ({why}; torch "
+                          f"{torch.__version__})")
     if index is not None and int(index) >= torch.cuda.device_count():
         raise ConfigError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s)")
     return torch.device(text)
+
+
+def current_device() -> torch.device:
+    """The run device (:data:`DEVICE_ENV`; the CPU when unset)."""
+    return resolve_device(os.environ.get(DEVICE_ENV) or "cpu")
+
+
+@contextlib.contextmanager
+def use_device(spec: str | torch.device | None) -> Iterator[torch.device]:
+    """Make ``spec`` (resolved, see :func:`resolve_device`) the run device inside the block,
+    for this process and the workers it starts; the previous value is restored on exit."""
+    device = resolve_device(spec)
+    before = os.environ.get(DEVICE_ENV)
+    os.environ[DEVICE_ENV] = str(device)
+    try:
+        yield device
+    finally:
+        if before is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = before
 
 
 def module_device(module: torch.nn.Module) -> torch.device:
@@ -58,6 +92,18 @@ def module_device(module: torch.nn.Module) -> torch.device:
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+def to_device(inputs: Any, device: torch.device) -> Any:
+    """``inputs`` (a tensor, or a tuple/list/dict of them and other values) with every
+    tensor on ``device`` (one copy each; tensors already there are returned as they are)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    if isinstance(inputs, dict):
+        return {k: to_device(v, device) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(to_device(v, device) for v in inputs)
+    return inputs
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from torch import nn
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
+from imcsim.nn.devices import module_device
 from imcsim.nn.extract import check_finite
 from imcsim.nn.ops import weight_modules
 from imcsim.studies.train_state import DeferInterrupt, TrainInterrupted, load_state, save_state
@@ -167,9 +168,11 @@ def evaluate(
     model.eval()
     try:
         correct = 0
+        device = module_device(model)  # one transfer per batch, to the model's device
         for start in range(0, len(images), batch_size):
-            logits = model(images[start : start + batch_size])
-            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+            logits = model(images[start : start + batch_size].to(device))
+            correct += int((logits.argmax(1) == labels[start : start + batch_size].to(device)
+                            ).sum())
     finally:
         model.train(was_training)
     return correct / len(images)
@@ -276,7 +279,8 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.T
           images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
           total: int, config: TrainConfig, penalty: Penalty | None = None) -> float:
     """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
-    x, y = batch_at(images, labels, step, steps_per_epoch, config)
+    x, y = batch_at(images, labels, step, steps_per_epoch, config)  # drawn on the CPU
+    x, y = x.to(module_device(model)), y.to(module_device(model))
     for group in opt.param_groups:
         group["lr"] = lr_at(step, total, config)
     loss = F.cross_entropy(model(x), y)
