@@ -82,6 +82,7 @@ def calibrate(model: nn.Module, images: torch.Tensor, config: CrossbarConfig,
     if stats is None:
         stats = _run(model, layers, images, passes, config.batch_size)
         if key is not None:
+            # cpu-only: stored on the host (readable on any machine)
             save_stats(cache_dir, key, _moved(stats, torch.device("cpu")))  # type: ignore[arg-type]
     stats = _moved(stats, module_device(model))
     s = layers[0].settings if layers else None

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from imcsim.nn.devices import module_device
+
 __all__ = ["cache_key", "default_cache_dir", "load_stats", "save_stats"]
 
 _FORMAT = 1
@@ -69,7 +71,7 @@ def _code_version() -> str:
 def _tensor_bytes(h, t: torch.Tensor) -> None:
     t = t.detach().contiguous().cpu()  # cpu-only: hashed on the host, once per calibration
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # cpu-only
 
 
 def cache_key(model: nn.Module, layers: list, images: torch.Tensor,
@@ -77,7 +79,7 @@ def cache_key(model: nn.Module, layers: list, images: torch.Tensor,
     """SHA-256 of what the ``passes`` over ``images`` depend on (see the module docstring)."""
     h = hashlib.sha256(_code_version().encode())
     h.update(json.dumps(passes).encode())
-    device = next(iter(model.state_dict().values()), torch.empty(0, device="cpu")).device
+    device = module_device(model)
     if device.type != "cpu":  # float statistics may differ in the last bits across devices
         h.update(device.type.encode())
     skip = {"input_max", "input_signed", "adc_full_scale"}

@@ -51,7 +51,7 @@ class CrossbarConv2d(nn.Module):
         weight = conv.weight.detach()
         weight = weight.view(*weight.shape, 1, 1) if weight.dim() == 2 else weight
         keep = torch.from_numpy(plan.on_chip if mask is None else plan.on_chip & mask)
-        device, weight = weight.device, weight.cpu()  # built on the CPU, moved at the end
+        device, weight = weight.device, weight.cpu()  # cpu-only: built here, moved at the end
         self.name, self.settings, self.layer_id = name, settings, layer_id
         self.weight = nn.Parameter(weight * keep)
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
@@ -164,7 +164,7 @@ class CrossbarConv2d(nn.Module):
                 continue
             ctx = CellContext(real=real, top=top, row=self.row_position.long(),
                               col=self.col_position.long(), tile=self.tile_position.long(),
-                              coef=coef,
+                              coef=coef,  # cpu-only: seeded draws, the same on every device
                               generator=torch.Generator(device="cpu").manual_seed(mixed_seed(
                                   s.seed, self.layer_id, 0, zlib.crc32(effect.name.encode()))))
             before, cells = cells, effect.program(cells, ctx)
@@ -225,6 +225,7 @@ class CrossbarConv2d(nn.Module):
     def _read(self, v: torch.Tensor, spread: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Every read-time non-ideality on the analog column sums ``v`` of one MVM."""
         self.reads += 1
+        # cpu-only: seeded draws on the CPU (the same numbers on every device), moved once
         ctx = ReadContext(spread=spread, generator=torch.Generator(device="cpu").manual_seed(
             mixed_seed(self.settings.seed, self.layer_id, int(self.reads))))
         for effect in self._readers:

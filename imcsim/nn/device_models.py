@@ -103,11 +103,11 @@ class IRDrop(NonIdeality):
         tiles = int(tile.max()) + 1 if tile.numel() else 0
         line = col.unsqueeze(0) * self.cols_per_weight + torch.arange(
             slices, device=col.device).unsqueeze(1)
-        # cpu-only: the network solvers (imcsim._irdrop) are numpy/scipy code; the cells go
-        # to the host and back once per layer (at programming), never per tile
+        # the network solvers (imcsim._irdrop) are numpy/scipy code; the cells go to the
+        # host and back once per layer (at programming), never per tile.  cpu-only:
         index = ((tile * self.rows + row).unsqueeze(0) * self.cols + line).cpu().numpy()
         levels = np.zeros(tiles * self.rows * self.cols)
-        levels[index.ravel()] = cells[:, where].double().cpu().numpy().ravel()
+        levels[index.ravel()] = cells[:, where].double().cpu().numpy().ravel()  # cpu-only
         g_on, g_off = 1.0 / self.on_ohm, 1.0 / self.off_ohm
         g = np.clip(g_off + (g_on - g_off) * levels / ctx.top, 0.0, None)
         g = g.reshape(tiles, self.rows, self.cols)

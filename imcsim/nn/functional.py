@@ -51,7 +51,7 @@ def digits(u: torch.Tensor, digit_bits: int, count: int) -> torch.Tensor:
 
     Returns ``(count, *u.shape)``.
     """
-    scale = digit_weights(digit_bits, count, u.dtype).view(-1, *[1] * u.dim())
+    scale = digit_weights(digit_bits, count, u.dtype, u.device).view(-1, *[1] * u.dim())
     # floor division by a power of two and a remainder are exact on integer-valued floats:
     # one output-sized tensor, no integer copies (this runs on whole weight tensors)
     return torch.div(u.unsqueeze(0), scale, rounding_mode="floor").remainder_(2**digit_bits)

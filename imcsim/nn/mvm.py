@@ -375,5 +375,6 @@ def _selector(channels: np.ndarray, in_channels: int) -> torch.Tensor:
     """One-hot (len, C_in, 1, 1) 1×1-conv weight that picks ``channels``."""
     # cpu-only: built from the numpy plan; Layout.to moves it with the layer
     onehot = torch.zeros(len(channels), in_channels, 1, 1, device="cpu")
-    onehot[torch.arange(len(channels), device="cpu"), torch.from_numpy(channels), 0, 0] = 1
+    rows = torch.arange(len(channels), device="cpu")  # cpu-only: as above
+    onehot[rows, torch.from_numpy(channels), 0, 0] = 1
     return onehot.contiguous(memory_format=torch.channels_last)

@@ -61,8 +61,10 @@ def int8_available() -> bool:
         return False
     try:
         gen = torch.Generator(device="cpu").manual_seed(0)  # cpu-only: oneDNN
+        # cpu-only: a small probe of the oneDNN kernels
         w = torch.randint(-3, 4, (8, 3, 3, 3), generator=gen, dtype=torch.int8, device="cpu")
-        x = torch.randint(0, 4, (2, 6, 7, 7), generator=gen, dtype=torch.uint8, device="cpu")
+        x = torch.randint(0, 4, (2, 6, 7, 7), generator=gen, dtype=torch.uint8,
+                          device="cpu")  # cpu-only: as above
         packed = _pack(w, (1, 2), (1, 1), (1, 1), 2)
         got = _qconv(x, packed, (1, 2), (1, 1), (1, 1), 2, torch.float32)
         return torch.equal(got, F.conv2d(x.float(), w.float(), None, (1, 2), 1, 1, 2))
