@@ -15,8 +15,9 @@ from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
 from imcsim.layers import LayerShape
 from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
+from imcsim.report import NetworkReport
 
-__all__ = ["CASES", "Case", "build", "images"]
+__all__ = ["CASES", "Case", "build", "images", "setup"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,16 @@ def images(case: Case, n: int | None = None) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(7)) * 2 - 0.5
 
 
+def setup(case: Case) -> tuple[nn.Module, NetworkReport, ChipConfig, CrossbarConfig]:
+    """(float layer, its report, chip, crossbar config) of the case."""
+    layer, shape, mapper, rows, cols, _ = _layer(case.layer)
+    chip = _chip(case.sign, rows, cols)
+    return layer, map_network([shape], mapper, chip), chip, CrossbarConfig(**case.config)
+
+
 def build(case: Case, device: str | torch.device = "cpu") -> nn.Module:
     """The case's layer converted for crossbars on ``device`` (calibrated there if asked)."""
-    layer, shape, mapper, rows, cols, _ = _layer(case.layer)
-    report = map_network([shape], mapper, _chip(case.sign, rows, cols))
-    config = CrossbarConfig(**case.config)
+    layer, report, _, config = setup(case)
     calibration = images(case, 6) if config.needs_calibration else None
     return to_crossbar(nn.Sequential(layer), report, config, calibration=calibration,
                        device=device)
