@@ -164,3 +164,42 @@ def test_the_cpu_use_check_would_catch_one(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("y = x.cpu()\nz = torch.zeros(3, device='cpu')  # cpu-only: why\n")
     assert [h.split(":")[1] for h in _unmarked_cpu_uses(bad)] == ["1"]
+
+
+def _tensors(value, seen: set[int]):
+    """Every tensor reachable from ``value`` through attributes, dataclasses and containers."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v, seen)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v, seen)
+    elif hasattr(value, "__dataclass_fields__"):
+        for name in value.__dataclass_fields__:
+            yield from _tensors(getattr(value, name), seen)
+    elif isinstance(value, torch.nn.Module):
+        for v in vars(value).values():
+            yield from _tensors(v, seen)
+
+
+@pytest.mark.parametrize("name", ["int8-offset", "adc-deviation", "calibrated-percentile"])
+def test_moving_a_converted_layer_moves_every_tensor_it_holds(name) -> None:
+    case = next(c for c in CASES if c.name == name)
+    sim = build(case)
+    sim(images(case))  # cells, packed weights and the ADC transfer function cached
+    layer = sim.to("meta")[0]
+    held = list(_tensors(layer, set()))
+    assert len(held) > 10 and all(t.is_meta for t in held)  # layout, column map, buffers…
+    assert layer._cells_cache is None and layer._converter is None  # rebuilt where it runs
+
+
+def test_zoo_models_are_built_on_the_run_device(monkeypatch) -> None:
+    from imcsim.studies import models
+
+    monkeypatch.setattr(models, "current_device", lambda: torch.device("meta"))
+    assert all(p.is_meta for p in models.build_model("resnet20").parameters())
