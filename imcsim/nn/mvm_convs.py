@@ -60,11 +60,11 @@ def int8_available() -> bool:
             not torch.backends.mkldnn.is_available():
         return False
     try:
-        gen = torch.Generator(device="cpu").manual_seed(0)  # cpu-only: oneDNN
-        # cpu-only: a small probe of the oneDNN kernels
+        # cpu-only (the next three lines): a small probe of the oneDNN kernels
+        gen = torch.Generator(device="cpu").manual_seed(0)  # cpu-only
         w = torch.randint(-3, 4, (8, 3, 3, 3), generator=gen, dtype=torch.int8, device="cpu")
         x = torch.randint(0, 4, (2, 6, 7, 7), generator=gen, dtype=torch.uint8,
-                          device="cpu")  # cpu-only: as above
+                          device="cpu")  # cpu-only
         packed = _pack(w, (1, 2), (1, 1), (1, 1), 2)
         got = _qconv(x, packed, (1, 2), (1, 1), (1, 1), 2, torch.float32)
         return torch.equal(got, F.conv2d(x.float(), w.float(), None, (1, 2), 1, 1, 2))
@@ -77,8 +77,8 @@ def _pack(w: torch.Tensor, stride: Pair, padding: Pair, dilation: Pair, groups: 
     ones = torch.ones(w.shape[0], device="cpu")  # cpu-only: oneDNN prepacked weights
     packed = torch.ops.onednn.qconv_prepack(w, ones, 1.0, 0, list(stride), list(padding),
                                             list(dilation), groups, None)
-    return Packed(packed, ones, torch.zeros(w.shape[0], dtype=torch.int64,
-                                                device="cpu"))  # cpu-only: oneDNN
+    zero_points = torch.zeros(w.shape[0], dtype=torch.int64, device="cpu")  # cpu-only
+    return Packed(packed, ones, zero_points)
 
 
 def _qconv(x: torch.Tensor, p: Packed, stride: Pair, padding: Pair, dilation: Pair,
