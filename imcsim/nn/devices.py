@@ -74,12 +74,15 @@ def current_device() -> torch.device:
 @contextlib.contextmanager
 def use_device(spec: str | torch.device | None) -> Iterator[torch.device]:
     """Make ``spec`` (resolved, see :func:`resolve_device`) the run device inside the block,
-    for this process and the workers it starts; the previous value is restored on exit."""
+    for this process and the workers it starts; the previous value is restored on exit.
+    On CUDA, TF32 is off inside the block (:func:`exact_float32`), so the float layers
+    around the crossbars compute in float32 as on the CPU."""
     device = resolve_device(spec)
     before = os.environ.get(DEVICE_ENV)
     os.environ[DEVICE_ENV] = str(device)
     try:
-        yield device
+        with exact_float32(device):
+            yield device
     finally:
         if before is None:
             os.environ.pop(DEVICE_ENV, None)
