@@ -286,4 +286,6 @@ def _worker(rank, world, init, report, model, images, labels, config, parallel, 
     own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
     result = _in_process(rank, world, init, own, images, labels, config, parallel, path, report,
                          teardown=False)
-    return {"result": asdict(result), "model": own.state_dict()} if rank == 0 else None
+    # on the host: CUDA tensors shared with the parent would die with this process
+    state = {k: v.cpu() for k, v in own.state_dict().items()}
+    return {"result": asdict(result), "model": state} if rank == 0 else None
