@@ -1,6 +1,7 @@
 """Speed of the functional crossbar simulation against plain torch inference, same run.
 
     python benchmarks/bench_functional.py [--images 64] [--repeats 5] [--mapper vw-sdk]
+                                          [--device cpu|cuda|cuda:N|auto]
 
 Prints, for ResNet-20 (shipped weights) on the ``default`` chip preset (128x128 arrays,
 8-bit weights in 2-bit cells, 8-bit inputs through 1-bit DACs, 8-bit ADCs):
@@ -17,7 +18,9 @@ Prints, for ResNet-20 (shipped weights) on the ``default`` chip preset (128x128 
 
 Every timing is the minimum over ``--repeats`` interleaved runs after one warm-up (which
 builds the cell tensors and the oneDNN kernels), so other load on the machine inflates
-all three alike.
+all three alike.  ``--device`` runs all of them, plain torch included, on that device (on
+CUDA every timing ends with ``torch.cuda.synchronize``; there is no int8 path on CUDA, so
+``full, float`` is the same computation as ``slicing=full``).
 """
 
 from __future__ import annotations
@@ -29,18 +32,24 @@ from unittest.mock import patch
 
 import torch
 
+from imcsim.errors import ConfigError
 from imcsim.hardware import load_chip
 from imcsim.network import map_network
-from imcsim.nn import mvm
+from imcsim.nn import mvm_convs
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
+from imcsim.nn.devices import resolve_device
 from imcsim.nn.extract import extract_layers
 from imcsim.zoo.checkpoints import load_model, model_inputs
 
 
 def timed(fn, x: torch.Tensor) -> float:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
     start = time.perf_counter()
     with torch.no_grad():
         fn(x)
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
     return time.perf_counter() - start
 
 
@@ -71,13 +80,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mapper", default="vw-sdk")
     parser.add_argument("--chip", default="default")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch intra-op threads (1 gives stable timings on a shared machine)")
     args = parser.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as exc:
+        parser.error(str(exc))  # one line, exit 2
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model, weights = load_model("resnet20")
+    model = model.to(device)
     x, _, data = model_inputs("resnet20", args.images)
+    x = x.to(device)
     layers = extract_layers(model, x[:1]).layers
     report = map_network(layers, args.mapper, load_chip(args.chip))
     runs = {"plain torch": model,
@@ -86,8 +102,8 @@ def main() -> None:
             "full, float": to_crossbar(model, report, CrossbarConfig(slicing="full"))}
     for name, fn in runs.items():
         if name == "full, float":  # cells built now without int8: the float convolutions
-            mvm.int8_available.cache_clear()
-            with patch.object(mvm, "int8_available", lambda: False):
+            mvm_convs.int8_available.cache_clear()
+            with patch.object(mvm_convs, "int8_available", lambda: False):
                 timed(fn, x)
             if not torch.equal(fn(x[:8]), runs["slicing=full"](x[:8])):
                 raise SystemExit("int8 and float paths disagree")
@@ -99,9 +115,10 @@ def main() -> None:
             best[name] = min(best[name], timed(fn, x))
     slices = slice_product(runs["slicing=full"], layers, x)
     plain = best["plain torch"]
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"resnet20 ({weights}), {args.images} {data}, chip {args.chip} "
-          f"({report.chip.array.label}), mapper {args.mapper}, torch threads "
-          f"{torch.get_num_threads()}")
+          f"({report.chip.array.label}), mapper {args.mapper}, device {device} ({card}), "
+          f"torch threads {torch.get_num_threads()}")
     print(f"{'run':14s} {'ms/batch':>9s} {'x plain':>8s}  goal")
     print(f"{'plain torch':14s} {plain * 1e3:9.1f} {1.0:8.2f}")
     none = best["slicing=none"] / plain

@@ -180,13 +180,9 @@ def test_imports_point_one_way(path: Path) -> None:
             assert LAYERS[theirs] < LAYERS[mine], f"{where} imports {target} ({theirs})"
 
 
-# Circles still being broken on branches in flight (this session's merge empties the list).
-KNOWN_CIRCLES = [["imcsim.nn.calibration", "imcsim.nn.crossbar", "imcsim.nn.calibration"]]
-
-
 def test_no_import_circles() -> None:
     graph = import_graph(ROOT)
-    found = [c for c in circles(graph) if c not in KNOWN_CIRCLES]
+    found = circles(graph)
     assert not found, "import circles:\n" + "\n".join(describe(c, graph) for c in found)
 
 

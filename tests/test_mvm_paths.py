@@ -14,7 +14,7 @@ from imcsim.hardware import ArrayConfig, ChipConfig, PrecisionConfig
 from imcsim.layers import LayerShape
 from imcsim.network import map_network
 from imcsim.nn import functional as xf
-from imcsim.nn import mvm
+from imcsim.nn import mvm, mvm_convs
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 
 # (C_in, C_out, kernel, input, stride, padding, groups, mapper, rows, cols): window copies
@@ -41,7 +41,7 @@ class Spy:
 
     def __init__(self, monkeypatch) -> None:
         self.qconv = self.adc = 0
-        real_qconv, real_adc = mvm._qconv, CrossbarConv2d._adc
+        real_qconv, real_adc = mvm_convs._qconv, CrossbarConv2d._adc
 
         def qconv(*args):
             self.qconv += 1
@@ -51,7 +51,7 @@ class Spy:
             self.adc += 1
             return real_adc(layer, v, copy)
 
-        monkeypatch.setattr(mvm, "_qconv", qconv)
+        monkeypatch.setattr(mvm_convs, "_qconv", qconv)
         monkeypatch.setattr(CrossbarConv2d, "_adc", adc)
 
 
@@ -69,14 +69,14 @@ def test_every_path_equals_reference_and_float_path(case, sign, slicing, monkeyp
         outputs = {}
         for int8 in (True, False):
             for group in (1, 2**30):  # one input slice per group / every slice at once
-                monkeypatch.setattr(mvm, "int8_available", lambda int8=int8: int8)
+                monkeypatch.setattr(mvm_convs, "int8_available", lambda int8=int8: int8)
                 monkeypatch.setattr(mvm, "GROUP_ELEMENTS", group)
                 spy.qconv = spy.adc = 0
                 sim = converted(case, sign, slicing)[-1]
                 outputs[int8, group] = sim(x)
                 layer = sim.conv
                 signed_whole = slicing == "none" and bool((x < 0).any())
-                assert (spy.qconv > 0) == (int8 and mvm.int8_available() and not signed_whole)
+                assert (spy.qconv > 0) == (int8 and mvm_convs.int8_available() and not signed_whole)
                 lay, streamed = layer.layout, int8 and group == 1 and not signed_whole
                 slices = 1 if slicing == "none" else (4 if bool((x < 0).any()) else 3)
                 out = xf.output_size((size, size), lay.kernel, lay.stride, lay.padding,
@@ -93,7 +93,7 @@ def test_every_path_equals_reference_and_float_path(case, sign, slicing, monkeyp
 def test_float32_int8_path_is_bit_identical_to_float_path(monkeypatch) -> None:
     x = torch.rand(3, 5, 7, 7, generator=torch.Generator().manual_seed(1))
     got = converted(CASES[0], "offset", "full", torch.float32)[-1](x)
-    monkeypatch.setattr(mvm, "int8_available", lambda: False)
+    monkeypatch.setattr(mvm_convs, "int8_available", lambda: False)
     monkeypatch.setattr(mvm, "GROUP_ELEMENTS", 2**30)
     assert torch.equal(got, converted(CASES[0], "offset", "full", torch.float32)[-1](x))
 
@@ -113,7 +113,7 @@ def test_noisy_cells_take_the_float_path_and_read_noise_sees_every_slice(monkeyp
         copies = sim.conv.layout.window[0] * sim.conv.layout.window[1]
         assert spy.qconv > 0 and spy.adc == copies  # int8 cells, one ADC call per copy
     assert torch.equal(outputs[0], outputs[1])  # the same draws whatever the group size
-    monkeypatch.setattr(mvm, "int8_available", lambda: False)
+    monkeypatch.setattr(mvm_convs, "int8_available", lambda: False)
     float_path = converted(CASES[0], "offset", "full", read_noise=0.1, seed=4)[-1](x)
     assert torch.allclose(outputs[0], float_path, atol=1e-9)  # the spread of the int8 path
 
@@ -123,6 +123,6 @@ def test_read_noise_spread_on_the_int8_path_with_padding_and_strides(monkeypatch
     noisy = converted(CASES[1], "offset", "full", read_noise=0.1, seed=4)[-1]
     got = noisy(x)
     assert noisy.conv.cells().integer
-    monkeypatch.setattr(mvm, "int8_available", lambda: False)
+    monkeypatch.setattr(mvm_convs, "int8_available", lambda: False)
     want = converted(CASES[1], "offset", "full", read_noise=0.1, seed=4)[-1](x)
     assert torch.allclose(got, want, atol=1e-9)

@@ -14,6 +14,7 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    DeviceOpt,
     GradCompressionOpt,
     GradRankOpt,
     MatmulOpt,
@@ -25,6 +26,7 @@ from imcsim.cli.common import (
     parallel_config,
     parse_float,
     parse_int,
+    run_device,
     split_list,
 )
 from imcsim.errors import ConfigError
@@ -141,12 +143,14 @@ def accuracy_command(
     workers: WorkersOpt = 1, grad_compression: GradCompressionOpt = "none",
     grad_rank: GradRankOpt = 4,
     fmt: PlainFormatOpt = PlainFormat.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
 
     Default data: the shipped ResNet-20 checkpoint and bundled MNIST test images padded
     to 3x32x32 (--checkpoint and --data-dir for other weights and CIFAR).
     """
+    run_device(device)
     from imcsim.nn.crossbar_config import resolve_settings
     from imcsim.studies.accuracy import run_accuracy
 
@@ -224,9 +228,11 @@ def accuracy_sweep_command(
     drift_time_s: Annotated[str, Opt("--drift-time-s", help="Comma list of read times in seconds (drift rows, without and with compensation).")] = "",
     adc_offset_lsb: AdcOffsetOpt = None, adc_dnl_lsb: AdcDnlOpt = None,
     checkpoint: CheckpointOpt = None, fmt: TableFormatOpt = TableFormat.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Accuracy as the ADC resolution drops (per calibration method), as device noise grows,
     as wire resistance grows (IR drop) and as the chip ages (drift)."""
+    run_device(device)
     from imcsim.nn.crossbar_config import resolve_settings
     from imcsim.studies.accuracy import prepare
     from imcsim.studies.accuracy_study import sweep
@@ -266,9 +272,11 @@ def accuracy_study_command(
     calibration_cache: CacheOpt = True, workers: WorkersOpt = 1,
     grad_compression: GradCompressionOpt = "none", grad_rank: GradRankOpt = 4,
     fmt: TableFormatOpt = TableFormat.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Dense, pruned, low-rank and group low-rank at equal parameter budget, fine-tuned
     (--workers N: data-parallel): cycles next to float, ideal-chip and low-ADC accuracy."""
+    run_device(device)
     from imcsim.studies.accuracy_study import compression_study
 
     parallel = parallel_config(workers, grad_compression, grad_rank)

@@ -17,10 +17,11 @@ from imcsim.errors import ConfigError
 
 __all__ = [
     "ArrayOpt", "AttentionMacsOpt", "BatchOpt", "CellBitsOpt", "ChipOpt", "ContextOpt",
-    "Format", "FormatOpt", "InputDtypeOpt", "LayersOpt", "ModelOpt", "PhaseOpt", "input_spec",
+    "DeviceOpt", "Format", "FormatOpt", "InputDtypeOpt", "LayersOpt", "ModelOpt", "PhaseOpt",
+    "input_spec",
     "GradCompressionOpt", "GradRankOpt", "PlainFormat", "PlainFormatOpt", "WeightBitsOpt",
     "WorkersOpt", "emit", "interrupt_hint", "notice", "on_interrupt", "parallel_config",
-    "parse_float", "parse_int", "progress_bar", "split_list",
+    "parse_float", "parse_int", "progress_bar", "run_device", "split_list",
 ]
 
 
@@ -95,6 +96,26 @@ GradCompressionOpt = Annotated[str, typer.Option(
     "--grad-compression", help="Gradient exchange between workers: none, powersgd, greedylore.")]
 GradRankOpt = Annotated[int, typer.Option(
     "--grad-rank", help="Rank of the compressed gradients (powersgd, greedylore).")]
+
+# -- the device models run on (issue 28): one option, one helper ----------------------------
+DeviceOpt = Annotated[str, typer.Option(
+    "--device", help="Where the model runs: cpu (default), cuda, cuda:N, or auto (CUDA when "
+    "present); see docs/guide/gpu.md.")]
+
+
+def run_device(spec: str) -> Any:
+    """Make ``--device`` the run device of this command (``imcsim.nn.devices.use_device``:
+    worker processes inherit it), restored when the command ends; an unknown or missing
+    device is a ``ConfigError`` (one line, exit 2).  Returns the ``torch.device``."""
+    try:  # typer >= 0.25 vendors click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click import get_current_context
+
+    from imcsim.nn.devices import use_device
+
+    return get_current_context().with_resource(use_device(spec))
+
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 

@@ -13,6 +13,7 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     ChipOpt,
+    DeviceOpt,
     Format,
     GradCompressionOpt,
     GradRankOpt,
@@ -20,6 +21,7 @@ from imcsim.cli.common import (
     emit,
     notice,
     parallel_config,
+    run_device,
     split_list,
 )
 from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
@@ -160,6 +162,7 @@ def rank_search_command(
     grad_rank: GradRankOpt = 4, conventions: ConventionsOpt = None,
     convention: ConventionOpt = None,
     fmt: Annotated[Format, Opt("--format", "-f", help="table or json.")] = Format.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Choose a rank (and group count) per layer within a budget on the chip, then
     optionally fine-tune; per-layer ranks, params, cycles, output errors and accuracy.
@@ -167,6 +170,7 @@ def rank_search_command(
     "float_accuracy" is the dense model's top-1 accuracy on the same test images,
     "accuracy" the compressed model's after fine-tuning.
     """
+    run_device(device)
     from imcsim.studies.rank_search import run_rank_search
 
     parallel = parallel_config(workers, grad_compression, grad_rank)
@@ -208,9 +212,11 @@ def rank_search_study_command(
     calibration_images: CalOpt = 128, heldout_images: HeldOpt = 128, seed: SeedOpt = 0,
     plot: Annotated[Path | None, Opt("--plot", help="Write the accuracy-vs-cycles chart (PNG).")] = None,
     fmt: Annotated[StudyFormat, Opt("--format", "-f", help="table, json or markdown.")] = StudyFormat.markdown,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Selectors x factorizations at several cycle budgets: accuracy before and after
     fine-tuning, cycles used; resumable; optional Pareto chart."""
+    run_device(device)
     from imcsim.nn.compress.hwcost import Budget
     from imcsim.nn.compress.selectors import SearchConfig
     from imcsim.studies.outputs import check_output_file

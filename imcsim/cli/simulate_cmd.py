@@ -10,10 +10,12 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    DeviceOpt,
     PlainFormat,
     PlainFormatOpt,
     WeightBitsOpt,
     emit,
+    run_device,
 )
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
@@ -46,9 +48,11 @@ def simulate_command(
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
     fmt: PlainFormatOpt = PlainFormat.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Run N images through a model and count the cycles, rows, conversions and energy
     its mapping really spends (per image, averaged over the images)."""
+    run_device(device)
     from imcsim.cost import with_cost
     from imcsim.network import map_network
     from imcsim.nn.extract import extract_layers

@@ -11,11 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 
 from imcsim.cli import app
 from imcsim.cli.common import (
+    DeviceOpt,
     notice,
     on_interrupt,
     parse_float,
     parse_int,
     progress_bar,
+    run_device,
     split_list,
 )
 from imcsim.errors import ConfigError
@@ -153,11 +155,13 @@ def run_command(
     recipe: Annotated[str, typer.Argument(help="Recipe name (mappings/recipes) or TOML file.")] = "default",
     out: Annotated[str | None, typer.Option("--out", "-o", help="Override the recipe's output directory.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="date2025 recipes: CIFAR python batches; ResNet-20 runs on CIFAR-10, WRN-16-4 on CIFAR-100.")] = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Run a whole study from a recipe; with no argument, the built-in default study.
 
     Rerunning after a kill completes what is missing (sweep points, fine-tuned variants).
     """
+    run_device(device)
     study = load_recipe(recipe)
     if data_dir is not None and study.date2025 is None:
         raise ConfigError(f"--data-dir applies to date2025 recipes; {study.name!r} is a sweep")

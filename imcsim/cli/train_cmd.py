@@ -12,6 +12,7 @@ import typer
 
 from imcsim.cli import app
 from imcsim.cli.common import (
+    DeviceOpt,
     GradCompressionOpt,
     GradRankOpt,
     PlainFormat,
@@ -21,6 +22,7 @@ from imcsim.cli.common import (
     on_interrupt,
     parallel_config,
     progress_bar,
+    run_device,
 )
 from imcsim.errors import ConfigError
 
@@ -77,12 +79,14 @@ def train_command(
     grad_side: Annotated[str, typer.Option(
         "--grad-side", help="GreedyLore basis side: short (the paper's) or long.")] = "short",
     fmt: PlainFormatOpt = PlainFormat.table,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Train a model (progress bar, seeded); Ctrl-C or a kill leaves OUT.state, and the
     same command resumes from it.
 
     With --workers N the run is data-parallel on N CPU processes (or on torchrun's), the
     gradients exchanged as --grad-compression says; the output counts the bytes."""
+    run_device(device)
     from imcsim.studies.outputs import check_output_file, exclusive
     from imcsim.train.loop import TrainConfig
     from imcsim.zoo.models import get_spec

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,6 +36,11 @@ class ColumnMap:
     adc: tuple[torch.Tensor, ...]
     tiles: int
     adcs: int
+
+    def to(self, device: torch.device) -> ColumnMap:
+        """This map with its index tensors on ``device`` (moved once, with the layer)."""
+        return replace(self, tile=tuple(t.to(device) for t in self.tile),
+                       adc=tuple(a.to(device) for a in self.adc))
 
 
 def build_column_map(plan: TilePlan, weight_slices: int, cols_per_weight: int, cols: int,
@@ -110,9 +115,10 @@ def transfer_function(effects: tuple[NonIdeality, ...], columns: ColumnMap, sett
     """The ADC transfer function one of ``effects`` provides for this layer (its ADCs and
     their draws seeded from (seed, layer)), or None for ideal rounding."""
     top = _top(settings.adc_bits, not settings.sliced)
+    # cpu-only: the ADCs' deviations are drawn on the CPU (the same on every device)
+    generator = torch.Generator(device="cpu").manual_seed(mixed_seed(settings.seed, layer_id, 2))
     ctx = AdcContext(adc=columns.adc, adcs=columns.adcs, low=0 if settings.sliced else -top,
-                     top=top, generator=torch.Generator().manual_seed(
-                         mixed_seed(settings.seed, layer_id, 2)))
+                     top=top, generator=generator)
     made = [c for c in (n.converter(ctx) for n in effects) if c is not None]
     if len(made) > 1:
         raise ConfigError(f"layer {name!r}: two non-idealities define the ADC transfer function")

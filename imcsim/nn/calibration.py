@@ -45,8 +45,9 @@ from torch import nn
 
 from imcsim.nn import functional as xf
 from imcsim.nn.calibration_cache import cache_key, default_cache_dir, load_stats, save_stats
-from imcsim.nn.crossbar import CrossbarConv2d
 from imcsim.nn.crossbar_config import CrossbarConfig
+from imcsim.nn.crossbar_conv import CrossbarConv2d
+from imcsim.nn.devices import module_device
 
 __all__ = ["CalibrationInfo", "calibrate", "default_cache_dir"]
 
@@ -81,7 +82,9 @@ def calibrate(model: nn.Module, images: torch.Tensor, config: CrossbarConfig,
     if stats is None:
         stats = _run(model, layers, images, passes, config.batch_size)
         if key is not None:
-            save_stats(cache_dir, key, stats)  # type: ignore[arg-type]
+            # cpu-only: stored on the host (readable on any machine)
+            save_stats(cache_dir, key, _moved(stats, torch.device("cpu")))  # type: ignore[arg-type]
+    stats = _moved(stats, module_device(model))
     s = layers[0].settings if layers else None
     method = "fixed" if s is None or s.adc_range != "calibrated" else (
         s.adc_calibration if s.adc_parameter is None else f"{s.adc_calibration}:{s.adc_parameter:g}")
@@ -90,6 +93,12 @@ def calibrate(model: nn.Module, images: torch.Tensor, config: CrossbarConfig,
         _apply(layer, stats.get(layer.name, {}))
         layer.calibration_info = info
     return info
+
+
+def _moved(stats: dict[str, dict[str, torch.Tensor]],
+           device: torch.device) -> dict[str, dict[str, torch.Tensor]]:
+    """The statistics on ``device`` (stored on the CPU; used on the model's device)."""
+    return {name: {k: v.to(device) for k, v in st.items()} for name, st in stats.items()}
 
 
 def _passes(s) -> tuple[str, ...]:
@@ -119,16 +128,17 @@ class _Observer:
         count = planes.shape[1] * planes.shape[3] * planes.shape[4]
         if "m1" in st and st["m1"].shape != m1.shape:  # signed in one batch only
             raise ValueError(f"layer {layer.name!r}: input sign changed between batches")
-        for k, v in (("m1", m1), ("m2", m2), ("count", torch.tensor(float(count)))):
+        for k, v in (("m1", m1), ("m2", m2),
+                     ("count", torch.tensor(float(count), device=m1.device))):
             st[k] = st[k] + v if k in st else v
 
     def sums(self, layer: CrossbarConv2d, v: torch.Tensor, copy: int) -> None:
         st = self.stats.setdefault(layer.name, {})
         tiles, width = layer.columns.tiles, _bin_width(layer)
         if "hist" not in st:
-            st["hist"] = torch.zeros(tiles + 1, _BINS + 1, dtype=torch.int64)
-            st["peak"] = torch.zeros(tiles + 1, dtype=torch.float64)
-            st["bin_width"] = torch.tensor(width, dtype=torch.float64)
+            st["hist"] = torch.zeros(tiles + 1, _BINS + 1, dtype=torch.int64, device=v.device)
+            st["peak"] = torch.zeros(tiles + 1, dtype=torch.float64, device=v.device)
+            st["bin_width"] = torch.tensor(width, dtype=torch.float64, device=v.device)
         tile = layer.columns.tile[copy]
         slot = torch.where(tile >= 0, tile, torch.full_like(tile, tiles))  # padding: last
         a = v.abs()
@@ -165,8 +175,9 @@ def _run(model: nn.Module, layers: list[CrossbarConv2d], images: torch.Tensor,
                 if phase == "inputs":
                     layer.input_max.zero_()
                     layer.input_signed.zero_()
-            for start in range(0, len(images), batch_size):
-                model(images[start : start + batch_size])
+            device = module_device(model)
+            for start in range(0, len(images), batch_size):  # one transfer per batch
+                model(images[start : start + batch_size].to(device))
     finally:
         for layer in layers:
             layer.calibrating, layer.observer = "", None
@@ -224,7 +235,7 @@ def _analytic(layer: CrossbarConv2d, st: dict[str, torch.Tensor], k: float) -> t
     mean = st["m1"] / st["count"]
     var = (st["m2"] / st["count"] - mean.square()).clamp(min=0)
     cells, tiles = layer.cells(at_t0=True), layer.columns.tiles
-    out = torch.zeros(tiles + 1, dtype=torch.float64)
+    out = torch.zeros(tiles + 1, dtype=torch.float64, device=layer.weight.device)
     for copy, w in enumerate(cells.weights):
         blocks = layer.channels[copy].reshape(-1, layer.channels.shape[-1])  # (K·R, C)
         g = w.double().reshape(len(blocks), -1, blocks.shape[1], w.shape[-2] * w.shape[-1])

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from imcsim.nn.devices import module_device
+
 __all__ = ["cache_key", "default_cache_dir", "load_stats", "save_stats"]
 
 _FORMAT = 1
@@ -39,35 +41,28 @@ def default_cache_dir() -> Path:
     return Path(base) / "imcsim"
 
 
+_SOURCES = ("__init__.py", "_irdrop.py", "nn/adc.py", "nn/crossbar.py", "nn/crossbar_config.py",
+            "nn/crossbar_conv.py", "nn/device_models.py", "nn/functional.py", "nn/mvm.py",
+            "nn/mvm_convs.py", "nn/nonideal.py", "nn/tileplan.py", "nn/calibration.py",
+            "nn/calibration_cache.py")
+"""The sources that decide what a calibration pass computes, relative to the package (read
+as files: importing them here would make the cache depend on the layers it serves)."""
+
+
 @lru_cache(maxsize=1)
 def _code_version() -> str:
     """Hash of the sources that decide what a calibration pass computes."""
-    import imcsim
-    from imcsim import _irdrop
-    from imcsim.nn import (
-        adc,
-        crossbar,
-        crossbar_config,
-        device_models,
-        functional,
-        mvm,
-        nonideal,
-        tileplan,
-    )
-
+    root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(str(_FORMAT).encode())
-    for module in (imcsim, _irdrop, adc, crossbar, crossbar_config, device_models, functional,
-                   mvm, nonideal, tileplan):
-        h.update(Path(module.__file__).read_bytes())
-    h.update(Path(__file__).read_bytes())
-    h.update(Path(__file__).with_name("calibration.py").read_bytes())
+    for rel in _SOURCES:
+        h.update((root / rel).read_bytes())
     return h.hexdigest()
 
 
 def _tensor_bytes(h, t: torch.Tensor) -> None:
-    t = t.detach().contiguous().cpu()
+    t = t.detach().contiguous().cpu()  # cpu-only: hashed on the host, once per calibration
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # cpu-only
 
 
 def cache_key(model: nn.Module, layers: list, images: torch.Tensor,
@@ -75,6 +70,9 @@ def cache_key(model: nn.Module, layers: list, images: torch.Tensor,
     """SHA-256 of what the ``passes`` over ``images`` depend on (see the module docstring)."""
     h = hashlib.sha256(_code_version().encode())
     h.update(json.dumps(passes).encode())
+    device = module_device(model)
+    if device.type != "cpu":  # float statistics may differ in the last bits across devices
+        h.update(device.type.encode())
     skip = {"input_max", "input_signed", "adc_full_scale"}
     for name, value in model.state_dict().items():
         if name.rsplit(".", 1)[-1] not in skip:

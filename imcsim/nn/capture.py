@@ -47,6 +47,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
+from imcsim.nn.devices import module_device, to_device
+
 __all__ = ["Product", "Recorder", "reference_kernels", "run_capture"]
 
 aten = torch.ops.aten
@@ -310,8 +312,11 @@ class Capture:
 def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False) -> Capture:
     """Run ``inputs`` once through ``model`` (eval mode, no grad, reference kernels) and
     capture every product.  ``inputs``: a tensor, a tuple of positional tensors or a dict
-    of keyword tensors.  Hooks are removed and the training mode restored in ``finally``."""
+    of keyword tensors, moved to the model's device first.  Hooks are removed and the
+    training mode restored in ``finally``."""
     from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = to_device(inputs, module_device(model))
 
     scope = _Scope(model)
     recorder = Recorder(weight_sources(model), scope.current, keep_activations)

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.nn import functional as xf
-from imcsim.nn.crossbar import CrossbarConv2d
 from imcsim.nn.crossbar_config import LayerSettings
+from imcsim.nn.crossbar_conv import CrossbarConv2d
+from imcsim.nn.devices import exact_float32
 from imcsim.nn.tileplan import TilePlan
 
 __all__ = ["CrossbarConv1d", "CrossbarConvTranspose2d", "CrossbarMatMul"]
@@ -76,7 +77,7 @@ class CrossbarMatMul(nn.Module):
         s = self.settings
         if s.ideal:
             return torch.matmul(a, b)
-        with torch.no_grad():
+        with torch.no_grad(), exact_float32(a.device):  # integer sums: no TF32 on CUDA
             a_int, a_scale, signed = _quantize(a, s.input_bits, a.amin() < 0)
             b_int, b_scale, _ = _quantize(b, s.weight_bits, True)
             y = sum(self._tile(a_int[..., r:r + s.rows], b_int[..., r:r + s.rows, :], signed)

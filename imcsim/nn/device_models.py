@@ -30,7 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from imcsim.nn.nonideal import AdcContext, CellContext, Converter, NonIdeality, register_nonideality
+from imcsim.nn.nonideal import (
+    AdcContext,
+    CellContext,
+    Converter,
+    NonIdeality,
+    draw,
+    register_nonideality,
+)
 
 __all__ = ["AdcDeviation", "Drift", "IRDrop", "adc_transitions", "reference_gain"]
 
@@ -48,7 +55,7 @@ class Drift(NonIdeality):
     time_dependent = True
 
     def program(self, cells: torch.Tensor, ctx: CellContext) -> torch.Tensor:
-        eps = torch.randn(cells.shape, generator=ctx.generator, dtype=torch.float64)
+        eps = draw("normal", cells.shape, ctx.generator, torch.float64, cells.device)
         nu = (self.nu_mean + self.nu_std * eps).abs()
         return cells * torch.pow(self.time_s / self.t0_s, -nu).to(cells.dtype)
 
@@ -60,7 +67,8 @@ def reference_gain(before: torch.Tensor, after: torch.Tensor, ctx: CellContext) 
     """Global compensation gain (aihwkit's ``GlobalDriftCompensation``): a reference read
     with every input at one, shift-and-added over the weight slices, summed over the
     layer's columns — with the cells as programmed over with the cells as they are."""
-    weight = (torch.ones(len(before), dtype=before.dtype) if ctx.coef is None
+    weight = (torch.ones(len(before), dtype=before.dtype, device=before.device)
+              if ctx.coef is None
               else ctx.coef.abs().to(before.dtype)).view(-1, *[1] * (before.dim() - 1))
     reference, now = float((before * weight).abs().sum()), float((after * weight).abs().sum())
     return reference / now if now > 0 else 1.0
@@ -93,10 +101,13 @@ class IRDrop(NonIdeality):
         where = (ctx.row >= 0).expand(cells.shape[1:])
         tile, row, col = (t.expand(cells.shape[1:])[where] for t in (ctx.tile, ctx.row, ctx.col))
         tiles = int(tile.max()) + 1 if tile.numel() else 0
-        line = col.unsqueeze(0) * self.cols_per_weight + torch.arange(slices).unsqueeze(1)
-        index = (tile * self.rows + row).unsqueeze(0) * self.cols + line  # (S, cells)
+        line = col.unsqueeze(0) * self.cols_per_weight + torch.arange(
+            slices, device=col.device).unsqueeze(1)
+        # the network solvers (imcsim._irdrop) are numpy/scipy code; the cells go to the
+        # host and back once per layer (at programming), never per tile.  cpu-only:
+        index = ((tile * self.rows + row).unsqueeze(0) * self.cols + line).cpu().numpy()
         levels = np.zeros(tiles * self.rows * self.cols)
-        levels[index.numpy().ravel()] = cells[:, where].double().numpy().ravel()
+        levels[index.ravel()] = cells[:, where].double().cpu().numpy().ravel()  # cpu-only
         g_on, g_off = 1.0 / self.on_ohm, 1.0 / self.off_ohm
         g = np.clip(g_off + (g_on - g_off) * levels / ctx.top, 0.0, None)
         g = g.reshape(tiles, self.rows, self.cols)
@@ -104,7 +115,7 @@ class IRDrop(NonIdeality):
                  else _irdrop.effective_conductance_linear)
         effective = (solve(g, self.wire_ohm, self.wire_ohm) - g_off) * ctx.top / (g_on - g_off)
         out = cells.clone()
-        out[:, where] = torch.from_numpy(effective.ravel()[index.numpy()]).to(cells.dtype)
+        out[:, where] = torch.from_numpy(effective.ravel()[index]).to(cells.device, cells.dtype)
         return out
 
 
@@ -114,13 +125,15 @@ def adc_transitions(ctx: AdcContext, offset_lsb: float, dnl_lsb: float) -> torch
     Ideal: ``low + k − 1/2`` for k = 1 … top − low.  Each ADC gets an offset and code
     widths ``max(1 + σ_dnl·ε, 0.05)`` rescaled to the ideal end-to-end span.
     """
-    n = ctx.top - ctx.low
-    offset = offset_lsb * torch.randn(ctx.adcs, 1, generator=ctx.generator, dtype=torch.float64)
+    n, host = ctx.top - ctx.low, ctx.generator.device  # drawn where the generator is
+    offset = offset_lsb * torch.randn(ctx.adcs, 1, generator=ctx.generator, dtype=torch.float64,
+                                      device=host)
     widths = (1 + dnl_lsb * torch.randn(ctx.adcs, n - 1, generator=ctx.generator,
-                                        dtype=torch.float64)).clamp(min=0.05)
+                                        dtype=torch.float64, device=host)).clamp(min=0.05)
     if n > 1:
         widths = widths * (n - 1) / widths.sum(dim=1, keepdim=True)
-    steps = torch.cat([torch.zeros(ctx.adcs, 1, dtype=torch.float64), widths.cumsum(1)], 1)
+    steps = torch.cat([torch.zeros(ctx.adcs, 1, dtype=torch.float64, device=host),
+                       widths.cumsum(1)], 1)
     return ctx.low + 0.5 + offset + steps
 
 
@@ -133,11 +146,12 @@ class AdcDeviation(NonIdeality):
     name = "adc_deviation"
 
     def converter(self, ctx: AdcContext) -> Converter:
-        transitions = adc_transitions(ctx, self.offset_lsb, self.dnl_lsb)
+        device = ctx.adc[0].device if ctx.adc else ctx.generator.device
+        transitions = adc_transitions(ctx, self.offset_lsb, self.dnl_lsb).to(device)
         n = transitions.shape[1]
         # one sorted list for every ADC: ADC a's transitions shifted by a·span
         span = float(transitions.max() - transitions.min()) + 4.0
-        shift = torch.arange(ctx.adcs, dtype=torch.float64) * span
+        shift = torch.arange(ctx.adcs, dtype=torch.float64, device=device) * span
         flat = (transitions + shift[:, None]).reshape(-1).contiguous()
         low, top = ctx.low, ctx.top
         lo_edge = float(transitions.min()) - 1.0

@@ -51,15 +51,16 @@ def digits(u: torch.Tensor, digit_bits: int, count: int) -> torch.Tensor:
 
     Returns ``(count, *u.shape)``.
     """
-    scale = digit_weights(digit_bits, count, u.dtype).view(-1, *[1] * u.dim())
+    scale = digit_weights(digit_bits, count, u.dtype, u.device).view(-1, *[1] * u.dim())
     # floor division by a power of two and a remainder are exact on integer-valued floats:
     # one output-sized tensor, no integer copies (this runs on whole weight tensors)
     return torch.div(u.unsqueeze(0), scale, rounding_mode="floor").remainder_(2**digit_bits)
 
 
-def digit_weights(digit_bits: int, count: int, dtype: torch.dtype) -> torch.Tensor:
+def digit_weights(digit_bits: int, count: int, dtype: torch.dtype,
+                  device: torch.device | None = None) -> torch.Tensor:
     """Shift-and-add coefficients ``2^(digit_bits·k)`` of ``count`` digits."""
-    return (2.0 ** (digit_bits * torch.arange(count))).to(dtype)
+    return (2.0 ** (digit_bits * torch.arange(count, device=device))).to(dtype)
 
 
 def encode_weights(
@@ -71,7 +72,7 @@ def encode_weights(
     differential pairs, ``2^(weight_bits−1)`` for the offset encoding).
     """
     count = math.ceil(weight_bits / cell_bits)
-    coef = digit_weights(cell_bits, count, q.dtype)
+    coef = digit_weights(cell_bits, count, q.dtype, q.device)
     if sign == "differential":
         cells = torch.cat([digits(q.clamp(min=0), cell_bits, count),
                            digits((-q).clamp(min=0), cell_bits, count)])
@@ -88,7 +89,7 @@ def encode_inputs(
     ``Σ_s coef[s]·slices[s] == x``; signed inputs are split into positive and negative
     passes of ``input_bits − 1`` magnitude bits each.
     """
-    count, coef = input_slicing(input_bits, dac_bits, signed, x.dtype)
+    count, coef = input_slicing(input_bits, dac_bits, signed, x.dtype, x.device)
     if not signed:
         return digits(x, dac_bits, count), coef
     return torch.cat([digits(x.clamp(min=0), dac_bits, count),
@@ -96,19 +97,21 @@ def encode_inputs(
 
 
 def input_slicing(
-    input_bits: int, dac_bits: int, signed: bool, dtype: torch.dtype
+    input_bits: int, dac_bits: int, signed: bool, dtype: torch.dtype,
+    device: torch.device | None = None,
 ) -> tuple[int, torch.Tensor]:
     """(digits per sign pass, coefficients ``(S,)``) of :func:`encode_inputs`: unsigned
     inputs use ``input_bits``, signed ones a positive then a negative pass of
     ``input_bits − 1`` magnitude bits (negative coefficients)."""
     count = math.ceil((input_bits - 1 if signed else input_bits) / dac_bits)
-    coef = digit_weights(dac_bits, count, dtype)
+    coef = digit_weights(dac_bits, count, dtype, device)
     return count, torch.cat([coef, -coef]) if signed else coef
 
 
-def adc_lsb(full_scale: torch.Tensor | float, bits: int, signed: bool) -> torch.Tensor:
+def adc_lsb(full_scale: torch.Tensor | float, bits: int, signed: bool,
+            device: torch.device | None = None) -> torch.Tensor:
     """One ADC step: ``full_scale / (2^bits − 1)`` (signed: ``/ (2^(bits−1) − 1)`` per side)."""
-    full = torch.as_tensor(full_scale)
+    full = torch.as_tensor(full_scale, device=device)
     lsb = (full if full.is_floating_point() else full.double()) / _adc_top(bits, signed)
     return torch.where(lsb > 0, lsb, torch.ones_like(lsb))
 
@@ -132,7 +135,7 @@ def adc_levels_(
 
 def adc(v: torch.Tensor, full_scale: torch.Tensor | float, bits: int, signed: bool) -> torch.Tensor:
     """Quantize partial sums to the ADC's levels over ``[0, fs]`` (or ``[−fs, fs]``), clipping."""
-    lsb = adc_lsb(full_scale, bits, signed).to(v.dtype)
+    lsb = adc_lsb(full_scale, bits, signed, v.device).to(v.dtype)
     return adc_levels_(v.clone(), lsb, bits, signed) * lsb
 
 

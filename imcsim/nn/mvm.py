@@ -26,24 +26,32 @@ Exact shortcuts, each with the condition under which it runs (else the plain pat
   integer ADC codes exact in any order below 2^24.
 
 All of them give bit-identical outputs (``tests/test_mvm_paths.py`` checks every
-combination against the tile-by-tile reference and against the float path).  With the ADC
+combination against the tile-by-tile reference and against the float path).  The block
+convolutions themselves (float reference path, CPU int8 path) are in
+``imcsim.nn.mvm_convs``.
+
+Devices: every tensor of a call lives on the input's device (the layer's device); index
+and coefficient tensors are moved with the layer (:meth:`Layout.to`), never per tile or
+per call.  On CUDA the cells stay floating point and the float path runs with TF32 off
+(:func:`imcsim.nn.devices.exact_float32`): integer partial sums below 2^24 come out
+bit-identical to the CPU's (``docs/guide/gpu.md``).  With the ADC
 bypassed (the ideal chip, calibration passes) and non-integer cells, sums of non-integers
 may differ in the last bit from the former block-diagonal GEMM (summation order).
 """
 
 from __future__ import annotations
 
-import functools
-import platform
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from imcsim.nn import functional as xf
+from imcsim.nn import mvm_convs
+from imcsim.nn.devices import exact_float32
+from imcsim.nn.mvm_convs import BlockConvs, int8_available, keep_packed, spread
 from imcsim.nn.tileplan import TilePlan
 
 __all__ = ["Cells", "InputSlices", "Layout", "build_layout", "int8_available", "keep_packed",
@@ -53,21 +61,8 @@ Pair = tuple[int, int]
 Adc = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
 Analog = Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor]
 
-_EXACT_SUM = 2**24
-"""Every integer below this is a float32: integer partial sums stay exact in any order."""
-_PAIR_SUM = 2**15
-"""int8 kernels without VNNI add pairs of u8·s8 products in saturating int16."""
 GROUP_ELEMENTS = 2**19
 """Partial sums computed per streamed group of input slices (a cache-sized block)."""
-
-
-@dataclass(frozen=True)
-class Packed:
-    """oneDNN-prepacked int8 weights of one integer convolution."""
-
-    weight: torch.Tensor
-    scales: torch.Tensor
-    zero_points: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -114,14 +109,16 @@ class InputSlices:
     """Largest slice value; ``None`` for real-valued inputs (the ideal chip)."""
 
     @classmethod
-    def sliced(cls, input_bits: int, dac_bits: int, signed: bool,
-               dtype: torch.dtype) -> InputSlices:
-        count, coef = xf.input_slicing(input_bits, dac_bits, signed, dtype)
+    def sliced(cls, input_bits: int, dac_bits: int, signed: bool, dtype: torch.dtype,
+               device: torch.device | None = None) -> InputSlices:
+        count, coef = xf.input_slicing(input_bits, dac_bits, signed, dtype, device)
         return cls(coef=coef, bits=dac_bits, count=count, signed=signed, top=2**dac_bits - 1)
 
     @classmethod
-    def whole(cls, top: int | None, signed: bool, dtype: torch.dtype) -> InputSlices:
-        return cls(coef=torch.ones(1, dtype=dtype), bits=0, count=1, signed=signed, top=top)
+    def whole(cls, top: int | None, signed: bool, dtype: torch.dtype,
+              device: torch.device | None = None) -> InputSlices:
+        return cls(coef=torch.ones(1, dtype=dtype, device=device), bits=0, count=1,
+                   signed=signed, top=top)
 
 
 @dataclass(frozen=True)
@@ -155,66 +152,27 @@ class Layout:
         """Padding left to the convolution (window copies get an explicitly padded input)."""
         return self.padding if self.window == (1, 1) else (0, 0)
 
+    def to(self, device: torch.device) -> Layout:
+        """This layout with its index tensors on ``device`` (moved once, with the layer)."""
+        return replace(self, inverse=self.inverse.to(device), selectors=tuple(
+            None if s is None else s.to(device) for s in self.selectors))
+
 
 # ---------------------------------------------------------------- cells
-@functools.cache
-def int8_available() -> bool:
-    """Do oneDNN's int8 convolutions run here and return exact integer sums?  (Checked once
-    on a small case against the float convolution; x86-64 builds with oneDNN only.)"""
-    if platform.machine().lower() not in ("x86_64", "amd64") or \
-            not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        gen = torch.Generator().manual_seed(0)
-        w = torch.randint(-3, 4, (8, 3, 3, 3), generator=gen, dtype=torch.int8)
-        x = torch.randint(0, 4, (2, 6, 7, 7), generator=gen, dtype=torch.uint8)
-        packed = _pack(w, (1, 2), (1, 1), (1, 1), 2)
-        got = _qconv(x, packed, (1, 2), (1, 1), (1, 1), 2, torch.float32)
-        return torch.equal(got, F.conv2d(x.float(), w.float(), None, (1, 2), 1, 1, 2))
-    except (RuntimeError, AttributeError):  # op missing or unsupported on this CPU
-        return False
-
-
-def _pack(w: torch.Tensor, stride: Pair, padding: Pair, dilation: Pair, groups: int) -> Packed:
-    w = w.contiguous(memory_format=torch.channels_last)
-    ones = torch.ones(w.shape[0])
-    packed = torch.ops.onednn.qconv_prepack(w, ones, 1.0, 0, list(stride), list(padding),
-                                            list(dilation), groups, None)
-    return Packed(packed, ones, torch.zeros(w.shape[0], dtype=torch.int64))
-
-
-def _qconv(x: torch.Tensor, p: Packed, stride: Pair, padding: Pair, dilation: Pair,
-           groups: int, out_dtype: torch.dtype | None) -> torch.Tensor:
-    """u8 × s8 convolution, int32 sums, output ``out_dtype`` (None: u8, exact for 0..255)."""
-    return torch.ops.onednn.qconv2d_pointwise(
-        x, 1.0, 0, p.weight, p.scales, p.zero_points, None, list(stride), list(padding),
-        list(dilation), groups, 1.0, 0, out_dtype, "none", [], "")
-
-
 def make_cells(cells: torch.Tensor, coef: torch.Tensor, offset: float, scale: torch.Tensor,
                rows: torch.Tensor | None, layout: Layout, gain: float = 1.0) -> Cells:
     """Cells ``(A, K, R, F, S_w, C·K_h·K_w)`` → per-copy convolution weights; int8 and
     prepacked when every cell is an integer level that int8 holds.  ``rows`` (A, K, R, 1,
     C·K_h·K_w): 0/1 weight rows of each block, for the offset encoding (else ``None``)."""
     cell_max = max(float(cells.max()), -float(cells.min())) if cells.numel() else 0.0
-    # one weight slice at a time and before the layout copies: no full-size float temporary
-    if cell_max <= 127 and all(torch.equal(c, c.round()) for c in cells.unbind(4)) \
-            and int8_available():
+    # one weight slice at a time and before the layout copies: no full-size float temporary;
+    # int8 cells only on the CPU (oneDNN): on other devices the float path runs
+    if cells.device.type == "cpu" and cell_max <= 127 and mvm_convs.int8_available() \
+            and all(torch.equal(c, c.round()) for c in cells.unbind(4)):
         cells = cells.to(torch.int8)
     presence = _as_conv(rows, layout.kernel) if rows is not None else None
     return Cells(weights=_as_conv(cells, layout.kernel), presence=presence, w_coef=coef,
                  offset=offset, scale=scale, gain=gain, cell_max=cell_max)
-
-
-@contextmanager
-def keep_packed(cells: Cells) -> Iterator[None]:
-    """Within the block, :func:`tiled_conv` prepacks the int8 weights once and reuses them
-    for every call (the chunks of one forward pass); they are dropped on exit (memory)."""
-    cells.scratch["keep"] = True
-    try:
-        yield
-    finally:
-        cells.scratch.clear()
 
 
 def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
@@ -222,17 +180,6 @@ def _as_conv(cells: torch.Tensor, kernel: Pair) -> list[torch.Tensor]:
     kh, kw = kernel
     conv = cells.reshape(cells.shape[0], -1, cells.shape[-1] // (kh * kw), kh, kw)
     return [c.contiguous(memory_format=torch.channels_last) for c in conv]
-
-
-def _integer_path(cells: Cells, inputs: InputSlices, lay: Layout) -> bool:
-    """Can the block convolutions run in int8 and give the float path's exact sums?"""
-    if not cells.integer or inputs.top is None or inputs.top > 255:
-        return False
-    if inputs.bits == 0 and inputs.signed:  # whole signed inputs: not u8
-        return False
-    rows = cells.weights[0].shape[1] * lay.kernel[0] * lay.kernel[1]
-    return (rows * inputs.top * cells.cell_max < _EXACT_SUM
-            and 2 * inputs.top * cells.cell_max < _PAIR_SUM)
 
 
 # ---------------------------------------------------------------- inputs
@@ -288,13 +235,20 @@ def tiled_conv(
     slices along the batch axis (slice-major), all of them when ``analog`` is given.  ``analog(v, spread)`` applies the read-time non-idealities
     (``imcsim.nn.nonideal``) to the analog column sums; ``spread()`` computes ``Σ G² x²``
     of every sum on demand.  The offset correction Σx of each block is linear in the
-    input, so it is computed once on ``x`` rather than per slice.
+    input, so it is computed once on ``x`` rather than per slice.  Runs on ``x``'s device
+    (cells, layout and ``inputs`` must be there too), TF32 off on CUDA.
     """
+    with exact_float32(x.device):
+        return _tiled_conv(x, inputs, cells, layout, adc, analog)
+
+
+def _tiled_conv(x: torch.Tensor, inputs: InputSlices, cells: Cells, layout: Layout, adc: Adc,
+                analog: Analog | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     lay = layout
     xp, out, blocks = _padded(x, lay)
-    integer = _integer_path(cells, inputs, lay)
+    integer = mvm_convs.integer_path(cells, inputs, lay)
     stream = integer and analog is None
-    convs = _Convs(cells, lay, integer, x.dtype)
+    convs = BlockConvs(cells, lay, integer, x.dtype)
     source = _Slices(convs.pad(xp), inputs, integer)
     n_w = len(cells.w_coef)
     acc: list[torch.Tensor | None] = [None] * len(cells.weights)
@@ -310,8 +264,8 @@ def tiled_conv(
                 xa = convs.gather(xs, copy, band)
                 v = convs.block(xa, copy)
                 if analog is not None:
-                    v = analog(v, lambda xa=xa, copy=copy: _spread(xa, cells, lay, copy, x.dtype,
-                                                                  integer))
+                    v = analog(v, lambda xa=xa, copy=copy: spread(xa, cells, lay, copy, x.dtype,
+                                                                 integer))
                 v, lsb = adc(v, copy)
                 part = acc[copy] if len(bands) == 1 else acc[copy][:, band]  # type: ignore[index]
                 part = _accumulate(part, v, x_coef, cells.w_coef)
@@ -350,95 +304,6 @@ def _bands(per_row: int, rows: int, stream: bool) -> list[slice]:
     partial sums of a band under :data:`GROUP_ELEMENTS` (at least one)."""
     size = max(1, GROUP_ELEMENTS // max(per_row, 1)) if stream else rows
     return [slice(r, min(r + size, rows)) for r in range(0, rows, size)]
-
-
-def _copy_view(xs: torch.Tensor, lay: Layout, copy: int) -> torch.Tensor:
-    """The (gathered) channels-last float input of window copy ``copy``."""
-    xa = xf.copy_input(xs, copy, lay.window, lay.stride)
-    selector = lay.selectors[copy]
-    return xa if selector is None else F.conv2d(xa, selector.to(xa.dtype))
-
-
-def _float_conv(inp: torch.Tensor, w: torch.Tensor, lay: Layout) -> torch.Tensor:
-    return F.conv2d(inp, w.to(inp.dtype), None, lay.step, lay.conv_padding, lay.dilation,
-                    lay.classes * lay.slots).permute(0, 2, 3, 1)
-
-
-class _Convs:
-    """The block convolutions of one call: float, or int8 on an explicitly padded input, cut
-    into bands of output rows, with weights and channel gathers prepacked for oneDNN once
-    per call (the packed copies are not kept: memory)."""
-
-    def __init__(self, cells: Cells, lay: Layout, integer: bool, dtype: torch.dtype) -> None:
-        self.cells, self.lay, self.integer, self.dtype = cells, lay, integer, dtype
-        if integer:
-            packs = cells.scratch.get("packs") or self._pack()
-            if cells.scratch.get("keep"):
-                cells.scratch["packs"] = packs
-            self.packed, self.selectors, self.presence = packs
-
-    def _pack(self) -> tuple[list[Packed], list[Packed | None], list[Packed] | None]:
-        lay, groups, cells = self.lay, self.lay.classes * self.lay.slots, self.cells
-        def pack(w): return _pack(w.to(torch.int8), lay.step, (0, 0), lay.dilation, groups)
-        return ([pack(w) for w in cells.weights],
-                [None if s is None else _pack(s.to(torch.int8), (1, 1), (0, 0), (1, 1), 1)
-                 for s in lay.selectors],
-                None if cells.presence is None else [pack(p) for p in cells.presence])
-
-    def rows(self, xp: torch.Tensor, source: _Slices, copy: int) -> torch.Tensor:
-        """Σx over each block's weight rows (the offset correction), (N, B_h, B_w, K·R):
-        int8 convolutions of the u8 input magnitudes (signed: positive minus negative
-        part) on the integer path, else a float convolution of ``xp``."""
-        if not (self.integer and source.parts[0].dtype == torch.uint8):
-            return _float_conv(_copy_view(xp, self.lay, copy), self.cells.presence[copy],
-                               self.lay)  # type: ignore[index]
-        every = slice(0, None)
-        sums = [_qconv(self.gather(part, copy, every), self.presence[copy], self.lay.step,
-                       (0, 0), self.lay.dilation, self.lay.classes * self.lay.slots,
-                       torch.float32) for part in source.parts]
-        out = sums[0] if len(sums) == 1 else sums[0].sub_(sums[1])
-        return out.to(self.dtype).permute(0, 2, 3, 1)
-
-    def pad(self, xp: torch.Tensor) -> torch.Tensor:
-        """The input the slices are cut from (integer path: conv padding made explicit)."""
-        (ph, pw) = self.lay.conv_padding
-        if not self.integer or (ph, pw) == (0, 0):
-            return xp
-        return F.pad(xp, (pw, pw, ph, ph)).contiguous(memory_format=torch.channels_last)
-
-    def gather(self, xs: torch.Tensor, copy: int, band: slice) -> torch.Tensor:
-        """The (gathered) channels-last input of window copy ``copy`` for output block
-        rows ``band`` (float path, or ``band.stop`` None: every row)."""
-        lay = self.lay
-        if not self.integer:
-            return _copy_view(xs, lay, copy)
-        xa = xf.copy_input(xs, copy, lay.window, lay.stride)
-        step, reach = lay.step[0], lay.dilation[0] * (lay.kernel[0] - 1) + 1
-        if band.stop is not None:
-            xa = xa[:, :, band.start * step: (band.stop - 1) * step + reach]
-        if self.selectors[copy] is None:
-            return xa
-        return _qconv(xa, self.selectors[copy], (1, 1), (0, 0), (1, 1), 1, None)
-
-    def block(self, xa: torch.Tensor, copy: int) -> torch.Tensor:
-        """Column partial sums (slices·N, B_h, B_w, K·R·F·S_w) of copy ``copy``."""
-        lay = self.lay
-        if not self.integer:
-            return _float_conv(xa, self.cells.weights[copy], lay)
-        v = _qconv(xa, self.packed[copy], lay.step, (0, 0), lay.dilation,
-                   lay.classes * lay.slots, torch.float32)
-        return v.to(self.dtype).permute(0, 2, 3, 1)
-
-
-def _spread(xa: torch.Tensor, cells: Cells, lay: Layout, copy: int, dtype: torch.dtype,
-            integer: bool) -> torch.Tensor:
-    """Σ G² x² of every column sum (float convolution of the squares).  On the integer
-    path ``xa`` is the gathered input :meth:`_Convs.block` reads: already padded."""
-    x2, w2 = xa.to(dtype).square(), cells.weights[copy].to(dtype).square()
-    if not integer:
-        return _float_conv(x2, w2, lay)
-    return F.conv2d(x2, w2, None, lay.step, (0, 0), lay.dilation,
-                    lay.classes * lay.slots).permute(0, 2, 3, 1)
 
 
 def _accumulate(acc: torch.Tensor | None, v: torch.Tensor, x_coef: torch.Tensor,
@@ -508,6 +373,8 @@ def build_layout(plan: TilePlan, in_channels: int, kernel: Pair, stride: Pair, p
 
 def _selector(channels: np.ndarray, in_channels: int) -> torch.Tensor:
     """One-hot (len, C_in, 1, 1) 1×1-conv weight that picks ``channels``."""
-    onehot = torch.zeros(len(channels), in_channels, 1, 1)
-    onehot[torch.arange(len(channels)), torch.from_numpy(channels), 0, 0] = 1
+    # cpu-only: built from the numpy plan; Layout.to moves it with the layer
+    onehot = torch.zeros(len(channels), in_channels, 1, 1, device="cpu")
+    rows = torch.arange(len(channels), device="cpu")  # cpu-only: as above
+    onehot[rows, torch.from_numpy(channels), 0, 0] = 1
     return onehot.contiguous(memory_format=torch.channels_last)

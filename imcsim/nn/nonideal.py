@@ -20,7 +20,8 @@ A non-ideality acts at any of four points of a crossbar layer (``imcsim.nn.cross
   non-linearity); ``ctx`` gives each column's ADC.  At most one effect may provide one.
 
 Every random draw comes from ``ctx.generator``, seeded from (seed, layer, read), so a
-simulation is reproducible.  ``build_nonidealities(settings)`` turns a layer's settings
+simulation is reproducible.  The generators are CPU generators and :func:`draw` moves each
+draw to the tensor's device once: the random numbers are the same on every device.  ``build_nonidealities(settings)`` turns a layer's settings
 into the ordered tuple of active non-idealities; to add one, write a class with the
 hooks it needs (subclass :class:`NonIdeality`) and register a builder with
 ``register_nonideality`` — see ``imcsim/nn/README.md``.
@@ -46,7 +47,7 @@ import torch
 
 __all__ = [
     "AdcContext", "CellContext", "Converter", "NonIdeality", "ProgrammingNoise", "ReadContext",
-    "ReadNoise", "StuckAt", "build_nonidealities", "mixed_seed", "nonideality_names",
+    "ReadNoise", "StuckAt", "build_nonidealities", "draw", "mixed_seed", "nonideality_names",
     "register_nonideality",
 ]
 
@@ -54,6 +55,14 @@ __all__ = [
 def mixed_seed(*parts: int) -> int:
     """A 32-bit seed mixing ``parts`` (numpy ``SeedSequence``), e.g. (seed, layer, read)."""
     return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0])
+
+
+def draw(kind: str, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype,
+         device: torch.device) -> torch.Tensor:
+    """``torch.randn`` (``kind="normal"``) or ``torch.rand`` (``"uniform"``) of ``shape``
+    from ``generator``, on the generator's device, then moved to ``device`` in one copy."""
+    sample = torch.randn if kind == "normal" else torch.rand
+    return sample(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,7 @@ class ProgrammingNoise(NonIdeality):
     may_exceed_range = True
 
     def program(self, cells: torch.Tensor, ctx: CellContext) -> torch.Tensor:
-        eps = torch.randn(cells.shape, generator=ctx.generator, dtype=cells.dtype)
+        eps = draw("normal", cells.shape, ctx.generator, cells.dtype, cells.device)
         return cells * (1 + self.sigma * eps)
 
 
@@ -154,7 +163,7 @@ class StuckAt(NonIdeality):
     name = "stuck_at"
 
     def program(self, cells: torch.Tensor, ctx: CellContext) -> torch.Tensor:
-        u = torch.rand(cells.shape, generator=ctx.generator, dtype=cells.dtype)
+        u = draw("uniform", cells.shape, ctx.generator, cells.dtype, cells.device)
         real = ctx.real.expand_as(cells) > 0
         on = (u < self.on_rate) & real
         off = (u >= self.on_rate) & (u < self.on_rate + self.off_rate) & real
@@ -169,7 +178,7 @@ class ReadNoise(NonIdeality):
     may_exceed_range = True
 
     def read(self, sums: torch.Tensor, ctx: ReadContext) -> torch.Tensor:
-        eps = torch.randn(sums.shape, generator=ctx.generator, dtype=sums.dtype)
+        eps = draw("normal", sums.shape, ctx.generator, sums.dtype, sums.device)
         return sums + self.sigma * ctx.spread_sq().clamp(min=0).sqrt() * eps
 
 

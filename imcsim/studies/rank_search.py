@@ -42,6 +42,7 @@ from imcsim.nn.compress.search import SearchResult, search_ranks
 from imcsim.nn.compress.selectors import SearchConfig
 from imcsim.nn.compress.space import Option
 from imcsim.nn.compress.stable_rank import stable_rank_penalty
+from imcsim.nn.devices import module_device
 from imcsim.studies.outputs import check_output_dir, exclusive
 from imcsim.studies.results import DIGEST_FIELD, check_seal, code_version, record_digest
 from imcsim.train.loop import TrainConfig, TrainProgress, evaluate, finetune
@@ -274,10 +275,10 @@ def _run(spec: RankSearchSpec, state: _State, progress: Progress | None,
     images = _split_images(spec, data)
     dense = _regularised(copy.deepcopy(model), data, spec, state, progress)
     start = time.perf_counter()
-    result = _search(dense, images, spec, state, progress, cache)
+    result = _search(dense.cpu(), images, spec, state, progress, cache)  # CPU code
     seconds = time.perf_counter() - start
     float_accuracy = _accuracy(model, images)
-    compressed = result.model
+    compressed = result.model.to(module_device(model))  # trained on the run device
     before = _accuracy(compressed, images)
     if spec.finetune_epochs:
         _train(compressed, data, spec.finetune_epochs, spec, state, "finetune", progress,

@@ -30,6 +30,8 @@ from imcsim.nn.compress.lowrank import low_rank, low_rank_queries, targets
 from imcsim.nn.compress.modules import Split
 from imcsim.nn.compress.prune import prune
 from imcsim.nn.compress.svd import RankRule
+from imcsim.nn.crossbar import detached_copy
+from imcsim.nn.devices import module_device
 from imcsim.nn.extract import extract_layers
 
 __all__ = ["QUERY_LATENT", "Knobs", "build_workloads", "compressed", "resolve_model"]
@@ -77,7 +79,19 @@ def compressed(
     module: nn.Module, transform: str, keep: float, groups: int, split: Split,
     knobs: Knobs = Knobs(),
 ) -> nn.Module:
-    """``module`` compressed by ``transform`` (a copy; ``dense`` returns it unchanged)."""
+    """``module`` compressed by ``transform`` (a copy; ``dense`` returns it unchanged).
+    The compression runs on the CPU; the result is on ``module``'s device."""
+    device = module_device(module)
+    if transform == "dense" or device.type == "cpu":
+        return _compressed(module, transform, keep, groups, split, knobs)
+    host = detached_copy(module).cpu()  # cpu-only: imcsim.nn.compress is CPU code
+    return _compressed(host, transform, keep, groups, split, knobs).to(device)
+
+
+def _compressed(
+    module: nn.Module, transform: str, keep: float, groups: int, split: Split,
+    knobs: Knobs = Knobs(),
+) -> nn.Module:
     if transform == "dense":
         return module
     exclude = dense_layer_names(module, knobs.dense_layers)

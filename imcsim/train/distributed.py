@@ -1,4 +1,5 @@
-"""Data-parallel training on CPU processes: torch.distributed (gloo) + DDP communication hooks.
+"""Data-parallel training: torch.distributed (gloo on the CPU, NCCL when the model is on a
+CUDA device: one card per rank) + DDP communication hooks.
 
 :func:`train_parallel` runs :func:`imcsim.train.loop.train`'s schedule on N workers.  Every
 worker computes the same global batch of each step (a function of seed, epoch and step only)
@@ -47,6 +48,7 @@ from torch.nn.utils import prune
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.nn.crossbar import detached_copy
+from imcsim.nn.devices import module_device
 from imcsim.train.grad_compression import GradCompression, attach
 from imcsim.train.state import read_state
 from imcsim.train.steps import (
@@ -145,8 +147,11 @@ def _in_process(rank, world, init, model, images, labels, config, parallel, path
     if not own_group and init != "env://":
         raise ConfigError("a torch.distributed process group is already initialised here")
     torch.set_num_threads(parallel.threads_per_worker)
-    if own_group:
-        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
+    device = _rank_device(model, rank)
+    model.to(device)
+    if own_group:  # NCCL between CUDA devices, gloo on the CPU
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init,
+                                rank=rank, world_size=world,
                                 timeout=timedelta(seconds=parallel.timeout_s))
     try:
         result = _train_rank(model, images, labels, config, parallel, path, report)
@@ -157,6 +162,18 @@ def _in_process(rank, world, init, model, images, labels, config, parallel, path
             gc.collect()  # DDP's reducer and the hook state drop their group references here
             dist.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+def _rank_device(model: nn.Module, rank: int) -> torch.device:
+    """Where this rank trains: the model's device; on CUDA one card per rank
+    (``LOCAL_RANK`` under torchrun, else the rank), which becomes the current CUDA device."""
+    device = module_device(model)
+    if device.type != "cuda":
+        return device
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    device = torch.device("cuda", local % torch.cuda.device_count())
+    torch.cuda.set_device(device)
+    return device
 
 
 def _train_rank(model, images, labels, config, parallel, path, report) -> TrainResult:
@@ -178,7 +195,8 @@ def _train_rank(model, images, labels, config, parallel, path, report) -> TrainR
             lr = lr_at(step, total, config)
             for group in opt.param_groups:
                 group["lr"] = lr
-            xs, ys = x[rank::world], y[rank::world]
+            device = module_device(model)  # the batch is drawn on the CPU, as on one process
+            xs, ys = x[rank::world].to(device), y[rank::world].to(device)
             loss = F.cross_entropy(ddp(xs), ys, reduction="sum")
             if not bool(torch.isfinite(loss)):  # every rank sees its own loss: all stop here
                 raise ConfigError(f"training diverged at step {step + 1} (loss {float(loss)}); "
@@ -268,4 +286,6 @@ def _worker(rank, world, init, report, model, images, labels, config, parallel, 
     own = copy.deepcopy(model)  # the pickled parameters live in memory shared by all workers
     result = _in_process(rank, world, init, own, images, labels, config, parallel, path, report,
                          teardown=False)
-    return {"result": asdict(result), "model": own.state_dict()} if rank == 0 else None
+    # on the host: CUDA tensors shared with the parent would die with this process
+    state = {k: v.cpu() for k, v in own.state_dict().items()}
+    return {"result": asdict(result), "model": state} if rank == 0 else None

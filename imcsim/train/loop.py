@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.errors import ConfigError
+from imcsim.nn.devices import module_device
 from imcsim.nn.extract import check_finite
 from imcsim.train.distributed import DistributedConfig, is_distributed, train_parallel
 from imcsim.train.state import DeferInterrupt, TrainInterrupted, load_state, save_state
@@ -61,9 +62,11 @@ def evaluate(
     model.eval()
     try:
         correct = 0
+        device = module_device(model)  # one transfer per batch, to the model's device
         for start in range(0, len(images), batch_size):
-            logits = model(images[start : start + batch_size])
-            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+            logits = model(images[start : start + batch_size].to(device))
+            correct += int((logits.argmax(1) == labels[start : start + batch_size].to(device)
+                            ).sum())
     finally:
         model.train(was_training)
     return correct / len(images)
@@ -145,7 +148,8 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, masks: dict[str, torch.T
           images: torch.Tensor, labels: torch.Tensor, step: int, steps_per_epoch: int,
           total: int, config: TrainConfig, penalty: Penalty | None = None) -> float:
     """One optimizer step; a non-finite loss stops training (nothing diverged is saved)."""
-    x, y = batch_at(images, labels, step, steps_per_epoch, config)
+    x, y = batch_at(images, labels, step, steps_per_epoch, config)  # drawn on the CPU
+    x, y = x.to(module_device(model)), y.to(module_device(model))
     for group in opt.param_groups:
         group["lr"] = lr_at(step, total, config)
     loss = F.cross_entropy(model(x), y)

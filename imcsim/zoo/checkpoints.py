@@ -142,7 +142,8 @@ def save_checkpoint(
     """Write ``model``'s weights (float16) and metadata (plain values) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: to_half(v) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = {k: (to_half(v) if v.is_floating_point() else v).cpu()  # files hold host tensors
+             for k, v in model.state_dict().items()}
     for name, tensor in state.items():
         check_finite(tensor, f"checkpoint {path.name}: {name}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from imcsim.errors import ConfigError
+from imcsim.nn.devices import current_device
 from imcsim.zoo.resnets import resnet18, resnet20, wrn16_4
 from imcsim.zoo.vgg import vgg13, vgg_cifar
 from imcsim.zoo.vit import tiny_vit
@@ -112,7 +113,9 @@ def build_model(
     """Build registry model ``name``; ``num_classes`` defaults to the spec's value.
 
     Weights are initialised from ``seed`` without touching torch's global generator, so
-    the same call gives the same model in every process (sweep workers agree).
+    the same call gives the same model in every process (sweep workers agree); the model
+    is then moved to the run device (``imcsim.nn.devices.current_device``; the CPU unless
+    ``--device`` / ``use_device`` says otherwise).
     """
     spec = get_spec(name)
     classes = spec.num_classes if num_classes is None else num_classes
@@ -120,7 +123,8 @@ def build_model(
     check_positive("in_channels", in_channels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return spec.builder(num_classes=classes, in_channels=in_channels)
+        model = spec.builder(num_classes=classes, in_channels=in_channels)
+    return model.to(current_device())
 
 
 def example_input(name: str, batch: int = 1, in_channels: int = 3) -> torch.Tensor:

@@ -27,7 +27,7 @@ def ratio_rank(full: int, ratio: float) -> int:
 def energy_fractions(strengths: torch.Tensor) -> np.ndarray:
     """Kept fraction of Σσ² at ranks 1..len (index k − 1)."""
     sq = strengths.detach().double() ** 2
-    return (torch.cumsum(sq, 0) / sq.sum().clamp_min(1e-300)).numpy()
+    return (torch.cumsum(sq, 0) / sq.sum().clamp_min(1e-300)).cpu().numpy()
 
 
 def rank_for_energy(blocks: list[torch.Tensor], energy: float) -> int:
