@@ -47,11 +47,6 @@ ModelOpt = Annotated[
         "(random weights, never downloaded).",
     ),
 ]
-InputShapeOpt = Annotated[
-    str | None,
-    typer.Option("--input-shape", help="Example input shape for --model, e.g. 1,3,224,224 "
-                 "(default: the factory module's INPUT_SHAPE or the model's own)."),
-]
 MatmulOpt = Annotated[
     str | None,
     typer.Option("--matmul", help="Where activation x activation products (QK^T, A.V) run: "
@@ -79,13 +74,6 @@ GradRankOpt = Annotated[int, typer.Option(
     "--grad-rank", help="Rank of the compressed gradients (powersgd, greedylore).")]
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
-
-
-def input_shape(text: str | None) -> tuple[int, ...] | None:
-    """Parsed ``--input-shape`` (``None`` when not given)."""
-    from imcsim.studies.user_models import parse_shape
-
-    return None if text is None else parse_shape(text)
 
 
 def warn_unmapped(work: object) -> None:

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import InputShapeOpt, input_shape, warn_unmapped
-from imcsim.studies.workloads import load_workload
+from imcsim.cli.common import warn_unmapped
+from imcsim.cli.options import workload_options
+from imcsim.errors import ConfigError
+from imcsim.studies.workloads import spec_workload
 from imcsim.tables import format_layer_table
 
 __all__ = ["export_layers_command"]
 
 
 @app.command("export-layers")
+@workload_options(default_model=None)
 def export_layers_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model, as for imcsim map --model.")],
+    workload: Any,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
-    shape: InputShapeOpt = None,
 ) -> None:
     """Extract a model's layers and write them as a layer table (unmapped operations as
     comments); imcsim map --layers FILE.csv maps exactly the same layers."""
-    work = load_workload(model, None, input_shape(shape))
+    if workload is None:
+        raise ConfigError("give --model (as for imcsim map --model)")
+    work = spec_workload(workload)
     warn_unmapped(work)
     comments = [f"layers of {work.name}, extracted by imcsim export-layers (one example)"]
     if work.coverage is not None:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from imcsim.cli import app
+from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
     ChipOpt,
     Format,
     FormatOpt,
-    InputShapeOpt,
     LayersOpt,
     MatmulOpt,
-    ModelOpt,
     WeightBitsOpt,
     emit,
-    input_shape,
     split_list,
     warn_unmapped,
 )
@@ -30,7 +28,7 @@ from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
-from imcsim.studies.workloads import load_workload
+from imcsim.studies.workloads import load_workload, spec_workload
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
@@ -61,8 +59,9 @@ COST_COLUMNS = ("latency_ns", "energy_pj", "area_um2", "tops_per_w")
 
 
 @app.command("map")
+@workload_options(default_model=None)
 def map_command(
-    model: ModelOpt = None,
+    workload: Any,
     layers: LayersOpt = None,
     array: ArrayOpt = None,
     mapper: MapperOpt = "vw-sdk",
@@ -72,7 +71,6 @@ def map_command(
     fmt: FormatOpt = Format.table,
     cost: CostOpt = None,
     schedule: ScheduleOpt = "sequential",
-    shape: InputShapeOpt = None,
     matmul: MatmulOpt = None,
 ) -> None:
     """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
@@ -85,7 +83,9 @@ def map_command(
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
-    work = load_workload(model, layers, input_shape(shape))
+    if workload is not None and layers is not None:
+        raise ConfigError("give exactly one of --model NAME or --layers TABLE.csv")
+    work = load_workload(None, layers) if workload is None else spec_workload(workload)
     warn_unmapped(work)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)

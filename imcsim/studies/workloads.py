@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imcsim.errors import ConfigError, ImcsimError
 from imcsim.layers import LayerShape
@@ -12,7 +12,7 @@ from imcsim.tables import load_layer_table
 if TYPE_CHECKING:
     from imcsim.nn.extract import Coverage
 
-__all__ = ["Workload", "load_workload", "model_workload"]
+__all__ = ["Workload", "load_workload", "model_workload", "spec_workload"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,24 @@ def model_workload(name: str, input_shape: tuple[int, ...] | None = None) -> Wor
             f"model {name!r} on input {shape}: {type(exc).__name__}: {' '.join(str(exc).split())}"
         ) from None
     return Workload(user.name, extraction.layers, extraction.unmapped, extraction.coverage)
+
+
+def spec_workload(spec: Any) -> Workload:
+    """The layers of a user's ``imcsim.zoo.workload.Workload``, extracted on its example input."""
+    from imcsim.nn.extract import extract_layers
+    from imcsim.zoo.inputs import leading_tensor
+    from imcsim.zoo.workload import load_workload as load_spec
+
+    loaded = load_spec(spec, with_data=spec.data is not None)
+    try:
+        extraction = extract_layers(loaded.model, loaded.example)
+    except ImcsimError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model failing on its input is one line
+        shape = tuple(getattr(leading_tensor(loaded.example), "shape", ()))
+        raise ConfigError(f"model {loaded.name!r} on input {shape}: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())}") from None
+    return Workload(loaded.name, extraction.layers, extraction.unmapped, extraction.coverage)
 
 
 def load_workload(

@@ -188,7 +188,7 @@ def check_data(data: Dataset, example: torch.Tensor, *, outputs: int | None,
                        ("test", data.test_images, data.test_labels)):
         if len(x) == 0:
             raise ConfigError(f"{where}: the {part} split is empty")
-        if tuple(x.shape[1:]) != tuple(example.shape[1:]):
+        if (x.dim() != example.dim()) if tokens else (tuple(x.shape[1:]) != tuple(example.shape[1:])):
             raise ConfigError(f"{where}: {part} x has shape {tuple(x.shape)}, the model's input "
                               f"is (N, {', '.join(map(str, example.shape[1:]))})")
         if x.is_floating_point() != example.is_floating_point():

@@ -102,7 +102,20 @@ def _transformers(name: str, args: dict[str, str], causal: bool) -> Source:
             model = build()
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"--model transformers:{name}: {' '.join(str(exc).split())[:200]}") from None
-    return Source(f"transformers:{name}", model.eval())
+    return Source(f"transformers:{name}", model.eval(), None, _hf_example(model))
+
+
+def _hf_example(model: nn.Module) -> torch.Tensor:
+    """A Hugging Face model's default example: seeded pixels or (1, 128) token ids."""
+    from imcsim.studies.user_models import DEFAULT_TOKENS
+    from imcsim.zoo.inputs import draw_input
+
+    config = model.config
+    if getattr(model, "main_input_name", "input_ids") == "pixel_values":
+        size = getattr(config, "image_size", 224)
+        size = size if isinstance(size, int) else size[0]
+        return draw_input(model, (1, getattr(config, "num_channels", 3), size, size), "float32")
+    return draw_input(model, DEFAULT_TOKENS, "int64")
 
 
 def hf_folder(path: Path, args: dict[str, str]) -> Source:
@@ -118,7 +131,7 @@ def hf_folder(path: Path, args: dict[str, str]) -> Source:
         model = cls.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--model {path}: {' '.join(str(exc).split())[:200]}") from None
-    return Source(str(path), model.eval())
+    return Source(str(path), model.eval(), None, _hf_example(model))
 
 
 def _factory(spec: str, args: dict[str, str]) -> Source:

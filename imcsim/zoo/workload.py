@@ -196,9 +196,10 @@ class LoadedWorkload:
 
 
 def _example(w: Workload, model: nn.Module, module: Any, default: Any) -> Any:
+    tokens = getattr(model, "main_input_name", None) == "input_ids"
+    dtype = w.input_dtype or ("int64" if tokens else "float32")
     if w.input_shape is not None:
-        return decoder_inputs(model, draw_input(model, w.input_shape, w.input_dtype or "float32",
-                                                w.seed))
+        return decoder_inputs(model, draw_input(model, w.input_shape, dtype, w.seed))
     fn = example_factory(module) if module is not None else None
     if fn is not None:
         if w.input_dtype is not None:
@@ -211,13 +212,25 @@ def _example(w: Workload, model: nn.Module, module: Any, default: Any) -> Any:
         return check_example(made, "example_inputs()")
     shape = getattr(module, "INPUT_SHAPE", None) if module is not None else None
     if shape is not None:
-        return draw_input(model, tuple(int(s) for s in shape), w.input_dtype or "float32", w.seed)
+        return draw_input(model, tuple(int(s) for s in shape), dtype, w.seed)
     if default is not None and w.input_dtype is None:
         return decoder_inputs(model, default)
     if default is not None:
         return decoder_inputs(model, draw_input(model, tuple(default.shape), w.input_dtype, w.seed))
-    raise ConfigError(f"--model {w.model}: give --input-shape (e.g. 1,3,32,32 or 1,128 with "
+    return None
+
+
+def _no_example(w: Workload) -> ConfigError:
+    return ConfigError(f"--model {w.model}: give --input-shape (e.g. 1,3,32,32 or 1,128 with "
                       "--input-dtype int64), an example_inputs() beside the factory or INPUT_SHAPE")
+
+
+def _check_dtype(model: nn.Module, example: Any) -> None:
+    """A token model (``main_input_name`` input_ids) fed a float example is one line."""
+    lead = leading_tensor(example)
+    if getattr(model, "main_input_name", None) == "input_ids" and lead.is_floating_point():
+        raise ConfigError(f"--input-dtype {str(lead.dtype).removeprefix('torch.')}: the model "
+                          "takes token ids; give --input-dtype int64")
 
 
 def _load_model(w: Workload) -> tuple[str, nn.Module, Any, str]:
@@ -254,12 +267,16 @@ def load_workload(w: Workload, *, with_data: bool = True) -> LoadedWorkload:
     from imcsim.zoo.datasets import check_data, load_dataset_spec
 
     name, model, example, weights = _load_model(w)
+    if example is not None:
+        _check_dtype(model, example)
     metric = resolve_metric(w.metric_name)
     data_name = w.data if w.data is not None else ("mnist5k" if w.is_builtin else None)
     data = None
     if with_data and data_name is not None:
         data = load_dataset_spec(data_name, model_name=w.model, data_dir=w.data_dir,
-                                 example=leading_tensor(example), seed=w.seed)
+                                 example=None if example is None else leading_tensor(example),
+                                 seed=w.seed)
+        example = data.test_images[:1] if example is None else example
         lead = leading_tensor(example)
         tokens = not lead.is_floating_point()
         vocab = vocab_size(model) if tokens else None
@@ -269,4 +286,6 @@ def load_workload(w: Workload, *, with_data: bool = True) -> LoadedWorkload:
             check_data(data, lead, outputs=outputs, vocab=vocab, tokens=tokens, labels=True)
     elif w.data_dir is not None:
         raise ConfigError("--data-dir applies to --data cifar10/cifar100")
+    if example is None:
+        raise _no_example(w)
     return LoadedWorkload(w, name, model, example, data, metric, weights)
