@@ -86,9 +86,7 @@ def _spec(workload, chip, mapper, images, seed, checkpoint, dataset, method, kee
     from imcsim.studies.accuracy import AccuracySpec
 
     w = workload
-    builtin_data = w.data in (None, "mnist5k", "cifar10", "cifar100") and dataset is None
-    plain = (w.is_builtin and not w.model_args and w.weights is None and w.input_shape is None
-             and w.input_dtype is None and w.metric in (None, "top1") and builtin_data)
+    plain = w.plain and (dataset is None or w.data is None)
     if not plain and checkpoint is not None:
         raise ConfigError("--checkpoint loads a built-in model's imcsim checkpoint; give "
                           "--weights FILE for this workload")

@@ -106,6 +106,15 @@ class Workload(StrictModel):
 
         return self.model in MODELS
 
+    @property
+    def plain(self) -> bool:
+        """A built-in model with its shipped weights, own inputs, built-in data and top-1:
+        what the verbs' built-in path (``--checkpoint``, ``--dataset``) already runs."""
+        return (self.is_builtin and not self.model_args and self.weights is None
+                and self.input_shape is None and self.input_dtype is None
+                and self.data in (None, "mnist5k", "cifar10", "cifar100")
+                and self.metric in (None, "top1"))
+
     def content(self) -> dict[str, str]:
         """Digests of everything the workload reads (its result key)."""
         return {"model": _model_digest(self.model, self.weights), "model_args":
