@@ -4,8 +4,9 @@ A record is trusted only if (1) it parses as one JSON object, (2) every field ha
 type and range ``SweepRecord`` demands (a hand-edited ``"cycles": -5`` does not), and
 (3) its ``key`` equals the content key of a point being run now.  The key hashes the
 point's inputs, the *content* of every file the point reads (layer table, chip file and
-the chip files it borrows from, shipped weights) and the code version, so an edited
-input or a new imcsim never reuses an old number.  Nothing on disk is deleted: an
+the chip files it borrows from, shipped weights, a user's model source, weights and data)
+and the semantics version of the record format (``RESULT_SEMANTICS``), so an edited input
+never reuses an old number and a new commit does not invalidate every shipped output.  Nothing on disk is deleted: an
 ignored line stays in the file and is reported once as a one-line notice.
 """
 
@@ -24,11 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcsim._config import one_line
 from imcsim.errors import ConfigError
 
-__all__ = ["RESULTS", "Results", "SweepRecord", "append_record", "code_version", "content_key",
+__all__ = ["RESULTS", "RESULT_SEMANTICS", "Results", "SweepRecord", "append_record", "code_version",
+           "content_key",
            "digest", "load_results", "repair_torn_line"]
 
 Record = dict[str, Any]
 RESULTS = "results.jsonl"
+RESULT_SEMANTICS = 2
+"""Version of what a sweep record's numbers mean.  Bump it in the change that alters a
+result (a counting convention, a cost formula, a new field a reader relies on); the
+package version and unrelated edits do not touch it, so shipped study outputs stay valid
+across commits.  2: records carry the workload (model, weights, data digests)."""
 MAX_RESULTS_BYTES = 2**31
 """Largest results file read (2 GiB ≈ 2 million records)."""
 _SHOWN = 3
@@ -54,8 +61,8 @@ def code_version() -> str:
 
 
 def content_key(inputs: Record, contents: dict[str, str]) -> str:
-    """Key of a point: its inputs, the digests of what it reads, the code version."""
-    payload = {"inputs": inputs, "contents": contents, "code": code_version()}
+    """Key of a point: its inputs, the digests of what it reads, ``RESULT_SEMANTICS``."""
+    payload = {"inputs": inputs, "contents": contents, "semantics": RESULT_SEMANTICS}
     return digest(json.dumps(payload, sort_keys=True))
 
 
