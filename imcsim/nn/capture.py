@@ -38,6 +38,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
+from imcsim.nn.dynamo_free import dynamo_free
+
 __all__ = ["Product", "Recorder", "reference_kernels", "run_capture"]
 
 aten = torch.ops.aten
@@ -262,7 +264,7 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
         model.eval()
         recorder.mark_inputs(inputs)
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), reference_kernels(), counter, recorder:
+        with torch.no_grad(), reference_kernels(), dynamo_free(), counter, recorder:
             _call(model, inputs)
     finally:
         model.train(was_training)
