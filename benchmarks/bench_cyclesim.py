@@ -26,7 +26,7 @@ from imcsim.network import map_network
 from imcsim.nn.activations import mapped_inputs
 from imcsim.nn.extract import extract_layers
 from imcsim.nn.simulate import simulate_network
-from imcsim.studies.zoo import load_model, model_inputs
+from imcsim.zoo.checkpoints import load_model, model_inputs
 
 
 def best_of(repeat: int, fn) -> float:

@@ -34,7 +34,7 @@ from imcsim.network import map_network
 from imcsim.nn import mvm
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 from imcsim.nn.extract import extract_layers
-from imcsim.studies.zoo import load_model, model_inputs
+from imcsim.zoo.checkpoints import load_model, model_inputs
 
 
 def timed(fn, x: torch.Tensor) -> float:

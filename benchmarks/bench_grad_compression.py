@@ -22,9 +22,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from imcsim.studies.grad_compression import GradCompression, attach
-from imcsim.studies.models import build_model
-from imcsim.studies.train import TrainConfig, make_optimizer
+from imcsim.train.grad_compression import GradCompression, attach
+from imcsim.zoo.models import build_model
+from imcsim.train.loop import TrainConfig, make_optimizer
 
 VARIANTS = {"none": {"method": "none"}, "powersgd": {"method": "powersgd"},
             "greedylore": {"method": "greedylore"},

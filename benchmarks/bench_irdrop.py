@@ -26,7 +26,7 @@ from imcsim.hardware import load_chip
 from imcsim.network import map_network
 from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, to_crossbar
 from imcsim.nn.extract import extract_layers
-from imcsim.studies.zoo import load_model, model_inputs
+from imcsim.zoo.checkpoints import load_model, model_inputs
 
 
 def best_time(fn, repeats: int = 3) -> float:

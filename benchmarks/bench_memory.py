@@ -50,7 +50,7 @@ def _setup(mode: str, args: argparse.Namespace, folder: Path) -> dict:
     from imcsim.network import map_network
     from imcsim.nn.crossbar import CrossbarConfig, to_crossbar
     from imcsim.nn.extract import extract_layers
-    from imcsim.studies.zoo import load_model, model_inputs
+    from imcsim.zoo.checkpoints import load_model, model_inputs
 
     torch.set_num_threads(1)
     imported = _status_mb("VmRSS")

@@ -27,7 +27,7 @@ from imcsim.nn.compress import (
 )
 from imcsim.nn.compress.group import full_rank
 from imcsim.nn.extract import extract_layers
-from imcsim.studies.models import build_model, example_input
+from imcsim.zoo.models import build_model, example_input
 
 
 def conv(cin: int = 8, cout: int = 12, k: int = 3, seed: int = 0, **kw) -> nn.Conv2d:
@@ -153,7 +153,7 @@ def test_theorem_1_trained_weights(trained_weight: torch.Tensor, groups: int, sp
 
 
 def test_theorem_1_shipped_checkpoint() -> None:
-    from imcsim.studies.zoo import load_model
+    from imcsim.zoo.checkpoints import load_model
 
     model, weights = load_model("resnet20")
     if weights.startswith("untrained"):

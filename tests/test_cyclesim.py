@@ -25,7 +25,7 @@ from imcsim.network import map_network
 from imcsim.nn.activations import capture_activations
 from imcsim.nn.extract import extract_layers
 from imcsim.nn.simulate import simulate_network
-from imcsim.studies.workloads import model_workload
+from imcsim.zoo.workloads import model_workload
 
 from cli_helpers import run
 
@@ -165,7 +165,7 @@ def test_resnet20_every_layer_every_mapper(resnet20_layers, costed_default) -> N
 
 
 def test_resnet20_real_images_skip_measurably(costed_default) -> None:
-    from imcsim.studies.zoo import load_model, model_inputs
+    from imcsim.zoo.checkpoints import load_model, model_inputs
 
     model, _ = load_model("resnet20")
     images, _, described = model_inputs("resnet20", 1)

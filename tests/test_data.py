@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from imcsim.errors import ConfigError
-from imcsim.studies import data
-from imcsim.studies.data import (
+from imcsim.zoo import data
+from imcsim.zoo.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CIFAR100_MEAN,

@@ -17,9 +17,9 @@ from torch import nn
 from toydata import toy_data
 
 from imcsim.errors import ConfigError
-from imcsim.studies.distributed import DistributedConfig
-from imcsim.studies.grad_compression import GradCompression
-from imcsim.studies.train import TrainConfig, finetune, train
+from imcsim.train.distributed import DistributedConfig
+from imcsim.train.grad_compression import GradCompression
+from imcsim.train.loop import TrainConfig, finetune, train
 
 from cli_helpers import gate_env, run
 
@@ -150,7 +150,7 @@ def test_ctrl_c_stops_every_worker_exits_130_and_the_rerun_resumes(
             "--grad-rank", "2", "--grad-warmup-steps", "2", "--grad-refresh-steps", "5",
             "--out", str(out), "--format", "json")
     # every worker holds its next step once the first checkpoint (end of epoch 1) exists
-    proc = _cli(*args, gate=gate_env("imcsim.studies.distributed:batch_at", state, 0,
+    proc = _cli(*args, gate=gate_env("imcsim.train.distributed:batch_at", state, 0,
                                      tmp_path / "release"))
     deadline = time.monotonic() + 120
     while not state.exists() and time.monotonic() < deadline and proc.poll() is None:

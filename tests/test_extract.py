@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from imcsim.nn.extract import extract_layers
-from imcsim.studies.models import MODELS, build_model, example_input
+from imcsim.zoo.models import MODELS, build_model, example_input
 
 
 def real_output_shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:

@@ -255,7 +255,7 @@ def checkpoints(draw) -> object:
 
 
 def test_fuzz_checkpoint_reader(tmp_path: Path, capsys, chip_stub) -> None:
-    from imcsim.studies.zoo import checkpoint_path
+    from imcsim.zoo.checkpoints import checkpoint_path
 
     shipped = checkpoint_path("resnet20").read_bytes()
     path = tmp_path / "w.pt"

@@ -16,9 +16,9 @@ from torch import nn
 from toydata import toy_data
 
 from imcsim.errors import ConfigError
-from imcsim.studies.distributed import DistributedConfig
-from imcsim.studies.grad_compression import GradCompression, attach, classifier_params
-from imcsim.studies.greedylore import (
+from imcsim.train.distributed import DistributedConfig
+from imcsim.train.grad_compression import GradCompression, attach, classifier_params
+from imcsim.train.greedylore import (
     complete_basis,
     greedy_select,
     orient,
@@ -26,7 +26,7 @@ from imcsim.studies.greedylore import (
     reconstruct,
     sketch_scores,
 )
-from imcsim.studies.train import TrainConfig, train
+from imcsim.train.loop import TrainConfig, train
 
 
 def net(seed: int = 0) -> nn.Module:

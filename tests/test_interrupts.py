@@ -130,11 +130,11 @@ def test_sigint_during_training_leaves_a_state_that_resumes(tmp_path: Path, caps
             "--out", str(tmp_path / "w.pt")]
     state = tmp_path / "w.pt.state"
     release = tmp_path / "release"
-    proc = _start(args, tmp_path, gate_env("imcsim.studies.train:_step", state, 0, release))
+    proc = _start(args, tmp_path, gate_env("imcsim.train.loop:_step", state, 0, release))
     _wait_for(state.exists, proc)  # the first epoch (4 steps) is done; step 5 is held
     assert "training state saved" in _interrupted(proc, release)
     assert state.exists()
-    train_module = importlib.import_module("imcsim.studies.train")
+    train_module = importlib.import_module("imcsim.train.loop")
     monkeypatch.setattr(train_module, "evaluate", lambda *_a, **_k: 0.5)  # skip the test split
     main([*args, "--format", "json"])
     record = json.loads(capsys.readouterr().out)

@@ -170,7 +170,7 @@ def test_index_overhead_is_charged_in_the_cost_breakdown() -> None:
 
 def test_fixed_rank_factor_shapes_and_dense_layers() -> None:
     from imcsim.nn.compress.modules import LowRankConv2d
-    from imcsim.studies.models import build_model
+    from imcsim.zoo.models import build_model
 
     model = build_model("resnet20", num_classes=10, seed=0)
     for groups in (1, 2):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from imcsim.errors import ConfigError
-from imcsim.studies.models import MODELS, ModelSpec, build_model, example_input
+from imcsim.zoo.models import MODELS, ModelSpec, build_model, example_input
 
 # Parameter counts quoted by the papers (for 10 / 1000 classes):
 # ResNet-20 0.27M (He et al. 2016, Table 6), WRN-16-4 2.7M (Zagoruyko &

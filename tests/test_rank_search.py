@@ -24,7 +24,7 @@ from imcsim.nn.compress.selectors import SearchConfig, register_selector
 from imcsim.nn.compress.selectors.alds import layer_errors
 from imcsim.nn.compress.space import Option, snap_up, tile_tops
 from imcsim.nn.extract import extract_layers
-from imcsim.studies.zoo import load_data, load_model
+from imcsim.zoo.checkpoints import load_data, load_model
 
 from cli_helpers import run
 
@@ -392,7 +392,7 @@ def test_cli_factorization_errors(capsys) -> None:
 
 def test_stable_rank_penalty_concentrates_the_spectrum() -> None:
     from imcsim.nn.compress.stable_rank import stable_rank, stable_rank_penalty
-    from imcsim.studies.train import TrainConfig, train
+    from imcsim.train.loop import TrainConfig, train
 
     assert float(stable_rank(torch.outer(torch.arange(1.0, 5), torch.ones(3)))) == pytest.approx(1.0)
     assert float(stable_rank(torch.eye(6))) == pytest.approx(6.0)

@@ -60,7 +60,7 @@ def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch) -> None:
 
 
 def test_interrupted_training_saves_a_resumable_state(tmp_path: Path, monkeypatch) -> None:
-    train_module = importlib.import_module("imcsim.studies.train")
+    train_module = importlib.import_module("imcsim.train.loop")
 
     images = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(64) % 2
@@ -165,7 +165,7 @@ def test_second_sweep_into_a_busy_folder_fails_at_once(tmp_path: Path, capsys,
 @pytest.mark.parametrize("target", ["folder", "below-file", "empty", "proc"])
 def test_train_checks_out_before_training(tmp_path: Path, capsys, monkeypatch,
                                           target: str) -> None:
-    train_module = importlib.import_module("imcsim.studies.train")
+    train_module = importlib.import_module("imcsim.train.loop")
 
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("x")
@@ -180,9 +180,9 @@ def test_train_checks_out_before_training(tmp_path: Path, capsys, monkeypatch,
 
 def test_failed_checkpoint_write_keeps_the_training_state(tmp_path: Path, capsys,
                                                          monkeypatch) -> None:
-    import imcsim.studies.zoo as zoo
+    import imcsim.zoo.checkpoints as zoo
 
-    train_module = importlib.import_module("imcsim.studies.train")
+    train_module = importlib.import_module("imcsim.train.loop")
     monkeypatch.setattr(train_module, "evaluate", lambda *_a, **_k: 0.5)  # skip the test split
 
     def disk_full(*_args, **_kwargs):
@@ -259,7 +259,7 @@ def test_unicode_digits_are_not_array_sizes(capsys) -> None:
 
 
 def test_nan_weights_are_refused_with_the_layer_named(tmp_path: Path, capsys) -> None:
-    from imcsim.studies.zoo import checkpoint_path
+    from imcsim.zoo.checkpoints import checkpoint_path
 
     data = torch.load(checkpoint_path("resnet20"), weights_only=True)
     data["state_dict"]["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
@@ -270,7 +270,7 @@ def test_nan_weights_are_refused_with_the_layer_named(tmp_path: Path, capsys) ->
 
 
 def test_train_images_is_a_stratified_subset(tmp_path: Path, capsys, monkeypatch) -> None:
-    train_module = importlib.import_module("imcsim.studies.train")
+    train_module = importlib.import_module("imcsim.train.loop")
     monkeypatch.chdir(tmp_path)
 
     seen = {}

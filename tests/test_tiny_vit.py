@@ -10,7 +10,7 @@ from imcsim.matmul import with_placement
 from imcsim.nn import CrossbarConfig, extract_layers, simulate_network, to_crossbar
 from imcsim.nn.compress import LowRankLinear, low_rank_queries
 from imcsim.nn.crossbar_layers import CrossbarMatMul
-from imcsim.studies.vit import tiny_vit
+from imcsim.zoo.vit import tiny_vit
 
 DIM, HEADS, TOKENS = 32, 4, 64 + 2  # 8×8 patches of 4×4 pixels + 2 class tokens
 
@@ -79,8 +79,8 @@ def test_low_rank_queries_factorise_only_the_query_projections(small) -> None:
 
 
 def test_shipped_checkpoint_loads_and_classifies() -> None:
-    from imcsim.studies.train import evaluate
-    from imcsim.studies.zoo import checkpoint_path, load_data, load_model, read_checkpoint
+    from imcsim.train.loop import evaluate
+    from imcsim.zoo.checkpoints import checkpoint_path, load_data, load_model, read_checkpoint
 
     meta = read_checkpoint(checkpoint_path("tiny-vit"))
     assert meta["float_accuracy"] >= 0.9 and "--optimizer adamw" in meta["command"]

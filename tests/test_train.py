@@ -10,9 +10,9 @@ from torch import nn
 from toydata import toy_data
 
 from imcsim.errors import ConfigError
-from imcsim.studies.models import build_model
-from imcsim.studies.train import TrainConfig, evaluate, finetune, lr_at, shift_batch, train
-from imcsim.studies.zoo import (
+from imcsim.zoo.models import build_model
+from imcsim.train.loop import TrainConfig, evaluate, finetune, lr_at, shift_batch, train
+from imcsim.zoo.checkpoints import (
     checkpoint_path,
     load_checkpoint,
     load_model,

@@ -116,8 +116,8 @@ def test_a_resumed_sweep_recomputes_after_the_weights_change(capsys, cnn, tmp_pa
 
 
 def test_a_two_layer_llama_maps_every_mac_and_ideal_perplexity_is_float(capsys, tmp_path) -> None:
-    from imcsim.studies.workloads import spec_workload
     from imcsim.zoo.workload import Workload
+    from imcsim.zoo.workloads import spec_workload
 
     args = dict(a.split("=") for a in LLAMA[3::2])
     work = spec_workload(Workload(model="transformers:LlamaConfig", model_args=tuple(args.items()),

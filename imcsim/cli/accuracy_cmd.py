@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
@@ -28,6 +27,7 @@ from imcsim.cli.common import (
     parse_int,
     split_list,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.matmul import with_placement

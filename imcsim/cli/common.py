@@ -89,8 +89,8 @@ def warn_unmapped(work: object) -> None:
 
 def parallel_config(workers: int, method: str, rank: int, **fields: Any):
     """The ``DistributedConfig`` of the ``--workers``/``--grad-*`` options (one-line errors)."""
-    from imcsim.studies.distributed import DistributedConfig
-    from imcsim.studies.grad_compression import METHODS, GradCompression
+    from imcsim.train.distributed import DistributedConfig
+    from imcsim.train.grad_compression import METHODS, GradCompression
 
     if method not in METHODS:
         raise ConfigError(f"--grad-compression must be one of {', '.join(METHODS)} (got {method!r})")

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
@@ -18,6 +17,7 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
+from imcsim.cli.options import workload_options
 from imcsim.compression import METHODS, PRUNINGS, method
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip

@@ -11,8 +11,8 @@ from imcsim.cli import app
 from imcsim.cli.common import warn_unmapped
 from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
-from imcsim.studies.workloads import spec_workload
 from imcsim.tables import format_layer_table
+from imcsim.zoo.workloads import spec_workload
 
 __all__ = ["export_layers_command"]
 

@@ -15,7 +15,7 @@ __all__ = ["list_command"]
 @app.command("list")
 def list_command() -> None:
     """List built-in models, layer tables, mappers and chip presets."""
-    from imcsim.studies.models import MODELS
+    from imcsim.zoo.models import MODELS
 
     typer.echo("models:   " + ", ".join(MODELS))
     typer.echo("tables:   " + ", ".join(table_names()))

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
@@ -21,6 +20,7 @@ from imcsim.cli.common import (
     split_list,
     warn_unmapped,
 )
+from imcsim.cli.options import workload_options
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
@@ -28,7 +28,7 @@ from imcsim.mappers import DENSE_MAPPERS, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
-from imcsim.studies.workloads import load_workload, spec_workload
+from imcsim.zoo.workloads import load_workload, spec_workload
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 

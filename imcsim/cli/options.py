@@ -65,7 +65,7 @@ def _model_args(pairs: list[str] | None) -> tuple[tuple[str, str], ...]:
 def build_workload(default_model: str | None, model: str | None = None, **given: Any) -> Any:
     """The ``Workload`` of the options (``None`` when no option names one and the verb has
     no default model)."""
-    from imcsim.studies.user_models import parse_shape
+    from imcsim.zoo.user_models import parse_shape
     from imcsim.zoo.workload import Workload
 
     others = {k: v for k, v in given.items() if v not in (None, [])}

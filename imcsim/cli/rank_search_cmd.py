@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import build_workload, workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     ChipOpt,
@@ -23,6 +22,7 @@ from imcsim.cli.common import (
     parallel_config,
     split_list,
 )
+from imcsim.cli.options import build_workload, workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table

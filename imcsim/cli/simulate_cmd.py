@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
@@ -16,6 +15,7 @@ from imcsim.cli.common import (
     WeightBitsOpt,
     emit,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -80,7 +80,7 @@ def _inputs(workload: Any, images: int, seed: int) -> tuple[str, Any, str, Any, 
     import torch
 
     if workload.plain and workload.data is None:
-        from imcsim.studies.zoo import load_model, model_inputs
+        from imcsim.zoo.checkpoints import load_model, model_inputs
 
         net, weights = load_model(workload.model)
         inputs, _labels, described = model_inputs(workload.model, images, seed=seed)

@@ -10,7 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     notice,
     on_interrupt,
@@ -19,6 +18,7 @@ from imcsim.cli.common import (
     progress_bar,
     split_list,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
 from imcsim.report import format_table

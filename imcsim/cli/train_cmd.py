@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.options import workload_options
 from imcsim.cli.common import (
     GradCompressionOpt,
     GradRankOpt,
@@ -23,6 +22,7 @@ from imcsim.cli.common import (
     parallel_config,
     progress_bar,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 
 __all__ = ["train_command"]
@@ -78,9 +78,9 @@ def train_command(
 
     With --workers N the run is data-parallel on N CPU processes (or on torchrun's), the
     gradients exchanged as --grad-compression says; the output counts the bytes."""
-    from imcsim.studies.models import get_spec
     from imcsim.studies.outputs import check_output_file, exclusive
-    from imcsim.studies.train import TrainConfig
+    from imcsim.train.loop import TrainConfig
+    from imcsim.zoo.models import get_spec
 
     user = not workload.plain
     if user and dataset is not None:
@@ -125,7 +125,7 @@ def _resume_hint(state: Path) -> str:
 
 def _subset(labels, n: int | None, seed: int, what: str):
     """Indices of a stratified seeded subset of ``n`` (all when ``n`` is None)."""
-    from imcsim.studies.data import stratified_subset
+    from imcsim.zoo.data import stratified_subset
 
     if n is None:
         return None
@@ -150,9 +150,9 @@ def _parallel_record(result, grad_compression: str, grad_rank: int) -> dict:
 def _train(model: str, name: str, data_dir: Path | None, config, train_images: int | None,
            out: Path, state: Path, parallel) -> dict | None:
     """Load data, train (resumably), evaluate, write the checkpoint; then drop the state."""
-    from imcsim.studies.models import build_model
-    from imcsim.studies.train import evaluate, train
-    from imcsim.studies.zoo import load_data, round_to_half, save_checkpoint
+    from imcsim.train.loop import evaluate, train
+    from imcsim.zoo.checkpoints import load_data, round_to_half, save_checkpoint
+    from imcsim.zoo.models import build_model
 
     data = load_data(model, name, data_dir)
     net = build_model(model, num_classes=data.num_classes, seed=config.seed)
@@ -183,7 +183,7 @@ def _train_user(workload: Any, config, train_images: int | None, out: Path, stat
     data, resumably; write its state dict (what --weights reads) to ``out``."""
     import torch
 
-    from imcsim.studies.train import train
+    from imcsim.train.loop import train
     from imcsim.zoo.workload import load_workload
 
     loaded = load_workload(workload)
@@ -212,7 +212,7 @@ def _train_user(workload: Any, config, train_images: int | None, out: Path, stat
 
 
 class _progress_bar:
-    """A rich progress bar on stderr, fed by ``imcsim.studies.train`` progress events."""
+    """A rich progress bar on stderr, fed by ``imcsim.train.loop`` progress events."""
 
     def __init__(self, title: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn

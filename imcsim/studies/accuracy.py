@@ -26,13 +26,13 @@ from imcsim.nn.crossbar import CrossbarConfig, CrossbarConv2d, adc_clipping, to_
 from imcsim.nn.crossbar_config import resolve_settings
 from imcsim.nn.extract import extract_layers
 from imcsim.report import NetworkReport
-from imcsim.studies.train import TrainConfig, evaluate, finetune
-from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
+from imcsim.train.loop import TrainConfig, evaluate, finetune
+from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
 from imcsim.zoo.metrics import Metric, evaluate_metric, resolve_metric
 from imcsim.zoo.workload import Workload, load_workload
 
 if TYPE_CHECKING:
-    from imcsim.studies.distributed import DistributedConfig
+    from imcsim.train.distributed import DistributedConfig
 
 __all__ = ["AccuracyResult", "AccuracySpec", "Prepared", "evaluate_on_chip", "prepare",
            "run_accuracy"]

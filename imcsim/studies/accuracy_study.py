@@ -19,7 +19,7 @@ from imcsim.nn.crossbar import CrossbarConfig
 from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 
 if TYPE_CHECKING:
-    from imcsim.studies.distributed import DistributedConfig
+    from imcsim.train.distributed import DistributedConfig
 
 __all__ = ["STUDY_METHODS", "StudyRow", "compression_study", "markdown_table", "remap", "sweep"]
 

@@ -88,9 +88,9 @@ def base_model(model: str, spec: Date2025Spec, out: Path, progress: Progress | N
     """The trained base model: shipped weights, else ``out/base/<model>-<dataset>.pt``
     (trained here with ``base_epochs``, resumably, when missing); the second item names
     the weights and ends with their content digest in brackets."""
-    from imcsim.studies.models import build_model
-    from imcsim.studies.train import TrainConfig, evaluate, train
-    from imcsim.studies.zoo import checkpoint_path, load_checkpoint, load_data, save_checkpoint
+    from imcsim.train.loop import TrainConfig, evaluate, train
+    from imcsim.zoo.checkpoints import checkpoint_path, load_checkpoint, load_data, save_checkpoint
+    from imcsim.zoo.models import build_model
 
     shipped = checkpoint_path(model)
     if spec.dataset == "mnist5k" and shipped.exists():
@@ -130,8 +130,8 @@ def _results_path(out: Path, model: str) -> Path:
 
 def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = None) -> list[Record]:
     """Fine-tune and evaluate every variant not yet recorded; all records, in study order."""
-    from imcsim.studies.train import TrainConfig, evaluate, train
-    from imcsim.studies.zoo import load_data
+    from imcsim.train.loop import TrainConfig, evaluate, train
+    from imcsim.zoo.checkpoints import load_data
 
     out.mkdir(parents=True, exist_ok=True)
     records = []
@@ -255,7 +255,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
     """Map every trained variant under every conventions set and array; write points.jsonl
     (recomputed every run; a point's ``key`` is its variant's name in the study)."""
     from imcsim.nn.extract import extract_layers
-    from imcsim.studies.models import example_input
+    from imcsim.zoo.models import example_input
 
     conventions = ablations() if conventions is None else conventions
     points, cache = [], {}

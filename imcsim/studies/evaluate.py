@@ -13,8 +13,8 @@ from imcsim.hardware import ChipConfig, build_chip, load_chip
 from imcsim.mappers import MapperOptions
 from imcsim.network import map_network
 from imcsim.studies.results import digest
-from imcsim.studies.workloads import Workload, load_workload
 from imcsim.tables import parse_layer_table
+from imcsim.zoo.workloads import Workload, load_workload
 
 if TYPE_CHECKING:
     from imcsim.studies.accuracy import Prepared
@@ -43,7 +43,7 @@ def model_digest(model: str) -> str:
         text, name = table_text(model)
         parse_layer_table(text, source=name)  # a bad table fails before the sweep starts
         return digest(text)
-    from imcsim.studies.zoo import checkpoint_path
+    from imcsim.zoo.checkpoints import checkpoint_path
 
     weights = checkpoint_path(model)
     return digest(weights.read_bytes()) if weights.is_file() else "untrained"
@@ -86,7 +86,7 @@ def cached_workload(model: str, compression: str, keep: float,
     from the cache); ``user``: a user's workload as JSON (its model, weights, inputs)."""
     if compression == "dense":
         if user is not None:
-            from imcsim.studies.workloads import spec_workload
+            from imcsim.zoo.workloads import spec_workload
 
             return spec_workload(_user(user, content))
         return resolve_workload(model, content)

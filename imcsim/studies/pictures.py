@@ -24,7 +24,7 @@ from imcsim.hardware import ChipConfig, build_chip, chip_presets, parse_array
 from imcsim.layers import LayerShape
 from imcsim.mappers import LayerMapping, get_mapper, mapper_names
 from imcsim.network import map_layers
-from imcsim.studies.workloads import Workload
+from imcsim.zoo.workloads import Workload
 
 __all__ = ["Picture", "PictureSpec", "SUFFIXES", "draw_layer", "draw_picture", "import_mappers",
            "layer_mappings", "load_layers", "select_layers"]

@@ -41,12 +41,12 @@ from imcsim.nn.compress.space import Option
 from imcsim.nn.compress.stable_rank import stable_rank_penalty
 from imcsim.studies.outputs import check_output_dir, exclusive
 from imcsim.studies.results import code_version
+from imcsim.train.loop import TrainConfig, TrainProgress, evaluate, finetune
+from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
 from imcsim.zoo.workload import Workload, load_workload
-from imcsim.studies.train import TrainConfig, TrainProgress, evaluate, finetune
-from imcsim.studies.zoo import Dataset, checkpoint_path, load_checkpoint, load_data
 
 if TYPE_CHECKING:
-    from imcsim.studies.distributed import DistributedConfig
+    from imcsim.train.distributed import DistributedConfig
 
 __all__ = ["RankSearchResult", "RankSearchSpec", "factorization_errors", "run_rank_search"]
 

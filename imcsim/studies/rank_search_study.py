@@ -33,7 +33,7 @@ from imcsim.studies.results import (
     load_results,
     repair_torn_line,
 )
-from imcsim.studies.zoo import checkpoint_path
+from imcsim.zoo.checkpoints import checkpoint_path
 
 __all__ = ["RankSearchRecord", "grid_specs", "load_grid", "markdown_table",
            "plot_accuracy_vs_cycles", "run_grid", "spec_key"]

@@ -109,7 +109,7 @@ class SweepSpec(StrictModel):
             elif ":" in name or Path(name).is_dir():
                 continue  # a user's model: checked against ``workload`` below
             else:
-                from imcsim.studies.models import get_spec
+                from imcsim.zoo.models import get_spec
 
                 get_spec(name)
         return value
@@ -169,7 +169,7 @@ class SweepSpec(StrictModel):
 
     @model_validator(mode="after")
     def _user_model(self) -> SweepSpec:
-        from imcsim.studies.models import MODELS
+        from imcsim.zoo.models import MODELS
 
         if self.workload is not None:
             if self.models != (self.workload.model,):

@@ -9,7 +9,7 @@ them), a tap count ``taps`` (and pattern library and sharing) for kernel pattern
 ``dense_layers`` leaves the stem, 1×1 convs and Linear layers dense;
 ``low-rank-queries`` factorises only the attention query projections with a latent of 64.
 No training is involved: the comparison is about shapes and masks, on the model's shipped weights
-when ``imcsim.studies.zoo.load_model`` has them, else on its Kaiming initialisation.
+when ``imcsim.zoo.checkpoints.load_model`` has them, else on its Kaiming initialisation.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def resolve_model(
 ) -> tuple[str, nn.Module, torch.Tensor, str]:
     """(name, module, example input, description of its weights)."""
     if isinstance(model, str):
-        from imcsim.studies.models import example_input as model_input
-        from imcsim.studies.zoo import load_model
+        from imcsim.zoo.checkpoints import load_model
+        from imcsim.zoo.models import example_input as model_input
 
         module, weights = load_model(model)
         return model, module, model_input(model) if example_input is None else example_input, weights

@@ -9,7 +9,7 @@
 * ``FILE.py:FACTORY`` returning a torch ``Dataset``/``DataLoader`` of (x, y) or a
   (train, test) pair of them.
 
-Everything is read into tensors (``imcsim.studies.zoo.Dataset``) and checked up front:
+Everything is read into tensors (``imcsim.zoo.checkpoints.Dataset``) and checked up front:
 sizes, dtypes, shapes against the example input, labels against the model's outputs,
 token ids against its vocabulary — one line naming the culprit.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from imcsim.errors import ConfigError
-from imcsim.studies.zoo import Dataset
+from imcsim.zoo.checkpoints import Dataset
 
 __all__ = ["BUILTIN_DATA", "IMAGE_SUFFIXES", "TEST_FRACTION", "check_data", "load_dataset_spec"]
 
@@ -135,7 +135,7 @@ def _materialize(data: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _factory(spec: str, seed: int) -> Dataset:
-    from imcsim.studies.user_models import _load_module
+    from imcsim.zoo.user_models import _load_module
 
     target, _, func = spec.rpartition(":")
     try:
@@ -154,13 +154,13 @@ def _factory(spec: str, seed: int) -> Dataset:
 def load_dataset_spec(spec: str, *, model_name: str, data_dir: Path | None, example: Any,
                       seed: int = 0) -> Dataset:
     """The tensors ``--data spec`` names (see the module docstring); unchecked."""
-    from imcsim.studies.models import MODELS
-    from imcsim.studies.zoo import load_data, mnist_as_cifar
+    from imcsim.zoo.checkpoints import load_data, mnist_as_cifar
+    from imcsim.zoo.models import MODELS
 
     if spec in BUILTIN_DATA:
         if model_name in MODELS:
             return load_data(model_name, spec, data_dir)
-        from imcsim.studies.data import DATASETS, load_dataset
+        from imcsim.zoo.data import DATASETS, load_dataset
 
         x, y = load_dataset(spec, "train", data_dir)
         xt, yt = load_dataset(spec, "test", data_dir)

@@ -84,7 +84,7 @@ def resolve_metric(spec: str) -> Metric:
     if ":" not in spec:
         raise ConfigError(f"--metric {spec!r}: expected {', '.join(BUILTIN_METRICS)} or "
                           "FILE.py:FUNCTION")
-    from imcsim.studies.user_models import _load_module
+    from imcsim.zoo.user_models import _load_module
 
     target, _, func = spec.rpartition(":")
     try:

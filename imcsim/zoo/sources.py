@@ -58,7 +58,7 @@ def typed_value(key: str, text: str, like: Any, where: str) -> Any:
 
 
 def _hf(name: str) -> Any:
-    from imcsim.studies.user_models import _zoo_import
+    from imcsim.zoo.user_models import _zoo_import
 
     return _zoo_import(name)
 
@@ -107,8 +107,8 @@ def _transformers(name: str, args: dict[str, str], causal: bool) -> Source:
 
 def _hf_example(model: nn.Module) -> torch.Tensor:
     """A Hugging Face model's default example: seeded pixels or (1, 128) token ids."""
-    from imcsim.studies.user_models import DEFAULT_TOKENS
     from imcsim.zoo.inputs import draw_input
+    from imcsim.zoo.user_models import DEFAULT_TOKENS
 
     config = model.config
     if getattr(model, "main_input_name", "input_ids") == "pixel_values":
@@ -135,7 +135,7 @@ def hf_folder(path: Path, args: dict[str, str]) -> Source:
 
 
 def _factory(spec: str, args: dict[str, str]) -> Source:
-    from imcsim.studies.user_models import _load_module
+    from imcsim.zoo.user_models import _load_module
 
     target, _, func = spec.rpartition(":")
     try:
@@ -161,7 +161,7 @@ def _factory(spec: str, args: dict[str, str]) -> Source:
 
 def build_source(spec: str, args: dict[str, str], *, causal: bool = False) -> Source:
     """The model ``--model spec`` names, built with ``args`` (see the module docstring)."""
-    from imcsim.studies.models import MODELS
+    from imcsim.zoo.models import MODELS
 
     zoo, sep, name = spec.partition(":")
     if sep and zoo == "transformers":
@@ -174,7 +174,7 @@ def build_source(spec: str, args: dict[str, str], *, causal: bool = False) -> So
         if args:
             raise ConfigError(f"--model-arg applies to FILE.py:FACTORY, module:FACTORY and "
                               f"transformers:NAME, not to {spec!r}")
-        from imcsim.studies.user_models import resolve_model
+        from imcsim.zoo.user_models import resolve_model
 
         user = resolve_model(spec)
         return Source(user.name, user.model, None, user.example)

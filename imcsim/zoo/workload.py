@@ -35,7 +35,7 @@ from torch import nn
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
-from imcsim.studies.zoo import Dataset
+from imcsim.zoo.checkpoints import Dataset
 from imcsim.zoo.inputs import (
     DTYPES,
     call_model,
@@ -102,7 +102,7 @@ class Workload(StrictModel):
 
     @property
     def is_builtin(self) -> bool:
-        from imcsim.studies.models import MODELS
+        from imcsim.zoo.models import MODELS
 
         return self.model in MODELS
 
@@ -159,10 +159,10 @@ def _source_digest(spec: str) -> str:
 
 
 def _model_digest(model: str, weights: Path | None) -> str:
-    from imcsim.studies.models import MODELS
+    from imcsim.zoo.models import MODELS
 
     if model in MODELS and weights is None:
-        from imcsim.studies.zoo import checkpoint_path
+        from imcsim.zoo.checkpoints import checkpoint_path
 
         path = checkpoint_path(model)
         return f"{model}:{_path_digest(path) if path.is_file() else 'untrained'}"
@@ -252,7 +252,7 @@ def _load_model(w: Workload) -> tuple[str, nn.Module, Any, str]:
     if w.weights is not None:
         text = load_weights(model, w.weights)
     elif w.is_builtin:
-        from imcsim.studies.zoo import load_model
+        from imcsim.zoo.checkpoints import load_model
 
         model, text = load_model(w.model)
     example = _example(w, model, source.module, source.example)

@@ -41,7 +41,7 @@ from torch.nn.utils import prune as torch_prune
 
 from imcsim.compression import PATTERN_LIBRARIES, PATTERN_SHARES
 from imcsim.errors import ConfigError
-from imcsim.nn.compress.prune import LayerPruning, Pruning
+from imcsim.nn.compress.pruning import LayerPruning, Pruning
 
 __all__ = ["assign_patterns", "kernel_pattern_prune", "pattern_library", "taps_for"]
 

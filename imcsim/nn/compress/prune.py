@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,7 +29,14 @@ from torch.nn.utils import prune as torch_prune
 
 from imcsim.compression import PRUNINGS
 from imcsim.errors import ConfigError
+from imcsim.nn.compress.kernel_patterns import (
+    assign_patterns,
+    kernel_pattern_prune,
+    pattern_library,
+    taps_for,
+)
 from imcsim.nn.compress.patterns import Shared, check_patterns, default_patterns, pattern_mask
+from imcsim.nn.compress.pruning import LayerPruning, Pruning
 from imcsim.nn.ops import weight_modules
 
 __all__ = ["LayerPruning", "Pruning", "channel_mask", "check_sparsity", "filter_mask",
@@ -75,31 +81,6 @@ def channel_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return _slice_mask(weight, sparsity, 1)
 
 
-@dataclass(frozen=True)
-class LayerPruning:
-    name: str
-    method: str
-    params: int
-    kept: int
-    """Nonzero weights after pruning."""
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """A pruned copy of a model and what each layer kept."""
-
-    model: nn.Module
-    layers: tuple[LayerPruning, ...]
-
-    @property
-    def params(self) -> int:
-        return sum(p.params for p in self.layers)
-
-    @property
-    def kept(self) -> int:
-        return sum(p.kept for p in self.layers)
-
-
 def layer_mask(
     weight: torch.Tensor, method: str, sparsity: float, patterns: np.ndarray | None = None,
     shared: Shared = "channel",
@@ -125,8 +106,6 @@ def layer_mask(
 
 def _kernel_pattern_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """One layer's n-tap PatDNN patterns (library from this layer), n = ⌊(1 − sparsity)·K²⌋."""
-    from imcsim.nn.compress.kernel_patterns import assign_patterns, pattern_library, taps_for
-
     kernel = tuple(weight.shape[2:])
     if weight.dim() != 4 or taps_for(kernel, None, 1 - sparsity) >= kernel[0] * kernel[1]:
         return torch.ones_like(weight, dtype=torch.bool)
@@ -162,8 +141,6 @@ def prune(
     if method not in PRUNINGS:
         raise ConfigError(f"pruning method {method!r} unknown (known: {', '.join(PRUNINGS)})")
     if method == "kernel-pattern":
-        from imcsim.nn.compress.kernel_patterns import kernel_pattern_prune
-
         return kernel_pattern_prune(model, keep=1 - sparsity, exclude=exclude)
     model = copy.deepcopy(model)
     modules = [(n, m) for n, m, _ in weight_modules(model, where=lambda e, _m: e.prunable)

@@ -32,9 +32,9 @@ class Workload:
 
 
 def model_workload(name: str, input_shape: tuple[int, ...] | None = None) -> Workload:
-    """Extract a torch model's layers (``imcsim.studies.user_models`` resolves ``name``)."""
+    """Extract a torch model's layers (``imcsim.zoo.user_models`` resolves ``name``)."""
     from imcsim.nn.extract import extract_layers
-    from imcsim.studies.user_models import resolve_model
+    from imcsim.zoo.user_models import resolve_model
 
     user = resolve_model(name, input_shape)
     try:

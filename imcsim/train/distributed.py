@@ -1,17 +1,17 @@
 """Data-parallel training on CPU processes: torch.distributed (gloo) + DDP communication hooks.
 
-:func:`train_parallel` runs :func:`imcsim.studies.train.train`'s schedule on N workers.  Every
+:func:`train_parallel` runs :func:`imcsim.train.loop.train`'s schedule on N workers.  Every
 worker computes the same global batch of each step (a function of seed, epoch and step only)
 and keeps its strided share ``batch[rank::N]`` — the ``DistributedSampler`` convention, so the
 workers see disjoint shards whose union is the single-process batch.  Each worker's loss is
 ``sum(CE over its shard) · N / global batch size``; the hook's average is then the gradient of
 the global batch mean.  Gradients travel through the hook chosen by
-:class:`~imcsim.studies.grad_compression.GradCompression` (dense, PowerSGD, GreedyLore),
+:class:`~imcsim.train.grad_compression.GradCompression` (dense, PowerSGD, GreedyLore),
 which counts the bytes.
 
 Three ways to run, one code path (:func:`_train_rank`):
 
-* ``workers > 1``: N processes spawned by :func:`imcsim.studies.workers.run_workers`,
+* ``workers > 1``: N processes spawned by :func:`imcsim.train.workers.run_workers`,
   rendezvous on a file store in a private temporary directory (no port to collide);
 * ``workers == 1``: in the calling process, a group of one (the hook path without spawning);
 * under ``torchrun`` (``RANK``/``WORLD_SIZE``/``MASTER_ADDR`` set): in the calling process,
@@ -47,8 +47,9 @@ from torch.nn.utils import prune
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
 from imcsim.nn.crossbar import detached_copy
-from imcsim.studies.grad_compression import GradCompression, attach
-from imcsim.studies.train import (
+from imcsim.train.grad_compression import GradCompression, attach
+from imcsim.train.state import read_state
+from imcsim.train.steps import (
     Progress,
     TrainConfig,
     TrainProgress,
@@ -59,8 +60,7 @@ from imcsim.studies.train import (
     make_optimizer,
     zero_masks,
 )
-from imcsim.studies.train_state import read_state
-from imcsim.studies.workers import run_workers
+from imcsim.train.workers import run_workers
 
 __all__ = ["DistributedConfig", "is_distributed", "launched_by_torchrun", "train_parallel"]
 
@@ -99,7 +99,7 @@ def train_parallel(
     """Train ``model`` in place, data-parallel; returns the run with its byte counts.
 
     The state file is removed when the run completes, unless ``keep_state`` (as in
-    :func:`~imcsim.studies.train.train`: the caller removes it once the weights are written).
+    :func:`~imcsim.train.loop.train`: the caller removes it once the weights are written).
     """
     path = Path(state_path) if state_path is not None else None
     rank = int(os.environ["RANK"]) if launched_by_torchrun() else 0

@@ -37,7 +37,7 @@ from imcsim.errors import ConfigError, ImcsimError
 
 __all__ = ["run_workers"]
 
-_PRELOAD = ["torch", "torch._dynamo", "torch.distributed", "imcsim.studies.distributed"]
+_PRELOAD = ["torch", "torch._dynamo", "torch.distributed", "imcsim.train.distributed"]
 
 
 def run_workers(target: Callable[..., Any], args: tuple, n: int,

