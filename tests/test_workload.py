@@ -188,3 +188,35 @@ def test_an_image_folder_and_safetensors_weights(capsys, cnn, tmp_path) -> None:
               "--ideal", "-f", "json")
     assert res.code == 0, res.err
     assert res.json()["images"] == 2 and res.json()["accuracy"] == res.json()["float_accuracy"]
+
+
+def test_a_local_hugging_face_folder_and_an_encoder_decoder(capsys, tmp_path) -> None:
+    import transformers
+
+    config = transformers.LlamaConfig(num_hidden_layers=1, hidden_size=64, intermediate_size=128,
+                                      num_attention_heads=4, num_key_value_heads=4, vocab_size=300)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "llama")
+    folder = run(capsys, "map", "--model", str(tmp_path / "llama"), "--input-shape", "1,16",
+                 "--array", "128x128", "-f", "json")
+    assert folder.code == 0 and "warning" not in folder.err, folder.err
+    assert "lm_head" in [row["name"] for row in folder.json()["layers"]]
+    t5 = ("--model", "transformers:T5Config", "--model-arg", "num_layers=1", "--model-arg",
+          "num_decoder_layers=1", "--model-arg", "d_model=64", "--model-arg", "d_ff=128",
+          "--model-arg", "num_heads=2", "--model-arg", "d_kv=32", "--model-arg", "vocab_size=300")
+    res = run(capsys, "map", *t5, "--input-shape", "1,8", "--array", "128x128", "-f", "json")
+    assert res.code == 0, res.err
+    names = [row["name"] for row in res.json()["layers"]]
+    assert any(n.startswith("encoder.") for n in names) and any(n.startswith("decoder.") for n in names)
+
+
+def test_a_recipe_sweep_takes_one_workload_table(cnn, tmp_path) -> None:
+    from imcsim.studies.recipes import load_recipe
+
+    root = cnn[0]
+    path = tmp_path / "mine.toml"
+    path.write_text(f'name = "mine"\nout = "{tmp_path / "out"}"\n[sweep]\narrays = ["64x64"]\n'
+                    f'mappers = ["im2col"]\n[sweep.workload]\nmodel = "{root / "usercnn.py"}:build"\n'
+                    f'weights = "{root / "w.pt"}"\n')
+    recipe = load_recipe(path)
+    assert recipe.sweep.models == (f"{root / 'usercnn.py'}:build",)
+    assert recipe.sweep.workload.weights == root / "w.pt"
