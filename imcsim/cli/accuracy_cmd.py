@@ -152,10 +152,10 @@ def accuracy_command(
     grad_rank: GradRankOpt = 4,
     fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
-    """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
+    """Float and on-chip accuracy (or --metric) of a trained model mapped on crossbar arrays.
 
-    Default data: the shipped ResNet-20 checkpoint and bundled MNIST test images padded
-    to 3x32x32 (--checkpoint and --data-dir for other weights and CIFAR).
+    Default: the shipped ResNet-20 checkpoint on bundled MNIST test images padded to
+    3x32x32; --model/--weights/--data/--metric for yours (docs/guide/your-model.md).
     """
     from imcsim.nn.crossbar_config import resolve_settings
     from imcsim.studies.accuracy import run_accuracy
