@@ -153,7 +153,10 @@ def _source_digest(spec: str) -> str:
         return spec
     if target.endswith(".py"):
         return _path_digest(target)
-    found = importlib.util.find_spec(target)
+    try:
+        found = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
+        raise ConfigError(f"{spec}: module {target!r} does not import") from None
     origin = getattr(found, "origin", None)
     return _path_digest(origin) if origin and Path(origin).is_file() else target
 
