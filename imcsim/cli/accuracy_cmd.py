@@ -14,8 +14,10 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    ChipOpt,
     GradCompressionOpt,
     GradRankOpt,
+    MapperOpt,
     MatmulOpt,
     PlainFormat,
     PlainFormatOpt,
@@ -36,8 +38,6 @@ from imcsim.report import format_table
 __all__ = ["accuracy_command", "accuracy_study_command", "accuracy_sweep_command"]
 
 Opt = typer.Option
-MapperOpt = Annotated[str, Opt("--mapper", help="Mapper (vw-sdk, im2col, sdk, pruned-sdk, low-rank-sdk…).")]
-ChipOpt = Annotated[str, Opt("--chip", help="Chip preset or TOML file (precisions).")]
 SignOpt = Annotated[str | None, Opt("--sign", help="Signed weights: offset or differential.")]
 InputBitsOpt = Annotated[int | None, Opt("--input-bits", help="Bits of an input activation.")]
 DacBitsOpt = Annotated[int | None, Opt("--dac-bits", help="Bits a DAC applies per cycle.")]

@@ -16,7 +16,8 @@ import typer
 from imcsim.errors import ConfigError
 
 __all__ = [
-    "ArrayOpt", "CellBitsOpt", "ChipOpt", "Format", "FormatOpt", "LayersOpt", "ModelOpt",
+    "ArrayOpt", "CellBitsOpt", "ChipOpt", "Format", "FormatOpt", "LayersOpt", "MapperOpt",
+    "ModelOpt",
     "GradCompressionOpt", "GradRankOpt", "PlainFormat", "PlainFormatOpt", "WeightBitsOpt",
     "WorkersOpt", "emit", "interrupt_hint", "notice", "on_interrupt", "parallel_config",
     "parse_float", "parse_int", "progress_bar", "split_list",
@@ -62,6 +63,8 @@ ChipOpt = Annotated[
     str | None,
     typer.Option("--chip", help="Chip preset or TOML file (array bits, precisions, periphery)."),
 ]
+MapperOpt = Annotated[str, typer.Option(
+    "--mapper", help="Mapper (vw-sdk, im2col, sdk, pruned-sdk, low-rank-sdk…).")]
 CellBitsOpt = Annotated[int | None, typer.Option("--cell-bits", help="Bits per cell.")]
 WeightBitsOpt = Annotated[int | None, typer.Option("--weight-bits", help="Bits per weight.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
