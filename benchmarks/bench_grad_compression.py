@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from imcsim.train.grad_compression import GradCompression, attach
-from imcsim.zoo.models import build_model
 from imcsim.train.loop import TrainConfig, make_optimizer
+from imcsim.zoo.models import build_model
 
 VARIANTS = {"none": {"method": "none"}, "powersgd": {"method": "powersgd"},
             "greedylore": {"method": "greedylore"},

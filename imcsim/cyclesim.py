@@ -6,7 +6,7 @@ bit-slice, the simulator looks at
 the quantized inputs the tile's rows receive and counts the bit-slice stages spent
 when a stage whose slice is zero on every row is skipped, the rows actually driven
 (nonzero slice), the cell reads and the ADC conversions.  The counts are priced by the
-same ``imcsim.cost.price`` as the analytic model, so the two reports compare column
+same ``imcsim.pricing.price`` as the analytic model, so the two reports compare column
 by column.  Window (wy, wx) reads its patch from input pixel (wy·a_h·s_h − p_h,
 wx·a_w·s_w − p_w); pixels outside the image are zero padding and drive nothing.
 
@@ -210,7 +210,7 @@ def _network_total(sims: list[LayerSim], skip: bool, chip: ChipConfig):
         cycles_per_image=[int(c) for c in per_image], images=len(per_image),
         skip_zero_slices=skip,
     )
-    totals = schedule_totals([s.cost for s in sims], "sequential", chip.name)
+    totals = schedule_totals([s.cost for s in sims], "sequential", chip.name, chip)
     return replace(totals, extra=counts)
 
 

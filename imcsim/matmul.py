@@ -31,6 +31,8 @@ from typing import Any
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
 from imcsim.layers import LayerShape
+from imcsim.mappers.im2col import Im2col
+from imcsim.pricing import estimate
 
 __all__ = ["MatmulResult", "matmul_totals", "place_matmul", "place_matmuls", "with_placement"]
 
@@ -101,9 +103,6 @@ def _rows_per_array(layer: LayerShape, chip: ChipConfig) -> int:
 
 
 def _crossbar(layer: LayerShape, chip: ChipConfig) -> MatmulResult:
-    from imcsim.cost import estimate
-    from imcsim.mappers.im2col import Im2col
-
     cfg = chip.matmul
     mapping = Im2col().map(layer, chip.array)
     cells = layer.params * chip.array.cols_per_weight

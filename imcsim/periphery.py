@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from imcsim._config import StrictModel
+from imcsim.chipparts import InterconnectConfig, MemoryConfig, PostProcessConfig, TechnologyConfig
 
 __all__ = ["MAX_AREA_UM2", "MAX_BITS", "MAX_ENERGY_PJ", "MAX_TIME_NS", "AdcConfig",
            "BufferConfig", "CellConfig", "CostConfig", "DacConfig", "DigitalConfig",
-           "IndexConfig", "WeightCombine", "scale_bits"]
+           "AdcModel", "IndexConfig", "TileSchedule", "WeightCombine", "scale_bits"]
 
 MAX_ENERGY_PJ = 1e6
 """Largest energy per event accepted (1 µJ): ~10⁶× an ISAAC ADC conversion (1.56 pJ) or
@@ -45,6 +46,8 @@ MAX_BITS = 16
 """Largest converter reference resolution (published IMC ADCs/DACs: 1–10 bits)."""
 
 WeightCombine = Literal["digital", "analog"]
+AdcModel = Literal["scaled", "survey"]
+TileSchedule = Literal["serial", "parallel"]
 MatmulPlacement = Literal["digital", "crossbar"]
 
 
@@ -57,6 +60,12 @@ def scale_bits(value: float, bits: int, ref_bits: int, exp_fraction: float) -> f
 class AdcConfig(StrictModel):
     """Column ADCs: shared by ``cols_per_adc`` column signals through a multiplexer."""
 
+    model: AdcModel = "scaled"
+    """How energy and area depend on the resolution: ``scaled`` — the figures at
+    ``ref_bits`` with ISAAC's linear+exponential rule (``scale_bits``); ``survey`` — the
+    Murmann-survey model of hwcomponents-adc/CiMLoop (``imcsim.techmodels``) at the
+    preset's ``technology.node_nm`` and one conversion per ``conversion_at(bits)``
+    (``energy_pj``/``area_um2`` are then unused: give 0)."""
     cols_per_adc: int = Field(ge=1, le=65536)
     """Column signals one ADC converts in turn (ISAAC: 128, one ADC per array)."""
     ref_bits: int = Field(ge=1, le=MAX_BITS)
@@ -189,6 +198,25 @@ class CostConfig(StrictModel):
     periphery_sharing: int = Field(default=1, ge=1, le=65536)
     """Arrays that take turns on one set of ADCs, DACs, S+H and registers (their area
     is divided by this); Wang et al.'s 512-row macro activates one of 8 row groups."""
+    tile_schedule: TileSchedule = "serial"
+    """How the array tiles of one parallel window run: ``serial`` — one after another, the
+    computing-cycle count of the mapping papers (ISAAC §V); ``parallel`` — all at once,
+    as NeuroSim activates every sub-array of a layer (the window then lasts one tile's
+    stages)."""
+    technology: TechnologyConfig | None = None
+    """Node and supply of the figures (needed by the survey ADC and by ``--node``)."""
+    memory: MemoryConfig | None = None
+    """Global SRAM buffers priced by capacity (CACTI); ``None``: not modelled."""
+    interconnect: InterconnectConfig | None = None
+    """Buffer-to-tile network (H-tree or mesh); ``None``: not modelled."""
+    postprocess: PostProcessConfig | None = None
+    """Digital activation/normalization/pooling per output; ``None``: not modelled."""
+
+    @model_validator(mode="after")
+    def _check_survey(self) -> CostConfig:
+        if self.adc.model == "survey" and self.technology is None:
+            raise ValueError("adc.model = 'survey' needs a [cost.technology] section (node_nm)")
+        return self
 
 
 class MatmulConfig(StrictModel):

@@ -20,22 +20,27 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter
 
+from imcsim.cost_charts import plot_cost_breakdown
 from imcsim.drawing import plot_placement, plot_placements
 from imcsim.errors import ConfigError
+from imcsim.explore_plots import plot_explore_front, plot_explore_layers
 from imcsim.placement_view import layer_tiles
 from imcsim.report import NetworkReport, Record
 
 __all__ = [
-    "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_energy_breakdown",
+    "CHARTS", "Chart", "as_records", "pareto_front", "plot_compression", "plot_cost_breakdown",
+    "plot_energy_breakdown",
     "plot_layer_cycles", "plot_pareto", "plot_placement", "plot_placements", "plot_speedup",
     "plot_tile_cycles", "plot_tradeoff", "plot_utilization", "render_charts",
 ]
 
 Chart = Literal["utilization", "speedup", "layer_cycles", "tile_cycles", "energy_breakdown",
-                "compression", "pareto", "placement", "tradeoff", "tradeoff_energy"]
+                "cost_breakdown", "compression", "pareto", "placement", "tradeoff", "tradeoff_energy",
+                "explore_front", "explore_front_energy", "explore_layers"]
 """Chart names (``placement``: the mapping pictures of a recipe's ``[pictures]`` section;
 ``tradeoff``/``tradeoff_energy``: accuracy vs cycles/energy per method family, from the
-date2025 study's points; every other name is rendered from records by ``render_charts``)."""
+date2025 study's points; ``explore_*``: an exploration's trials and one point's layers,
+``imcsim.explore_plots``; every other name is rendered from records by ``render_charts``)."""
 CHARTS: tuple[str, ...] = get_args(Chart)
 MARKERS = "osD^v<>pXh*"
 RecordsLike = Sequence[NetworkReport | Record]
@@ -365,18 +370,25 @@ def render_charts(
     largest = max((r["array"] for r in records), key=_cells)
     per_layer = [r for r in records if r["array"] == largest]
     costed = [r for r in per_layer if r.get("energy_breakdown_pj")]
+    parts = [r for r in costed if r.get("area_parts_um2")]
     accurate = [r for r in records if r.get("accuracy") is not None]
     families = [r for r in accurate if r.get("family")]
+    explored = [r for r in records if "accuracy_proxy" in r]
+    points = [r for r in records if "layers" in r and "conventions" in r]
     plans = {
         "utilization": (plot_utilization, records),
         "speedup": (plot_speedup, records),
         "layer_cycles": (plot_layer_cycles, _first_model(per_layer)),
         "tile_cycles": (plot_tile_cycles, _tile_records(records)),
         "energy_breakdown": (plot_energy_breakdown, costed),
+        "cost_breakdown": (plot_cost_breakdown, _first_model(parts) if parts else []),
         "compression": (plot_compression, _compressed(records)),
         "pareto": (plot_pareto, accurate),
         "tradeoff": (plot_tradeoff, families),
         "tradeoff_energy": (lambda d: plot_tradeoff(d, x="energy_pj"), families),
+        "explore_front": (plot_explore_front, explored),
+        "explore_front_energy": (lambda d: plot_explore_front(d, x="energy_pj"), explored),
+        "explore_layers": (lambda d: plot_explore_layers(d[0]), points),
     }
     return [
         _save(plot(data), out / f"{name}.png")

@@ -4,7 +4,9 @@ Columns (header required): ``name, kind, in_channels, out_channels, kernel, inpu
 stride, padding, groups, dilation, output_padding, cell, factor_of, factor_role``.
 ``kernel``/``input``/``stride``/``padding``/``dilation`` take ``3`` or ``3x5``.
 Only ``in_channels, out_channels, kernel, input`` are required; lines starting with
-``#`` are comments.  Each ``kind`` is given in PyTorch's terms:
+``#`` are comments.  Layer names key per-layer records and charts, so a name used twice
+is an error naming both lines; a row without a name is named by its place
+(``t.csv line 7``), which is unique.  Each ``kind`` is given in PyTorch's terms:
 
 * ``conv2d`` (default), ``conv1d`` (kernel ``1xK``, input ``1xL``, stride/padding/
   dilation ``1xS``) — as ``nn.Conv2d``/``nn.Conv1d``;
@@ -216,12 +218,16 @@ def parse_layer_table(text: str, source: str = "table") -> list[LayerShape]:
             f"{source}: header must hold {', '.join(REQUIRED)} (+ optional {', '.join(OPTIONAL)}),"
             f" each once; got {', '.join(header) or 'nothing'}"
         )
-    layers = []
+    layers, seen = [], {}
     for number, cells in rows:
         if len(cells) > len(header):
             raise ConfigError(f"{source} line {number}: more cells than header columns")
         row = dict(zip(header, cells))
         layers.append(_row_to_layer(row, f"{source} line {number}"))
+        first = seen.setdefault(layers[-1].name, number)
+        if first != number:
+            raise ConfigError(f"{source} line {number}: layer name {layers[-1].name!r} is "
+                              f"already used on line {first} (names must be unique)")
     if not layers:
         raise ConfigError(f"{source}: no layer rows")
     return layers

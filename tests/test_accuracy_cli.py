@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imcsim.zoo.models import build_model
 from imcsim.zoo.checkpoints import save_checkpoint
+from imcsim.zoo.models import build_model
 
 from cli_helpers import run
 

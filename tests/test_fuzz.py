@@ -233,6 +233,38 @@ def test_fuzz_results_reader(results_text: str, tmp_path: Path, capsys, stubs) -
     one()
 
 
+def test_fuzz_record_reader_trusts_only_what_was_written(results_text: str, tmp_path: Path,
+                                                          capsys) -> None:
+    """Issue 29: whatever a results file becomes (edited values, spliced bytes, doubled
+    or cut lines), the reader and ``imcsim verify`` never fail, and a record they trust is
+    one that was written — value for value."""
+    import json
+
+    from imcsim.studies.results import load_results
+
+    written = [json.loads(line) for line in results_text.splitlines()]
+    path = tmp_path / "results.jsonl"
+
+    @examples(60)
+    @given(data=mutated(results_text))
+    def one(data: bytes) -> None:
+        path.write_bytes(data)
+        loaded = load_results(path)
+        assert all(record in written for record in loaded.records.values())
+        result = run(capsys, "verify", str(tmp_path), "--format", "json")
+        assert result.code in (0, 1), result.err
+        report = result.json()
+        lines = data.decode("utf-8", errors="replace").split("\n")
+        bad = {f["line"] for f in report["findings"]}
+        for number, line in enumerate(lines, start=1):
+            if line.strip() and number not in bad:  # verify says ok: it was written
+                assert json.loads(line) in written, line
+        assert report["ok"] == (result.code == 0) == all(
+            f["status"] == "torn" for f in report["findings"])
+
+    one()
+
+
 TENSORS = st.sampled_from([torch.zeros(2), torch.tensor([float("nan")]), torch.ones(16, 3, 3, 3),
                            torch.tensor([1, 2]), torch.tensor(float("inf"))])
 VALUES = st.recursive(

@@ -10,7 +10,6 @@ from torch import nn
 from toydata import toy_data
 
 from imcsim.errors import ConfigError
-from imcsim.zoo.models import build_model
 from imcsim.train.loop import TrainConfig, evaluate, finetune, lr_at, shift_batch, train
 from imcsim.zoo.checkpoints import (
     checkpoint_path,
@@ -20,6 +19,7 @@ from imcsim.zoo.checkpoints import (
     round_to_half,
     save_checkpoint,
 )
+from imcsim.zoo.models import build_model
 
 
 def tiny_net(seed: int = 0) -> nn.Module:

@@ -77,7 +77,7 @@ def test_input_shape_defaults_to_the_module_attribute_and_errors_are_one_line(ca
     assert bad.code == 2 and "--input-shape" in bad.err
     wrong = run(capsys, "map", "--model", f"{mynet}:build", "--input-shape", "1,5,16,16",
                 "--array", "64x64")
-    assert wrong.code == 2 and "on input (1, 5, 16, 16): RuntimeError" in wrong.err
+    assert wrong.code == 2 and "on input (1, 5, 16, 16) float32: RuntimeError" in wrong.err
 
 
 def test_model_from_an_importable_module(capsys, tmp_path, monkeypatch) -> None:

@@ -47,7 +47,7 @@ def _group() -> None:
 
 
 VERBS = ("map_cmd", "export_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "accuracy_cmd",
-         "train_cmd", "rank_search_cmd", "sweep_cmd", "info")
+         "train_cmd", "rank_search_cmd", "explore_cmd", "sweep_cmd", "verify_cmd", "info")
 """Verb modules, in the order ``imcsim --help`` lists them; each registers itself on
 ``app`` when imported.  ``main`` imports them inside its error handling (they pull in
 torch, seconds on a busy machine), so that Ctrl-C while they load is a clean exit too."""

@@ -17,6 +17,7 @@ from imcsim.cli.common import (
     emit,
     split_list,
 )
+from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
 from imcsim.cli.options import workload_options
 from imcsim.compression import METHODS, PRUNINGS, method
 from imcsim.errors import ConfigError
@@ -68,7 +69,8 @@ PrunedMapperOpt = Annotated[
                              "pruned-sdk-unconstrained or pruned-im2col.")
 ]
 DenseLayersOpt = Annotated[
-    str, typer.Option("--dense-layers", help="Layers left dense: none or stem-1x1-fc.")
+    str | None, typer.Option("--dense-layers", help="Layers left dense: none or stem-1x1-fc "
+                             "(default: the conventions', none).")
 ]
 
 
@@ -89,17 +91,20 @@ def compare_command(
     pattern_share: ShareOpt = None,
     r_mapper: RMapperOpt = None,
     pruned_mapper: PrunedMapperOpt = None,
-    dense_layers: DenseLayersOpt = "none",
+    dense_layers: DenseLayersOpt = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed of the random pattern library (default 0).")
     ] = None,
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
+    conventions: ConventionsOpt = None,
+    convention: ConventionOpt = None,
     fmt: PlainFormatOpt = PlainFormat.table,
 ) -> None:
     """Dense, pruned, low-rank and group low-rank at the same kept fraction of weights
-    (or each at its own knob: --rank, --taps)."""
+    (or each at its own knob: --rank, --taps).  --conventions sets R's mapper, the pruned
+    mapper, L's schedule and the dense layers; the explicit flags override them."""
     names = list(METHODS) if methods == "all" else split_list(methods, "--methods")
     chosen = [method(n) for n in names]
     _unused_by(chosen, "group-low-rank", {"--groups": groups, "--split": split})
@@ -108,6 +113,11 @@ def compare_command(
     _unused_by(chosen, "kernel-pattern", {"--taps": taps, "--pattern-library": pattern_library,
                                           "--pattern-share": pattern_share, "--seed": seed})
     _unused_by(chosen, "pruned", {"--pruned-mapper": pruned_mapper})
+    conv = conventions_from(conventions, convention)
+    if conv is not None:
+        r_mapper, schedule = r_mapper or conv.r_mapper, schedule or conv.schedule
+        pruned_mapper = pruned_mapper or (conv.pruned_mapper if conv.row_skipping else None)
+        dense_layers = dense_layers or conv.dense_layers
     chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
     if workload is None:
         raise ConfigError("give --model (a built-in, FILE.py:FACTORY, transformers:NAME, ...)")
@@ -116,7 +126,7 @@ def compare_command(
         split=split or "input", l_mode=l_mode or "block-diagonal",
         schedule=schedule or "sequential", rank=rank, taps=taps,
         pattern_library=pattern_library or "patdnn", pattern_share=pattern_share or "kernel",
-        r_mapper=r_mapper, pruned_mapper=pruned_mapper, dense_layers=dense_layers,
+        r_mapper=r_mapper, pruned_mapper=pruned_mapper, dense_layers=dense_layers or "none",
         seed=0 if seed is None else seed,
     )
     emit(result.to_dict(), str(result), fmt)

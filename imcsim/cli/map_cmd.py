@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,22 +21,26 @@ from imcsim.cli.common import (
     split_list,
     warn_unmapped,
 )
+from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
 from imcsim.cli.options import workload_options
+from imcsim.conventions import Conventions
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
-from imcsim.mappers import DENSE_MAPPERS, get_mapper
+from imcsim.mappers import DENSE_MAPPERS, Mapper, get_mapper
 from imcsim.matmul import with_placement
 from imcsim.network import map_network
+from imcsim.nodescale import rescale_chip
 from imcsim.report import TABLE_COLUMNS, format_table, matmul_table
 from imcsim.zoo.workloads import load_workload, spec_workload
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
 MapperOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, vw-sdk)."
+        "--mapper", help="Mapper name, comma list, or 'all' (im2col, sdk, sdk-unconstrained, "
+        "vw-sdk; default vw-sdk, or the --conventions' mapper)."
     ),
 ]
 
@@ -43,7 +48,7 @@ CostOpt = Annotated[
     str | None,
     typer.Option(
         "--cost",
-        help="Cost preset (isaac, wang2022, or a TOML file): adds latency, energy and area. "
+        help="Cost preset (isaac, wang2022, neurosim-v1.3, or a TOML file): adds latency, energy and area. "
         "Without --chip, the preset's own array bits and precisions are used.",
     ),
 ]
@@ -55,6 +60,16 @@ ScheduleOpt = Annotated[
         "(pipelined: layers on their own arrays, throughput set by the slowest layer).",
     ),
 ]
+NodeOpt = Annotated[
+    float | None,
+    typer.Option("--node", help="Rescale the cost preset's CMOS figures to this node in nm "
+                 "(Stillmaker & Baas 2017; the preset must state [cost.technology])."),
+]
+SupplyOpt = Annotated[
+    float | None,
+    typer.Option("--supply", help="Rescale the cost preset's CMOS energies to this supply in "
+                 "volts (Stillmaker & Baas 2017)."),
+]
 COST_COLUMNS = ("latency_ns", "energy_pj", "area_um2", "tops_per_w")
 
 
@@ -64,7 +79,7 @@ def map_command(
     workload: Any,
     layers: LayersOpt = None,
     array: ArrayOpt = None,
-    mapper: MapperOpt = "vw-sdk",
+    mapper: MapperOpt = None,
     chip: ChipOpt = None,
     cell_bits: CellBitsOpt = None,
     weight_bits: WeightBitsOpt = None,
@@ -72,14 +87,22 @@ def map_command(
     cost: CostOpt = None,
     schedule: ScheduleOpt = "sequential",
     matmul: MatmulOpt = None,
+    node: NodeOpt = None,
+    supply: SupplyOpt = None,
+    conventions: ConventionsOpt = None,
+    convention: ConventionOpt = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="A point written by 'explore --export': map its compressed model exactly as explore counted it.")] = None,
 ) -> None:
-    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer."""
+    """Map a model (or a CSV layer table) onto crossbar arrays, layer by layer.  With
+    --conventions, one mapper counts as they say: factor pairs with R's mapper and L's
+    schedule, pruned layers with row skipping, dense layers with R's mapper."""
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
-    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
-    mappers = [get_mapper(n) for n in names]
+    if spec is not None:
+        model = None if workload is None else workload.model
+        _map_point(spec, fmt, (model, layers, array, mapper, chip, conventions, convention, cost))
+        return
+    mappers = _mappers(mapper, conventions_from(conventions, convention))
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
@@ -92,10 +115,11 @@ def map_command(
         for m in mappers
     ]
     if cost is not None:
-        costed = with_placement(with_cost(chip_cfg, cost), matmul)
+        costed = rescale_chip(with_placement(with_cost(chip_cfg, cost), matmul), node, supply)
         reports = [estimate_network(r, costed, schedule) for r in reports]
-    elif schedule != "sequential":
-        raise ConfigError(f"--schedule {schedule} needs --cost PRESET")
+    elif schedule != "sequential" or node is not None or supply is not None:
+        flag = "--schedule" if schedule != "sequential" else "--node/--supply"
+        raise ConfigError(f"{flag} needs --cost PRESET")
     if len(reports) == 1:
         report = reports[0]
         columns = TABLE_COLUMNS + (COST_COLUMNS if cost is not None else ())
@@ -109,6 +133,34 @@ def map_command(
         "unmapped": list(work.unmapped),
     }
     emit(data, comparison_table(reports), fmt, "".join(r.to_csv() for r in reports))
+
+
+def _map_point(path: Path, fmt: Format, others: tuple) -> None:
+    from imcsim.studies.explore_point import replay
+    from imcsim.studies.explore_space import read_point
+
+    if any(x for x in others):
+        raise ConfigError("--spec carries the model, array, chip, conventions and cost; "
+                          "give none of --model/--layers/--array/--mapper/--chip/--conventions/--cost")
+    point = read_point(path)
+    report = replay(point)
+    total = {**report.total(), "cycles_counted": point.conventions.count(
+        report.cycles, report.latency_cycles)}
+    table = format_table(report.rows(), TABLE_COLUMNS + COST_COLUMNS, report.total(),
+                         title=f"{report.title} (conventions {point.conventions.name})")
+    emit({**report.to_dict(), "total": total}, table, fmt, report.to_csv())
+
+
+def _mappers(mapper: str | None, conv: Conventions | None) -> list[Mapper]:
+    if conv is not None:
+        if mapper is not None:
+            raise ConfigError("give --mapper or --conventions, not both")
+        return [conv.mapper()]
+    mapper = mapper or "vw-sdk"
+    names = list(DENSE_MAPPERS) if mapper == "all" else split_list(mapper, "--mapper")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--mapper {mapper!r} repeats a mapper")
+    return [get_mapper(n) for n in names]
 
 
 def comparison_table(reports: list) -> str:

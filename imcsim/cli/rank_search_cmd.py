@@ -22,6 +22,7 @@ from imcsim.cli.common import (
     parallel_config,
     split_list,
 )
+from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
 from imcsim.cli.options import build_workload, workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
@@ -32,6 +33,7 @@ __all__ = ["factorization_errors_command", "rank_search_command", "rank_search_s
 Opt = typer.Option
 ModelOpt = Annotated[str, Opt("--model", "-m", help="Built-in 32x32 model with shipped weights.")]
 MapperOpt = Annotated[str, Opt("--mapper", help="Mapper of R and dense layers (sdk, vw-sdk, im2col…); factor pairs use its low-rank pair mapper.")]
+OneMapperOpt = Annotated[str | None, Opt("--mapper", help="Mapper of R and dense layers (default sdk; not with --conventions, which names R's mapper).")]
 FactOpt = Annotated[str, Opt("--factorization", help="svd, drone or feature.")]
 SelectorOpt = Annotated[str, Opt("--selector", help="uniform, energy, alds, bsr, bo or haloc.")]
 CyclesOpt = Annotated[float | None, Opt("--budget-cycles", help="Budget: computing cycles per image on the chip.")]
@@ -152,7 +154,7 @@ LAYER_COLUMNS = ("name", "factorized", "groups", "rank", "full_rank", "params", 
 @workload_options()
 def rank_search_command(
     workload: Any, array: ArrayOpt = None, chip: ChipOpt = None,
-    mapper: MapperOpt = "sdk", factorization: FactOpt = "svd", selector: SelectorOpt = "uniform",
+    mapper: OneMapperOpt = None, factorization: FactOpt = "svd", selector: SelectorOpt = "uniform",
     budget_cycles: CyclesOpt = None, budget_params: ParamsOpt = None, budget_macs: MacsOpt = None,
     budget_energy: EnergyOpt = None, budget_keep: KeepOpt = None, rank: RankOpt = None,
     ratio: RatioOpt = None, energy: ThresholdOpt = None, groups: GroupsOpt = "1",
@@ -163,7 +165,8 @@ def rank_search_command(
     trials: TrialsOpt = 50, haloc_steps: StepsOpt = 150, checkpoint: CheckpointOpt = None,
     state: Annotated[Path | None, Opt("--state", help="Directory for resumable state (rerun to continue).")] = None,
     workers: WorkersOpt = 1, grad_compression: GradCompressionOpt = "none",
-    grad_rank: GradRankOpt = 4,
+    grad_rank: GradRankOpt = 4, conventions: ConventionsOpt = None,
+    convention: ConventionOpt = None,
     fmt: Annotated[Format, Opt("--format", "-f", help="table or json.")] = Format.table,
 ) -> None:
     """Choose a rank (and group count) per layer within a budget on the chip, then
@@ -178,16 +181,22 @@ def rank_search_command(
     if finetune_epochs == 0 and (workers != 1 or grad_compression != "none"):
         raise ConfigError("--workers/--grad-compression has no effect with --finetune-epochs 0; "
                           "drop them")
+    conv = conventions_from(conventions, convention)
+    if conv is not None and mapper is not None:
+        raise ConfigError("give --mapper or --conventions, not both (the conventions name "
+                          "R's mapper: r_mapper)")
+    mapper = mapper or "sdk"
     search = _search_config(rank, ratio, energy, beam_width, beam_levels, trials, haloc_steps)
     spec = _base_spec(workload, chip, array, mapper, factorization, selector, groups, split, snap,
                       exclude, finetune_epochs, images, calibration_images, heldout_images, seed,
                       stable_rank_epochs, stable_rank_weight, search, checkpoint,
                       budget=_budget(budget_cycles, budget_params, budget_macs, budget_energy),
-                      keep=budget_keep)
+                      keep=budget_keep, conventions=conv)
     with _Bar() as bar:
         record = run_rank_search(spec, state, bar, parallel=parallel).record
     out = {"layers": record["layers"], "total": record["total"]}
-    title = (f"{spec.model} on {spec.chip.array.label}, mapper {mapper}, {factorization} + {selector}"
+    how = f"mapper {mapper}" if conv is None else f"conventions {conv.name}"
+    title = (f"{spec.model} on {spec.chip.array.label}, {how}, {factorization} + {selector}"
              f"{' (snapped)' if snap else ''}")
     table = format_table(record["layers"], LAYER_COLUMNS, title=title)
     totals = "\n".join(f"{k:26s} {v}" for k, v in record["total"].items())

@@ -227,7 +227,7 @@ def plot_command(
     if not path.exists():
         raise ConfigError(f"results file {str(path)!r} does not exist")
     target = check_output_dir(out if out is not None else path.parent, "--out")
-    loaded = load_results(path)
+    loaded = load_results(path, accept_unsealed=True)
     for line in loaded.summary():
         notice(line)
     records = list(loaded.records.values())

@@ -195,7 +195,7 @@ def resolve_settings(chip: ChipConfig, config: CrossbarConfig) -> LayerSettings:
             if value < 2:
                 raise ConfigError(
                     f"{field}={value}: the accuracy simulation needs at least 2 bits "
-                    "(sign + magnitude); give --{field.replace('_', '-')} or --ideal"
+                    f"(sign + magnitude); give --{field.replace('_', '-')} or --ideal"
                 )
     method, parameter = parse_calibration(config.adc_calibration)
     device = _device(chip, config)

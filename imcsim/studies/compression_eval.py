@@ -15,6 +15,7 @@ from imcsim.nn.crossbar import CrossbarConfig
 from imcsim.studies.accuracy import AccuracySpec, Prepared, evaluate_on_chip, prepare
 from imcsim.studies.accuracy_study import remap
 from imcsim.studies.evaluate import cached_workload, dense_im2col_cycles
+from imcsim.studies.reproducible import deterministic_kernels
 
 __all__ = ["evaluate_methods"]
 
@@ -46,11 +47,20 @@ def _accuracy(point: Record, chip: ChipConfig, cache: dict[str, Prepared]) -> tu
 
 
 def evaluate_methods(points: list[Record], threads: int | None = None) -> list[Record]:
-    """Records of ``points`` (one compressed model); ``threads`` caps torch's threads."""
+    """Records of ``points`` (one compressed model); ``threads`` caps torch's threads.
+    Accuracy runs on one thread with deterministic algorithms
+    (``studies.reproducible.deterministic_kernels``)."""
+    if any(p["measure_accuracy"] for p in points):
+        with deterministic_kernels(1):
+            return _records(points)
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    return _records(points)
+
+
+def _records(points: list[Record]) -> list[Record]:
     cache: dict[str, Prepared] = {}
     records = []
     for point in points:

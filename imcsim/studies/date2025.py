@@ -55,6 +55,7 @@ from imcsim.studies.results import (
     digest,
     load_results,
     repair_torn_line,
+    seal,
 )
 
 __all__ = ["VariantRecord", "base_model", "map_points", "recalibrate_batchnorm", "run_date2025",
@@ -88,9 +89,9 @@ def base_model(model: str, spec: Date2025Spec, out: Path, progress: Progress | N
     """The trained base model: shipped weights, else ``out/base/<model>-<dataset>.pt``
     (trained here with ``base_epochs``, resumably, when missing); the second item names
     the weights and ends with their content digest in brackets."""
-    from imcsim.zoo.models import build_model
     from imcsim.train.loop import TrainConfig, evaluate, train
     from imcsim.zoo.checkpoints import checkpoint_path, load_checkpoint, load_data, save_checkpoint
+    from imcsim.zoo.models import build_model
 
     shipped = checkpoint_path(model)
     if spec.dataset == "mnist5k" and shipped.exists():
@@ -171,7 +172,7 @@ def train_variants(spec: Date2025Spec, out: Path, progress: Progress | None = No
                       "train_images": len(x), "test_images": len(tx),
                       "seconds": round(time.perf_counter() - start, 1)}
             with path.open("a") as handle:
-                append_record(handle, record)
+                record = append_record(handle, record)
             done[record["key"]] = record
         records += [done[keys[v.key]] for v in variants(spec_m)]
     return records
@@ -244,7 +245,7 @@ def _point(report, record: Record, dense_params: int) -> Record:
         "tiles": total["tiles"], "active_arrays": active_arrays(report.mappings),
         "skipped_rows": total["skipped_rows"], "index_rows": total["index_rows"],
         "index_bits": total["index_bits"], "energy_pj": total["energy_pj"],
-        "energy_breakdown_pj": total["energy_breakdown_pj"], "area_um2": total["area_um2"],
+        "energy_breakdown_pj": total["energy_components_pj"], "area_um2": total["area_um2"],
         "area_index_um2": area["index"], "area_pattern_index_um2": area["pattern_index"],
         "accuracy": record["accuracy"],
     }
@@ -285,7 +286,7 @@ def map_points(spec: Date2025Spec, records: list[Record], out: Path,
                                    **cache[key],
                                    **{k: r[k] for k in _BUDGET}})
     with (out / "points.jsonl").open("w") as handle:
-        handle.writelines(json.dumps(p) + "\n" for p in points)
+        handle.writelines(json.dumps(seal(p)) + "\n" for p in points)
     return points
 
 

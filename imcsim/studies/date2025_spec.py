@@ -5,7 +5,7 @@ Jeon, Rhe, Ko, "Low-Rank Compression for IMC Arrays", DATE 2025 (arXiv 2502.0782
 and WRN-16-4.  The study draws accuracy vs computing cycles for every method over its own
 knob and computes those two numbers under a set of *conventions* (``Conventions``): the
 paper group's (``PAPER``, read from its public VW-SDK / PAIRS / KERNTROL / GAROS code),
-imcsim's defaults (``IMCSIM``), and the paper's with one convention switched at a time
+imcsim's defaults (``IMCSIM``; both from ``imcsim.conventions``, shared by every verb), and the paper's with one convention switched at a time
 (``ablations``), so that the convention that turns the conclusion around is visible.
 
 A *variant* is one compressed model (a method at one knob value); it is fine-tuned and
@@ -21,10 +21,17 @@ from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
 from imcsim.compression import DenseLayers, PatternLibrary, PatternShare
+from imcsim.conventions import (
+    IMCSIM,
+    PAPER,
+    PAPER_PRECISION,
+    Conventions,
+    Precision,
+)
+from imcsim.conventions import ablations as conventions_ablations
 from imcsim.hardware import parse_array
-from imcsim.mappers.base import Schedule
 
-__all__ = ["Conventions", "Date2025Spec", "IMCSIM", "PAPER", "PAPER_DATASETS", "PAPER_PRECISION",
+__all__ = ["Conventions", "Date2025Spec", "IMCSIM", "PAPER", "PAPER_DATASETS", "PAPER_PRECISION", "SWITCHES",
            "Precision",
            "Variant", "ablations", "variants"]
 
@@ -38,81 +45,16 @@ PRUNING_FAMILIES = ("kernel-pattern", "layer-pattern", "channel-pattern", "chann
                     "unstructured")
 
 
-class Precision(StrictModel):
-    """Weight and input precisions of a chip (``ArrayConfig`` / ``PrecisionConfig``)."""
-
-    weight_bits: int = Field(ge=1)
-    cell_bits: int = Field(ge=1)
-    input_bits: int = Field(ge=1)
-
-
-PAPER_PRECISION: dict[str, Precision] = {
-    "resnet20": Precision(weight_bits=1, cell_bits=1, input_bits=4),
-    "wrn16-4": Precision(weight_bits=2, cell_bits=1, input_bits=8),
-}
-"""KERNTROL / GAROS scripts: ResNet-20 1-bit weights, 4-bit activations; WRN-16-4 2-bit
-weights on 1-bit cells, 8-bit activations."""
 PAPER_DATASETS = {"resnet20": "cifar10", "wrn16-4": "cifar100"}
 """The paper's datasets (``imcsim run date2025 --data-dir DIR`` switches to them)."""
-DEFAULT_PRECISION = Precision(weight_bits=8, cell_bits=2, input_bits=8)
-"""imcsim's default chip: 8-bit weights in 2-bit cells, 8-bit inputs (ISAAC's choices)."""
-
-
-class Conventions(StrictModel):
-    """One set of counting conventions; every field is one switchable convention."""
-
-    name: str
-    low_rank: Literal["fixed", "keep"] = "fixed"
-    """Low-rank knob: fixed network-wide rank × groups, or a kept fraction of the weights."""
-    patterns: Literal["kernel-pattern", "channel-pattern"] = "kernel-pattern"
-    """Pattern baseline: n-tap library patterns per kernel (PatDNN / PConv / random), or
-    imcsim's edge patterns shared per input channel at a kept fraction."""
-    r_mapper: str = "sdk-unconstrained"
-    """Dense mapper of R (and of the dense model): KERNTROL ``SDK_a`` counting, or ``sdk``
-    held to im2col's tile budget."""
-    schedule: Schedule = "pipelined"
-    """R and L pipelined on two sets of arrays, or sequential."""
-    pruned_mapper: str = "pruned-sdk-unconstrained"
-    """Row-skipping mapper of the pruned models (same window rule as R's)."""
-    precision: Literal["paper", "default"] = "paper"
-    """Weight / cell / input bits: the paper scripts' per model, or imcsim's default chip."""
-
-    def precision_of(self, model: str) -> Precision:
-        return PAPER_PRECISION[model] if self.precision == "paper" else DEFAULT_PRECISION
-
-    @property
-    def families(self) -> tuple[str, ...]:
-        """The families compared under these conventions (dense as a reference)."""
-        low = "low-rank" if self.low_rank == "fixed" else "low-rank-keep"
-        patterns = (("kernel-pattern", "layer-pattern") if self.patterns == "kernel-pattern"
-                    else ("channel-pattern",))
-        return ("dense", low, *patterns, "channel", "filter", "unstructured")
-
-    @property
-    def proposed(self) -> str:
-        """The low-rank family (low-rank and group low-rank points together)."""
-        return "low-rank" if self.low_rank == "fixed" else "low-rank-keep"
-
-    @property
-    def pattern_families(self) -> tuple[str, ...]:
-        return self.families[2:-3]
-
-
-PAPER = Conventions(name="paper")
-IMCSIM = Conventions(name="imcsim", low_rank="keep", patterns="channel-pattern",
-                     r_mapper="sdk", schedule="sequential", pruned_mapper="pruned-sdk",
-                     precision="default")
 
 SWITCHES = ("low_rank", "patterns", "r_mapper", "schedule", "pruned_mapper", "precision")
+"""The conventions the study's ablation table switches one at a time (``imcsim.conventions``)."""
 
 
 def ablations() -> list[Conventions]:
     """The paper's conventions, imcsim's, and the paper's with one switched to imcsim's."""
-    out = [PAPER, IMCSIM]
-    for field in SWITCHES:
-        out.append(PAPER.model_copy(update={"name": f"paper, {field}={getattr(IMCSIM, field)}",
-                                            field: getattr(IMCSIM, field)}))
-    return out
+    return conventions_ablations(SWITCHES)
 
 
 class Variant(StrictModel):

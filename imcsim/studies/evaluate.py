@@ -128,7 +128,7 @@ def dense_im2col_cycles(model: str, chip: ChipConfig, content: str | None = None
 
 
 COST_KEYS = ("latency_ns", "interval_ns", "energy_pj", "area_um2", "tops", "tops_per_w",
-             "energy_breakdown_pj")
+             "energy_breakdown_pj", "area_parts_um2")
 
 
 def evaluate_point(point: Record) -> Record:

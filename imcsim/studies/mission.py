@@ -29,7 +29,7 @@ from imcsim.hardware import chip_presets, parse_array
 from imcsim.mappers import mapper_names
 from imcsim.plotting import render_charts
 from imcsim.report import NetworkReport, format_table
-from imcsim.studies.results import append_record, content_key, load_results
+from imcsim.studies.results import append_record, content_key, load_results, repair_torn_line
 
 if TYPE_CHECKING:
     from imcsim.studies.pictures import Picture
@@ -167,10 +167,11 @@ def run_compression(
             groups.setdefault(point["compression"], []).append({**point, "key": key})
     todo = sorted(groups.values(), key=lambda g: g[0]["compression"] == "dense")
     workers = min(spec.workers or os.cpu_count() or 1, len(todo)) if todo else 1
+    repair_torn_line(path)
     with path.open("a") as handle:
         for records in _execute(todo, workers):
             for record in records:
-                append_record(handle, record)
+                record = append_record(handle, record)
                 done[record["key"]] = record
                 if on_record is not None:
                     on_record(record, len(done), len(points))
@@ -178,15 +179,19 @@ def run_compression(
 
 
 def _execute(groups: list[list[Record]], workers: int):
-    """Each group's records, in this process (one worker) or on spawned processes."""
+    """Each group's records, in this process (one worker, cycles only) or on spawned
+    processes whose CPU kernels are pinned before torch loads (``studies.reproducible``):
+    accuracy is the same on every AVX2 machine, whatever its cores and load."""
     from imcsim.studies.compression_eval import evaluate_methods
+    from imcsim.studies.reproducible import pin_kernel_env
 
-    if workers <= 1:
+    if workers <= 1 and not any(p["measure_accuracy"] for group in groups for p in group):
         for group in groups:
             yield evaluate_methods(group, None)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max(workers, 1), mp_context=context,
+                             initializer=pin_kernel_env) as pool:
         futures = [pool.submit(evaluate_methods, group, 1) for group in groups]
         for future in as_completed(futures):
             yield future.result()

@@ -68,6 +68,15 @@ class PictureSpec(StrictModel):
         if unknown or not value:
             raise ValueError(f"unknown mapper {unknown[0] if unknown else ''!r} "
                              f"(known: {', '.join(mapper_names())})")
+        if len(set(value)) != len(value):
+            raise ValueError(f"repeats a mapper: {list(value)}")
+        return value
+
+    @field_validator("layer")
+    @classmethod
+    def _named_layer(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty layer name (give the layer to draw, e.g. layer1.0.conv1)")
         return value
 
     @model_validator(mode="after")

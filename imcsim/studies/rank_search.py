@@ -19,6 +19,7 @@ import contextlib
 import copy
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,11 @@ from pydantic import Field
 from torch import nn
 
 from imcsim._config import StrictModel
-from imcsim.errors import ConfigError
+from imcsim.conventions import Conventions
+from imcsim.errors import ConfigError, ImcsimWarning
 from imcsim.hardware import ChipConfig
 from imcsim.nn.compress.calibration import capture_input_stats
+from imcsim.nn.compress.exclusions import dense_layer_names
 from imcsim.nn.compress.hwcost import Budget
 from imcsim.nn.compress.lowrank import targets
 from imcsim.nn.compress.modules import Split
@@ -40,7 +43,7 @@ from imcsim.nn.compress.selectors import SearchConfig
 from imcsim.nn.compress.space import Option
 from imcsim.nn.compress.stable_rank import stable_rank_penalty
 from imcsim.studies.outputs import check_output_dir, exclusive
-from imcsim.studies.results import code_version
+from imcsim.studies.results import DIGEST_FIELD, check_seal, code_version, record_digest
 from imcsim.train.loop import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
 from imcsim.zoo.workload import Workload, load_workload
@@ -91,6 +94,19 @@ class RankSearchSpec(StrictModel):
     workload: Workload | None = None
     """A user's model, weights and data (``imcsim.zoo.workload``); replaces ``model``,
     ``checkpoint``, ``dataset`` and ``data_dir`` when set."""
+    conventions: Conventions | None = None
+    """Counting conventions (``imcsim.conventions``): R's mapper and L's schedule replace
+    ``mapper``, their cycle count is the budget's, their snapping and dense layers add to
+    ``snap`` and ``exclude``."""
+
+    def settings(self, model: nn.Module) -> dict[str, Any]:
+        """``search_ranks`` keywords: mapper, snap, excluded layers, cycle count."""
+        conv = self.conventions
+        if conv is None:
+            return {"mapper": self.mapper, "snap": self.snap, "exclude": self.exclude}
+        dense = tuple(n for n in dense_layer_names(model, conv.dense_layers) if n not in self.exclude)
+        return {"mapper": conv.mapper(), "snap": self.snap or conv.snap,
+                "exclude": self.exclude + dense, "cycle_count": conv.cycles}
 
 
 @dataclass(frozen=True)
@@ -157,20 +173,28 @@ class _State:
         return None if self.root is None else self.root / name
 
     def read(self, name: str) -> Any:
+        """A stage's saved data, or None (not saved, or changed since it was written:
+        its digest does not match — then a warning, and the stage is recomputed)."""
         path = self.path(name)
         if path is None or not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"state file {str(path)!r} is unreadable ({exc}); "
                               "delete it to recompute that stage") from None
+        if not isinstance(saved, dict) or "data" not in saved or check_seal(saved):
+            warnings.warn(f"state file {str(path)!r} does not match its digest (edited or "
+                          "corrupted); recomputing that stage", ImcsimWarning, stacklevel=2)
+            return None
+        return saved["data"]
 
     def write(self, name: str, data: Any) -> None:
         path = self.path(name)
         if path is not None:
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
+            sealed = {"data": json.loads(json.dumps(data))}
+            tmp.write_text(json.dumps({**sealed, DIGEST_FIELD: record_digest(sealed)}, indent=1))
             tmp.replace(path)
 
 
@@ -226,9 +250,9 @@ def _search(model: nn.Module, images: dict[str, torch.Tensor], spec: RankSearchS
     stats = _statistics(model, images, spec, cache)
     result = search_ranks(
         model, images["cal"], spec.chip, labels=images["cal_labels"], heldout=images["held"],
-        mapper=spec.mapper, factorization=spec.factorization, selector=spec.selector,
-        budget=spec.budget, keep=spec.keep, groups=spec.groups, split=spec.split, snap=spec.snap,
-        exclude=spec.exclude, config=search, progress=progress,
+        factorization=spec.factorization, selector=spec.selector,
+        budget=spec.budget, keep=spec.keep, groups=spec.groups, split=spec.split,
+        config=search, progress=progress, **spec.settings(model),
         selection=None if saved is None else [Option(**o) for o in saved],
         stats=None if stats is None else stats[0], heldout_stats=None if stats is None else stats[1],
     )

@@ -111,8 +111,7 @@ def run_grid(specs: Sequence[RankSearchSpec], out: str | Path,
             for i, (key, spec) in enumerate(zip(keys, specs, strict=True)):
                 if key not in done:
                     record = run_rank_search(spec, state_root / key, progress, cache).record
-                    done[key] = {"key": key, **record}
-                    append_record(handle, done[key])
+                    done[key] = append_record(handle, {"key": key, **record})
                 if on_record is not None:
                     on_record(done[key], i + 1, len(specs))
     return [done[key] for key in keys]

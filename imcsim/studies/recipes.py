@@ -46,6 +46,13 @@ class Recipe(StrictModel):
     pictures: PictureSpec | None = None
     """Mapping pictures of one layer under several mappers (chart ``placement``)."""
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty recipe name")
+        return value
+
     @field_validator("out")
     @classmethod
     def _out(cls, value: str) -> str:

@@ -2,12 +2,19 @@
 
 A record is trusted only if (1) it parses as one JSON object, (2) every field has the
 type and range ``SweepRecord`` demands (a hand-edited ``"cycles": -5`` does not), and
-(3) its ``key`` equals the content key of a point being run now.  The key hashes the
-point's inputs, the *content* of every file the point reads (layer table, chip file and
+(3) its ``key`` equals the content key of a point being run now, and (4) its values are
+the ones that were written: ``append_record`` seals every record with the imcsim code
+version and a digest of all its fields (``record_digest``); a record whose digest does
+not match (a hand edit, a bit flip, a bad merge) is reported and recomputed, never
+reused.  A record without a digest was written by an imcsim before record digests: its
+content key holds another semantics version, so it is stale anyway and is recomputed (with
+a notice); ``imcsim sweep plot`` still shows such records, marked unverified.  The key
+hashes the point's inputs, the *content* of every file the point reads (layer table, chip file and
 the chip files it borrows from, shipped weights, a user's model source, weights and data)
 and the semantics version of the record format (``RESULT_SEMANTICS``), so an edited input
-never reuses an old number and a new commit does not invalidate every shipped output.  Nothing on disk is deleted: an
-ignored line stays in the file and is reported once as a one-line notice.
+never reuses an old number and a new commit does not invalidate every shipped output.
+Nothing on disk is deleted: an ignored line stays in the file and is reported once as a
+one-line notice.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcsim._config import one_line
 from imcsim.errors import ConfigError
 
-__all__ = ["RESULTS", "RESULT_SEMANTICS", "Results", "SweepRecord", "append_record", "code_version",
-           "content_key",
-           "digest", "load_results", "repair_torn_line"]
+__all__ = ["CODE_FIELD", "DIGEST_FIELD", "RESULTS", "RESULT_SEMANTICS", "Results", "SweepRecord",
+           "append_record", "check_seal", "code_version", "content_key", "digest", "load_results",
+           "record_digest", "repair_torn_line", "seal"]
 
 Record = dict[str, Any]
 RESULTS = "results.jsonl"
@@ -40,6 +47,10 @@ MAX_RESULTS_BYTES = 2**31
 """Largest results file read (2 GiB ≈ 2 million records)."""
 _SHOWN = 3
 """Notices listed one by one before the rest are counted."""
+DIGEST_FIELD = "record_digest"
+"""The field holding the digest of all of a record's other fields."""
+CODE_FIELD = "code_version"
+"""The field naming the imcsim code version (``code_version()``) that wrote a record."""
 
 
 def digest(data: bytes | str) -> str:
@@ -64,6 +75,29 @@ def content_key(inputs: Record, contents: dict[str, str]) -> str:
     """Key of a point: its inputs, the digests of what it reads, ``RESULT_SEMANTICS``."""
     payload = {"inputs": inputs, "contents": contents, "semantics": RESULT_SEMANTICS}
     return digest(json.dumps(payload, sort_keys=True))
+
+
+def record_digest(record: Record) -> str:
+    """Digest of every field of ``record`` but ``DIGEST_FIELD`` (canonical JSON)."""
+    body = {k: v for k, v in record.items() if k != DIGEST_FIELD}
+    return digest(json.dumps(body, sort_keys=True, allow_nan=True))
+
+
+def seal(record: Record) -> Record:
+    """``record`` as it reads back from JSON, stamped with the code version (unless it
+    has one: a reused record keeps its writer's) and its digest, last."""
+    body = json.loads(json.dumps(record))
+    body.pop(DIGEST_FIELD, None)
+    body.setdefault(CODE_FIELD, code_version())
+    return {**body, DIGEST_FIELD: record_digest(body)}
+
+
+def check_seal(record: Record) -> str:
+    """``""`` if the record's digest matches its values, else why not (``"unsealed"``:
+    no digest, an older imcsim; ``"tampered"``: values differ from those written)."""
+    if DIGEST_FIELD not in record:
+        return "unsealed"
+    return "" if record[DIGEST_FIELD] == record_digest(record) else "tampered"
 
 
 class SweepRecord(BaseModel):
@@ -139,8 +173,14 @@ class Results:
         return shown + ([f"… and {rest} more ignored lines"] if rest else [])
 
 
-def _check(line: str, number: int, path: Path,
-           schema: type[BaseModel]) -> tuple[Record | None, str]:
+_SEAL_NOTICES = {
+    "tampered": "values do not match its digest (edited or corrupted); not trusted, recomputed",
+    "unsealed": "has no record digest (written by an older imcsim); stale, recomputed",
+}
+
+
+def _check(line: str, number: int, path: Path, schema: type[BaseModel],
+           accept_unsealed: bool = False) -> tuple[Record | None, str]:
     where = f"{path.name} line {number}"
     try:
         data = json.loads(line)
@@ -153,15 +193,21 @@ def _check(line: str, number: int, path: Path,
     if "key" not in data:
         return None, f"{where} has no content key (written by an older imcsim); ignored"
     try:
-        schema.model_validate(data)
+        schema.model_validate({k: v for k, v in data.items() if k != DIGEST_FIELD})
     except ValidationError as exc:
         return None, f"{one_line('', exc, where)}; not trusted, recomputed if needed"
-    return data, ""
+    seal_problem = check_seal(data)
+    if seal_problem == "tampered" or (seal_problem and not accept_unsealed):
+        return None, f"{where}: {_SEAL_NOTICES[seal_problem]}"
+    return data, f"{where} has no record digest (older imcsim); shown unverified" if seal_problem else ""
 
 
-def load_results(path: str | Path, schema: type[BaseModel] = SweepRecord) -> Results:
+def load_results(path: str | Path, schema: type[BaseModel] = SweepRecord, *,
+                 accept_unsealed: bool = False) -> Results:
     """Read ``path`` (JSON lines); invalid lines become notices, never errors.  Every
-    record must carry a ``key`` and pass ``schema`` (a pydantic model of its fields).
+    record must carry a ``key``, a matching digest (``check_seal``) and pass ``schema``
+    (a pydantic model of its fields).  ``accept_unsealed`` keeps records without a digest
+    (for display only, each with a notice); a tampered record is never kept.
 
     A torn last line (a run killed mid-write) is ignored silently.
     """
@@ -183,10 +229,10 @@ def load_results(path: str | Path, schema: type[BaseModel] = SweepRecord) -> Res
     for number, line in enumerate(lines, start=1):
         if not line.strip() or (torn and number == len(lines)):
             continue
-        record, notice = _check(line, number, path, schema)
-        if record is None:
+        record, notice = _check(line, number, path, schema, accept_unsealed)
+        if notice:
             results.notices.append(notice)
-        else:
+        if record is not None:
             results.records.pop(record["key"], None)  # a later duplicate wins, in file order
             results.records[record["key"]] = record
     return results
@@ -201,7 +247,10 @@ def repair_torn_line(path: Path) -> None:
                 handle.truncate(data.rfind(b"\n") + 1)
 
 
-def append_record(handle: IO[str], record: Record) -> None:
-    """One line per record, flushed: a killed process loses no finished point."""
-    handle.write(json.dumps(record) + "\n")
+def append_record(handle: IO[str], record: Record) -> Record:
+    """Write ``seal(record)`` as one line, flushed (a killed process loses no finished
+    point); return the sealed record, as a later run will read it back."""
+    sealed = seal(record)
+    handle.write(json.dumps(sealed) + "\n")
     handle.flush()
+    return sealed

@@ -316,7 +316,7 @@ def sweep(
             for record in runs:
                 key = keys[point_key(record)]
                 record = {"key": key, **record}
-                append_record(handle, record)
+                record = append_record(handle, record)
                 done[key] = record
                 finished += 1
                 if on_record is not None:

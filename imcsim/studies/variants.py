@@ -43,8 +43,8 @@ def resolve_model(
 ) -> tuple[str, nn.Module, torch.Tensor, str]:
     """(name, module, example input, description of its weights)."""
     if isinstance(model, str):
-        from imcsim.zoo.models import example_input as model_input
         from imcsim.zoo.checkpoints import load_model
+        from imcsim.zoo.models import example_input as model_input
 
         module, weights = load_model(model)
         return model, module, model_input(model) if example_input is None else example_input, weights

@@ -15,6 +15,12 @@ The example input has ``--input-shape`` (e.g. ``1,3,224,224``); without it, the
 factory's module attribute ``INPUT_SHAPE``, a zoo model's own default, or an error
 naming what to give.  Token models get seeded random token ids of shape
 (batch, tokens) — default (1, 128) — and image models seeded ``randn`` images.
+
+User code is the user's (``imcsim.nn.user_code``): a model file loads with its own folder
+importable (sibling modules resolve), and any failure of the file, the factory, the
+example input or the forward pass — ``sys.exit`` included — is one ``ConfigError``
+``model FILE:FACTORY: …`` naming the input's shape and dtype; an example input that could
+not fit in this machine's memory is refused before it is built.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 from torch import nn
 
 from imcsim.errors import ConfigError
+from imcsim.nn.user_code import check_example_shape, importable_folder, user_code
 
 __all__ = ["UserModel", "parse_shape", "resolve_model"]
 
@@ -52,8 +59,10 @@ class UserModel:
         self.name, self.model, self.example = name, model, example
 
 
-def _seeded_randn(shape: tuple[int, ...]) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+def _seeded_randn(shape: tuple[int, ...], model: str = "") -> torch.Tensor:
+    shape = check_example_shape(model, shape)
+    with user_code(model, "building the example input"):
+        return torch.randn(shape, generator=torch.Generator().manual_seed(0))
 
 
 def _zoo_import(package: str) -> Any:
@@ -70,13 +79,14 @@ def _timm(name: str, shape: tuple[int, ...] | None) -> UserModel:
     timm = _zoo_import("timm")
     model = timm.create_model(name, pretrained=False)
     shape = shape or (1, *model.pretrained_cfg.get("input_size", DEFAULT_IMAGE[1:]))
-    return UserModel(f"timm:{name}", model, _seeded_randn(shape))
+    return UserModel(f"timm:{name}", model, _seeded_randn(shape, f"timm:{name}"))
 
 
 def _torchvision(name: str, shape: tuple[int, ...] | None) -> UserModel:
     tv = _zoo_import("torchvision")
     model = tv.models.get_model(name, weights=None)
-    return UserModel(f"torchvision:{name}", model, _seeded_randn(shape or DEFAULT_IMAGE))
+    return UserModel(f"torchvision:{name}", model,
+                     _seeded_randn(shape or DEFAULT_IMAGE, f"torchvision:{name}"))
 
 
 def _hf_config(transformers: Any, name: str) -> Any:
@@ -99,10 +109,12 @@ def _transformers(name: str, shape: tuple[int, ...] | None) -> UserModel:
         model = transformers.AutoModel.from_config(config)
     if getattr(model, "main_input_name", "input_ids") == "pixel_values":
         size = getattr(config, "image_size", 224)
-        example = _seeded_randn(shape or (1, getattr(config, "num_channels", 3), size, size))
+        example = _seeded_randn(shape or (1, getattr(config, "num_channels", 3), size, size),
+                                f"transformers:{name}")
     else:
         gen = torch.Generator().manual_seed(0)
-        example = torch.randint(0, config.vocab_size, shape or DEFAULT_TOKENS, generator=gen)
+        tokens = check_example_shape(f"transformers:{name}", shape or DEFAULT_TOKENS)
+        example = torch.randint(0, config.vocab_size, tokens, generator=gen)
     return UserModel(f"transformers:{name}", model.eval(), example)
 
 
@@ -113,29 +125,29 @@ def _load_module(target: str) -> Any:
             raise ConfigError(f"--model: file {target!r} does not exist")
         spec = importlib.util.spec_from_file_location(f"imcsim_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        with importable_folder(path):
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
         return module
     return importlib.import_module(target)
 
 
 def _factory(spec: str, shape: tuple[int, ...] | None) -> UserModel:
     target, _, func = spec.rpartition(":")
-    try:
+    with user_code(spec, "loading the model file" if target.endswith(".py") else "importing"):
         module = _load_module(target)
+    with user_code(spec, f"{func}()"):
         factory: Callable[[], Any] = getattr(module, func)
         model = factory()
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure of user code is one line
-        raise ConfigError(f"--model {spec}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"--model {spec}: {func}() returned {type(model).__name__}, not an nn.Module")
+        raise ConfigError(f"model {spec}: {func}() returned {type(model).__name__}, not an nn.Module")
     shape = shape or getattr(module, "INPUT_SHAPE", None)
     if shape is None:
         raise ConfigError(
-            f"--model {spec}: give --input-shape (e.g. 1,3,32,32) or set INPUT_SHAPE in {target}"
+            f"model {spec}: give --input-shape (e.g. 1,3,32,32) or set INPUT_SHAPE in {target}"
         )
-    return UserModel(spec, model.eval(), _seeded_randn(tuple(int(s) for s in shape)))
+    with user_code(spec, "eval()"):
+        model = model.eval()
+    return UserModel(spec, model, _seeded_randn(shape, spec))
 
 
 def resolve_model(spec: str, input_shape: tuple[int, ...] | None = None) -> UserModel:
@@ -143,7 +155,7 @@ def resolve_model(spec: str, input_shape: tuple[int, ...] | None = None) -> User
     from imcsim.zoo.models import MODELS, build_model, example_input
 
     if spec in MODELS:
-        example = _seeded_randn(input_shape) if input_shape else example_input(spec)
+        example = _seeded_randn(input_shape, spec) if input_shape else example_input(spec)
         return UserModel(spec, build_model(spec).eval(), example)
     zoo, sep, name = spec.partition(":")
     if sep and zoo in ZOOS:

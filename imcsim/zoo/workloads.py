@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imcsim.errors import ConfigError, ImcsimError
+from imcsim.errors import ConfigError
 from imcsim.layers import LayerShape
 from imcsim.tables import load_layer_table
 
@@ -34,36 +34,24 @@ class Workload:
 def model_workload(name: str, input_shape: tuple[int, ...] | None = None) -> Workload:
     """Extract a torch model's layers (``imcsim.zoo.user_models`` resolves ``name``)."""
     from imcsim.nn.extract import extract_layers
+    from imcsim.nn.user_code import user_code
     from imcsim.zoo.user_models import resolve_model
 
     user = resolve_model(name, input_shape)
-    try:
+    with user_code(name, "forward pass", user.example):
         extraction = extract_layers(user.model, user.example)
-    except ImcsimError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a model failing on its input is one line
-        shape = tuple(getattr(user.example, "shape", ()))
-        raise ConfigError(
-            f"model {name!r} on input {shape}: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        ) from None
     return Workload(user.name, extraction.layers, extraction.unmapped, extraction.coverage)
 
 
 def spec_workload(spec: Any) -> Workload:
     """The layers of a user's ``imcsim.zoo.workload.Workload``, extracted on its example input."""
     from imcsim.nn.extract import extract_layers
-    from imcsim.zoo.inputs import leading_tensor
+    from imcsim.nn.user_code import user_code
     from imcsim.zoo.workload import load_workload as load_spec
 
     loaded = load_spec(spec, with_data=spec.data is not None)
-    try:
+    with user_code(loaded.name, "forward pass", loaded.example):
         extraction = extract_layers(loaded.model, loaded.example)
-    except ImcsimError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a model failing on its input is one line
-        shape = tuple(getattr(leading_tensor(loaded.example), "shape", ()))
-        raise ConfigError(f"model {loaded.name!r} on input {shape}: {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())}") from None
     return Workload(loaded.name, extraction.layers, extraction.unmapped, extraction.coverage)
 
 

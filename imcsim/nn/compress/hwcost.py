@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from imcsim._config import StrictModel
+from imcsim.conventions import CycleCount
 from imcsim.cost import estimate_network
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
@@ -107,17 +108,21 @@ def pair_mapper(mapper: str | Mapper) -> Mapper:
     return LowRank(base=chosen.name, name=f"low-rank-{chosen.name}")
 
 
-def mapped_metrics(layers: Sequence[LayerShape], mapper: Mapper, chip: ChipConfig) -> Metrics:
+def mapped_metrics(layers: Sequence[LayerShape], mapper: Mapper, chip: ChipConfig,
+                   count: CycleCount = "activations") -> Metrics:
     """Params, MACs, computing cycles and (costed chip) energy of ``layers`` as mapped.
 
     The only place that asks the mappers and the cost model about a candidate layer.
+    ``count``: cycles are every tile activation, or the critical path (pipelined low-rank
+    factors overlap; ``imcsim.conventions.Conventions.cycles``).
     """
     report = map_network(layers, mapper, chip)
     energy = None
     if chip.cost is not None:
         energy = float(estimate_network(report, chip).total()["energy_pj"])
     return Metrics(params=sum(x.params for x in layers), macs=sum(x.macs for x in layers),
-                   cycles=report.cycles, energy_pj=energy)
+                   cycles=report.latency_cycles if count == "critical-path" else report.cycles,
+                   energy_pj=energy)
 
 
 def _key(layer: LayerShape) -> tuple:
@@ -128,14 +133,15 @@ def _key(layer: LayerShape) -> tuple:
 class CostTable:
     """Cached per-layer cost of every (groups, rank), and of the dense layer."""
 
-    def __init__(self, mapper: str | Mapper, chip: ChipConfig, split: Split = "input") -> None:
-        self.mapper, self.chip, self.split = pair_mapper(mapper), chip, split
+    def __init__(self, mapper: str | Mapper, chip: ChipConfig, split: Split = "input",
+                 count: CycleCount = "activations") -> None:
+        self.mapper, self.chip, self.split, self.count = pair_mapper(mapper), chip, split, count
         self._cache: dict[tuple, Metrics] = {}
 
     def dense(self, layer: LayerShape) -> Metrics:
         key = (_key(layer), 0, 0)
         if key not in self._cache:
-            self._cache[key] = mapped_metrics([layer], self.mapper, self.chip)
+            self._cache[key] = mapped_metrics([layer], self.mapper, self.chip, self.count)
         return self._cache[key]
 
     def factored(self, layer: LayerShape, groups: int, rank: int) -> Metrics:
@@ -148,7 +154,7 @@ class CostTable:
         key = (_key(layer), groups, rank)
         if key not in self._cache:
             pair = factor_shapes(layer, rank, groups, self.split)
-            self._cache[key] = mapped_metrics(pair, self.mapper, self.chip)
+            self._cache[key] = mapped_metrics(pair, self.mapper, self.chip, self.count)
         return self._cache[key]
 
     def curve(self, layer: LayerShape, groups: int, kind: str = "cycles") -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from imcsim.conventions import CycleCount
 from imcsim.errors import ConfigError
 from imcsim.hardware import ChipConfig
 from imcsim.layers import LayerShape
@@ -125,6 +126,7 @@ def search_ranks(
     selection: Sequence[Option] | None = None,
     stats: Mapping[str, InputStats] | None = None,
     heldout_stats: Mapping[str, InputStats] | None = None,
+    cycle_count: CycleCount = "activations",
 ) -> SearchResult:
     """Pick and apply one (groups, rank) per Conv2d/Linear of ``model`` within ``budget``.
 
@@ -134,7 +136,8 @@ def search_ranks(
     ``keep`` is a budget of that fraction of the model's weights.  A given ``selection``
     (one option per searched layer, e.g. saved by an interrupted run) replaces the search;
     given ``stats`` / ``heldout_stats`` (from ``capture_input_stats`` on the same images)
-    are used instead of capturing them again.  The model is untouched.
+    are used instead of capturing them again.  ``cycle_count``: what a cycle counts
+    (``Conventions.cycles``).  The model is untouched.
     """
     config = config or SearchConfig()
     factorizer, chooser = get_factorization(factorization), get_selector(selector)
@@ -143,7 +146,7 @@ def search_ranks(
     model = model.eval()
     names = [n for n, _ in targets(model, exclude)]
     searched, others = _shapes(model, calibration[:1], names)
-    table = CostTable(mapper, chip, split)
+    table = CostTable(mapper, chip, split, cycle_count)
     fixed = sum((table.dense(x) for x in others), ZERO)
     dense = fixed + sum((table.dense(x) for x in searched.values()), ZERO)
     budget = _budget(budget, keep, dense)
@@ -167,7 +170,8 @@ def search_ranks(
     if not problem.feasible(selection):
         raise ConfigError(f"selector {selector!r} returned an allocation over the budget")
     compressed = bank.apply(dict(zip(names, selection)))
-    total = mapped_metrics(extract_layers(compressed, calibration[:1]).layers, table.mapper, chip)
+    total = mapped_metrics(extract_layers(compressed, calibration[:1]).layers, table.mapper, chip,
+                           cycle_count)
     layers = tuple(_choice(n, s, o, bank, heldout_stats[n])
                    for n, s, o in zip(names, spaces, selection))
     return SearchResult(model=compressed, layers=layers, selection=selection, total=total,
