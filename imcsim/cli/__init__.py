@@ -59,7 +59,7 @@ COMMANDS = {
     "accuracy-sweep": "accuracy_cmd", "accuracy-study": "accuracy_cmd", "train": "train_cmd",
     "rank-search": "rank_search_cmd", "rank-search-study": "rank_search_cmd",
     "factorization-errors": "rank_search_cmd", "sweep": "sweep_cmd", "run": "sweep_cmd",
-    "plot": "sweep_cmd", "list": "info",
+    "plot": "sweep_cmd", "list": "info", "explore": "explore_cmd", "verify": "verify_cmd",
 }
 """Which verb module registers each command: a command imports its own module only (a
 test checks this table against what the modules register)."""
