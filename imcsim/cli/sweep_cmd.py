@@ -154,13 +154,18 @@ def sweep_command(
 
 def _models(models: str | None, workload: Any) -> tuple[tuple[str, ...] | None, Any]:
     """The models axis and the workload: ``--models a,b`` (built-ins, tables), or ``--model``
-    (one model of yours with its weights and data; a comma list of built-ins still works)."""
+    (one model of yours with its weights and data; a comma list of built-ins or layer
+    tables still works)."""
     if workload is None:
         return axis(models or "resnet20", "--models"), None
     if models is not None:
         raise ConfigError("give --model (one workload) or --models (a list), not both")
-    if "," in workload.model and workload == type(workload)(model=workload.model):
-        return axis(workload.model, "--model"), None
+    from imcsim.zoo.models import MODELS
+
+    names = axis(workload.model, "--model")
+    plain = [n for n in names if n in MODELS or n.startswith("table:") or n.endswith(".csv")]
+    if workload == type(workload)(model=workload.model) and plain == list(names):
+        return names, None  # built-ins and layer tables: a models axis
     if workload.plain:
         return (workload.model,), None
     return (workload.model,), workload
