@@ -199,7 +199,7 @@ def test_moving_a_converted_layer_moves_every_tensor_it_holds(name) -> None:
 
 
 def test_zoo_models_are_built_on_the_run_device(monkeypatch) -> None:
-    from imcsim.studies import models
+    from imcsim.zoo import models
 
     monkeypatch.setattr(models, "current_device", lambda: torch.device("meta"))
     assert all(p.is_meta for p in models.build_model("resnet20").parameters())

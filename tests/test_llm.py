@@ -211,7 +211,7 @@ def test_decode_batching_fills_the_arrays(small_file, capsys) -> None:
     (["--phase", "decode", "--context", "8", "--input-shape", "1,4"], "not --input-shape"),
     (["--context", "8"], "for --phase decode"),
     (["--phase", "sideways"], "prefill or decode"),
-    (["--input-dtype", "int8"], "int64 or float32"),
+    (["--input-dtype", "int8"], "input_dtype: 'int8' is not one of"),
 ])
 def test_bad_phase_options_are_one_line_errors(capsys, args, match) -> None:
     result = run(capsys, "map", "--model", "resnet20", "--array", "64x64", *args)

@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - older typer on plain click
 from imcsim.cli.common import interrupt_hint
 from imcsim.errors import ImcsimError
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "VERBS", "app", "fail", "load_verbs", "main"]
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "VERBS", "app", "fail", "load_verbs",
+           "main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -40,6 +41,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _group() -> None:
+    """Keeps ``imcsim`` a group of commands when only one verb module is loaded."""
+
+
 VERBS = ("map_cmd", "export_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "accuracy_cmd",
          "train_cmd", "rank_search_cmd", "explore_cmd", "sweep_cmd", "verify_cmd", "info")
 """Verb modules, in the order ``imcsim --help`` lists them; each registers itself on
@@ -47,9 +53,25 @@ VERBS = ("map_cmd", "export_cmd", "draw_cmd", "compare_cmd", "simulate_cmd", "ac
 torch, seconds on a busy machine), so that Ctrl-C while they load is a clean exit too."""
 
 
-def load_verbs() -> typer.Typer:
-    """Import every verb module (registering its commands) and return ``app``."""
-    for name in VERBS:
+COMMANDS = {
+    "map": "map_cmd", "export-layers": "export_cmd", "draw": "draw_cmd",
+    "compare": "compare_cmd", "simulate": "simulate_cmd", "accuracy": "accuracy_cmd",
+    "accuracy-sweep": "accuracy_cmd", "accuracy-study": "accuracy_cmd", "train": "train_cmd",
+    "rank-search": "rank_search_cmd", "rank-search-study": "rank_search_cmd",
+    "factorization-errors": "rank_search_cmd", "sweep": "sweep_cmd", "run": "sweep_cmd",
+    "plot": "sweep_cmd", "list": "info", "explore": "explore_cmd", "verify": "verify_cmd",
+}
+"""Which verb module registers each command: a command imports its own module only (a
+test checks this table against what the modules register)."""
+
+
+def load_verbs(argv: list[str] | None = None) -> typer.Typer:
+    """Import the verb module of the command in ``argv`` (every module for ``--help``, no
+    command or an unknown one, so that help and errors list them all); return ``app``."""
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), None)
+    names = [COMMANDS[command]] if command in COMMANDS else VERBS
+    for name in names:
         importlib.import_module(f"imcsim.cli.{name}")
     return app
 
@@ -93,7 +115,7 @@ def _describe(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point; every outcome is one of the exits in the module docstring."""
     try:
-        code = load_verbs()(args=argv, standalone_mode=False)
+        code = load_verbs(argv)(args=argv, standalone_mode=False)
     except NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else "")
         raise SystemExit(0) from None

@@ -14,9 +14,11 @@ from imcsim.cli import app
 from imcsim.cli.common import (
     ArrayOpt,
     CellBitsOpt,
+    ChipOpt,
     DeviceOpt,
     GradCompressionOpt,
     GradRankOpt,
+    MapperOpt,
     MatmulOpt,
     PlainFormat,
     PlainFormatOpt,
@@ -29,6 +31,7 @@ from imcsim.cli.common import (
     run_device,
     split_list,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.matmul import with_placement
@@ -37,9 +40,6 @@ from imcsim.report import format_table
 __all__ = ["accuracy_command", "accuracy_study_command", "accuracy_sweep_command"]
 
 Opt = typer.Option
-ModelOpt = Annotated[str, Opt("--model", "-m", help="Built-in 32x32 model.")]
-MapperOpt = Annotated[str, Opt("--mapper", help="Mapper (vw-sdk, im2col, sdk, pruned-sdk, low-rank-sdk…).")]
-ChipOpt = Annotated[str, Opt("--chip", help="Chip preset or TOML file (precisions).")]
 SignOpt = Annotated[str | None, Opt("--sign", help="Signed weights: offset or differential.")]
 InputBitsOpt = Annotated[int | None, Opt("--input-bits", help="Bits of an input activation.")]
 DacBitsOpt = Annotated[int | None, Opt("--dac-bits", help="Bits a DAC applies per cycle.")]
@@ -64,7 +64,6 @@ CompensateOpt = Annotated[bool, Opt("--drift-compensation/--no-drift-compensatio
 AdcOffsetOpt = Annotated[float | None, Opt("--adc-offset-lsb", help="Sigma of each ADC's offset, in LSB.")]
 AdcDnlOpt = Annotated[float | None, Opt("--adc-dnl-lsb", help="Sigma of each ADC code width (DNL), in LSB.")]
 CheckpointOpt = Annotated[Path | None, Opt("--checkpoint", help="Weights file (default: the shipped checkpoint).")]
-DataDirOpt = Annotated[Path | None, Opt("--data-dir", help="CIFAR python batches (with --checkpoint).")]
 DatasetOpt = Annotated[str | None, Opt("--dataset", help="mnist5k (default), cifar10 or cifar100.")]
 MethodOpt = Annotated[str, Opt("--method", help="dense, pruned-unstructured|filter|channel|pattern, low-rank, group-low-rank, low-rank-queries (attention query projections, latent 64).")]
 KeepOpt = Annotated[float, Opt("--keep", help="Fraction of the weights kept by --method.")]
@@ -84,18 +83,28 @@ class TableFormat(StrEnum):
 TableFormatOpt = Annotated[TableFormat, Opt("--format", "-f", help="Output format.")]
 
 
-def _spec(model, chip, mapper, images, seed, checkpoint, data_dir, dataset, method, keep, groups,
+def _spec(workload, chip, mapper, images, seed, checkpoint, dataset, method, keep, groups,
           finetune_epochs, calibration_images=32, calibration_cache=None):
     from imcsim.studies.accuracy import AccuracySpec
 
-    if data_dir is not None and checkpoint is None:
+    w = workload
+    plain = w.plain and (dataset is None or w.data is None)
+    if not plain and checkpoint is not None:
+        raise ConfigError("--checkpoint loads a built-in model's imcsim checkpoint; give "
+                          "--weights FILE for this workload")
+    if not plain and dataset is not None:
+        raise ConfigError("--dataset names built-in data; give --data for this workload")
+    common = dict(chip=chip, mapper=mapper, images=images, seed=seed, method=method, keep=keep,
+                  groups=groups, finetune_epochs=finetune_epochs,
+                  calibration_images=max(128, calibration_images),
+                  calibration_cache=calibration_cache)
+    if not plain:
+        return AccuracySpec(model=w.model, workload=w, **common)
+    if w.data_dir is not None and checkpoint is None:
         raise ConfigError("--data-dir needs --checkpoint (the shipped weights are trained on mnist5k)")
-    name = dataset or ("cifar10" if data_dir is not None else "mnist5k")
-    return AccuracySpec(model=model, chip=chip, mapper=mapper, images=images, seed=seed,
-                        checkpoint=checkpoint, dataset=name, data_dir=data_dir, method=method,
-                        keep=keep, groups=groups, finetune_epochs=finetune_epochs,
-                        calibration_images=max(128, calibration_images),
-                        calibration_cache=calibration_cache)
+    name = dataset or w.data or ("cifar10" if w.data_dir is not None else "mnist5k")
+    return AccuracySpec(model=w.model, checkpoint=checkpoint, dataset=name, data_dir=w.data_dir,
+                        **common)
 
 
 def _crossbar(ideal, slicing, adc_range, noise, read_noise, faults, seed, **device):
@@ -119,8 +128,9 @@ def _cache(enabled: bool):
 
 
 @app.command("accuracy")
+@workload_options()
 def accuracy_command(
-    model: ModelOpt = "resnet20", array: ArrayOpt = None, mapper: MapperOpt = "vw-sdk",
+    workload: Any, array: ArrayOpt = None, mapper: MapperOpt = "vw-sdk",
     chip: ChipOpt = "default", adc_bits: Annotated[int | None, Opt("--adc-bits", help="ADC resolution.")] = None,
     cell_bits: CellBitsOpt = None, weight_bits: WeightBitsOpt = None, sign: SignOpt = None,
     input_bits: InputBitsOpt = None, dac_bits: DacBitsOpt = None, ideal: IdealOpt = False,
@@ -132,7 +142,7 @@ def accuracy_command(
     ir_drop_solver: SolverOpt = "exact", ir_drop_compensation: IRCompOpt = False,
     drift_time_s: DriftOpt = None, drift_compensation: CompensateOpt = False,
     adc_offset_lsb: AdcOffsetOpt = None, adc_dnl_lsb: AdcDnlOpt = None,
-    checkpoint: CheckpointOpt = None, data_dir: DataDirOpt = None,
+    checkpoint: CheckpointOpt = None,
     dataset: DatasetOpt = None, method: MethodOpt = "dense", keep: MaybeKeepOpt = None,
     groups: MaybeGroupsOpt = None, finetune_epochs: MaybeFinetuneOpt = None,
     chip_in_loop_epochs: Annotated[int, Opt(
@@ -145,10 +155,10 @@ def accuracy_command(
     fmt: PlainFormatOpt = PlainFormat.table,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Float and on-chip top-1 accuracy of a trained model mapped on crossbar arrays.
+    """Float and on-chip accuracy (or --metric) of a trained model mapped on crossbar arrays.
 
-    Default data: the shipped ResNet-20 checkpoint and bundled MNIST test images padded
-    to 3x32x32 (--checkpoint and --data-dir for other weights and CIFAR).
+    Default: the shipped ResNet-20 checkpoint on bundled MNIST test images padded to
+    3x32x32; --model/--weights/--data/--metric for yours (docs/guide/your-model.md).
     """
     run_device(device)
     from imcsim.nn.crossbar_config import resolve_settings
@@ -176,7 +186,7 @@ def accuracy_command(
     _refuse_with("--method dense", method == "dense", _parallel_given(workers, grad_compression))
     _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
                  _parallel_given(workers, grad_compression))
-    spec = _spec(model, hw, mapper, images, seed, checkpoint, data_dir, dataset, method,
+    spec = _spec(workload, hw, mapper, images, seed, checkpoint, dataset, method,
                  0.5 if keep is None else keep, 2 if groups is None else groups,
                  2 if finetune_epochs is None else finetune_epochs, calibration_images,
                  _cache(calibration_cache))
@@ -213,8 +223,9 @@ def _axis(text: str, kind: type, what: str) -> list:
 
 
 @app.command("accuracy-sweep")
+@workload_options()
 def accuracy_sweep_command(
-    model: ModelOpt = "resnet20", array: ArrayOpt = None, mapper: MapperOpt = "vw-sdk",
+    workload: Any, array: ArrayOpt = None, mapper: MapperOpt = "vw-sdk",
     chip: ChipOpt = "default", sign: SignOpt = None,
     adc_bits: Annotated[str, Opt("--adc-bits", help="Comma list of ADC resolutions ('' for none).")] = "8,7,6,5,4",
     noise: Annotated[str, Opt("--noise", help="Comma list of sigmas, programming = read ('' for none).")] = "0.02,0.05,0.1,0.2",
@@ -249,21 +260,22 @@ def accuracy_sweep_command(
         {"wire_resistance_ohm": r} for r in wires] + [{"drift_time_s": t} for t in times]
     for update in updates:  # every row's settings checked before the long run
         resolve_settings(hw, base.replace(**update))
-    spec = _spec(model, hw, mapper, images, seed, checkpoint, None, None, "dense", 0.5, 2, 0,
+    spec = _spec(workload, hw, mapper, images, seed, checkpoint, None, "dense", 0.5, 2, 0,
                  calibration_images, _cache(calibration_cache))
     prepared = prepare(spec)
     rows = sweep(prepared, base, _axis(adc_bits, int, "--adc-bits"),
                  _axis(noise, float, "--noise"), calibrations=methods, wire_resistances=wires,
                  drift_times=times)
-    title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}, {spec.chip.array.sign} "
+    title = (f"{spec.model} on {spec.chip.array.label} ({spec.chip.name}, {spec.chip.array.sign} "
              f"sign encoding), mapper {mapper}, {prepared.data}; noise rows at "
              f"{spec.chip.precision.adc_bits}-bit ADC")
     _emit_rows(rows, title, fmt)
 
 
 @app.command("accuracy-study")
+@workload_options()
 def accuracy_study_command(
-    model: ModelOpt = "resnet20", array: ArrayOpt = "128x128", chip: ChipOpt = "default",
+    workload: Any, array: ArrayOpt = "128x128", chip: ChipOpt = "default",
     keep: KeepOpt = 0.5, groups: GroupsOpt = 2, finetune_epochs: FinetuneOpt = 2,
     adc_bits: Annotated[str, Opt("--adc-bits", help="Comma list of low ADC resolutions.")] = "6,5,4",
     images: ImagesOpt = 200, seed: SeedOpt = 0, slicing: SlicingOpt = "full",
@@ -282,7 +294,7 @@ def accuracy_study_command(
     parallel = parallel_config(workers, grad_compression, grad_rank)
     _refuse_with("--finetune-epochs 0", finetune_epochs == 0,
                  _parallel_given(workers, grad_compression))
-    spec = _spec(model, build_chip(chip, array), "vw-sdk", images, seed, None, None, None,
+    spec = _spec(workload, build_chip(chip, array), "vw-sdk", images, seed, None, None,
                  "dense", keep, groups, finetune_epochs, calibration_images,
                  _cache(calibration_cache))
     base = _crossbar(False, slicing, adc_range, 0.0, 0.0, 0.0, seed,
@@ -290,8 +302,9 @@ def accuracy_study_command(
                      calibration_images=calibration_images)
     rows = [r.row() for r in compression_study(spec, base, _list(adc_bits, int, "--adc-bits"),
                                                parallel=parallel)]
-    title = (f"{model} on {spec.chip.array.label} ({spec.chip.name}), keep {keep}, "
-             f"{finetune_epochs} fine-tuning epochs, {images} mnist5k test images")
+    title = (f"{spec.model} on {spec.chip.array.label} ({spec.chip.name}), keep {keep}, "
+             f"{finetune_epochs} fine-tuning epochs, {images} test images of "
+             f"{workload.data or 'mnist5k'}")
     _emit_rows(rows, title, fmt)
 
 

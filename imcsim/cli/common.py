@@ -17,8 +17,7 @@ from imcsim.errors import ConfigError
 
 __all__ = [
     "ArrayOpt", "AttentionMacsOpt", "BatchOpt", "CellBitsOpt", "ChipOpt", "ContextOpt",
-    "DeviceOpt", "Format", "FormatOpt", "InputDtypeOpt", "LayersOpt", "ModelOpt", "PhaseOpt",
-    "input_spec",
+    "DeviceOpt", "Format", "FormatOpt", "LayersOpt", "MapperOpt", "ModelOpt", "PhaseOpt",
     "GradCompressionOpt", "GradRankOpt", "PlainFormat", "PlainFormatOpt", "WeightBitsOpt",
     "WorkersOpt", "emit", "interrupt_hint", "notice", "on_interrupt", "parallel_config",
     "parse_float", "parse_int", "progress_bar", "run_device", "split_list",
@@ -49,16 +48,6 @@ ModelOpt = Annotated[
         "(random weights, never downloaded).",
     ),
 ]
-InputShapeOpt = Annotated[
-    str | None,
-    typer.Option("--input-shape", help="Example input shape for --model, e.g. 1,3,224,224 "
-                 "(default: the factory module's INPUT_SHAPE or the model's own)."),
-]
-InputDtypeOpt = Annotated[
-    str | None,
-    typer.Option("--input-dtype", help="Example input dtype for --model: int64 (token ids "
-                 "below the model's vocabulary size) or float32 (seeded randn)."),
-]
 PhaseOpt = Annotated[
     str, typer.Option("--phase", help="Language models: prefill (the whole --input-shape "
                       "prompt at once) or decode (one new token per sequence against a KV "
@@ -86,6 +75,8 @@ ChipOpt = Annotated[
     str | None,
     typer.Option("--chip", help="Chip preset or TOML file (array bits, precisions, periphery)."),
 ]
+MapperOpt = Annotated[str, typer.Option(
+    "--mapper", help="Mapper (vw-sdk, im2col, sdk, pruned-sdk, low-rank-sdk…).")]
 CellBitsOpt = Annotated[int | None, typer.Option("--cell-bits", help="Bits per cell.")]
 WeightBitsOpt = Annotated[int | None, typer.Option("--weight-bits", help="Bits per weight.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
@@ -118,27 +109,6 @@ def run_device(spec: str) -> Any:
 
 
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
-
-
-def input_shape(text: str | None) -> tuple[int, ...] | None:
-    """Parsed ``--input-shape`` (``None`` when not given)."""
-    from imcsim.zoo.user_models import parse_shape
-
-    return None if text is None else parse_shape(text)
-
-
-def input_spec(shape: str | None, dtype: str | None, phase: str = "prefill",
-               context: int | None = None, batch: int = 1) -> Any:
-    """The ``InputSpec`` of the capture options (``--input-shape``, ``--input-dtype``,
-    ``--phase``, ``--context``, ``--batch``), with one-line errors."""
-    from imcsim.zoo.inference import InputSpec
-
-    if dtype not in (None, "int64", "float32"):
-        raise ConfigError(f"--input-dtype {dtype!r}: expected int64 or float32")
-    if phase not in ("prefill", "decode"):
-        raise ConfigError(f"--phase {phase!r}: expected prefill or decode")
-    return InputSpec(shape=input_shape(shape), dtype=dtype, phase=phase, context=context,
-                     batch=batch)
 
 
 def warn_unmapped(work: object) -> None:

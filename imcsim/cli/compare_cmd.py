@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,7 @@ from imcsim.cli.common import (
     split_list,
 )
 from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
+from imcsim.cli.options import workload_options
 from imcsim.compression import METHODS, PRUNINGS, method
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
@@ -74,8 +75,9 @@ DenseLayersOpt = Annotated[
 
 
 @app.command("compare")
+@workload_options(default_model=None)
 def compare_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model, e.g. resnet20, wrn16-4.")],
+    workload: Any,
     array: ArrayOpt = None,
     keep: KeepOpt = 0.5,
     methods: MethodsOpt = "all",
@@ -117,8 +119,10 @@ def compare_command(
         pruned_mapper = pruned_mapper or (conv.pruned_mapper if conv.row_skipping else None)
         dense_layers = dense_layers or conv.dense_layers
     chip_cfg = build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits)
+    if workload is None:
+        raise ConfigError("give --model (a built-in, FILE.py:FACTORY, transformers:NAME, ...)")
     result = compare_methods(
-        model, chip_cfg, keep, methods=tuple(names), groups=2 if groups is None else groups,
+        **_model(workload), array=chip_cfg, keep=keep, methods=tuple(names), groups=2 if groups is None else groups,
         split=split or "input", l_mode=l_mode or "block-diagonal",
         schedule=schedule or "sequential", rank=rank, taps=taps,
         pattern_library=pattern_library or "patdnn", pattern_share=pattern_share or "kernel",
@@ -126,6 +130,18 @@ def compare_command(
         seed=0 if seed is None else seed,
     )
     emit(result.to_dict(), str(result), fmt)
+
+
+def _model(workload: Any) -> dict[str, Any]:
+    """A built-in name (shipped weights), or the workload's module, example input, name and
+    weights (the ``compare_methods`` arguments)."""
+    if workload.plain:
+        return {"model": workload.model}
+    from imcsim.zoo.workload import load_workload
+
+    loaded = load_workload(workload, with_data=False)
+    return {"model": loaded.model, "example_input": loaded.example, "name": loaded.name,
+            "weights": loaded.weights}
 
 
 def _unused_by(chosen: list, transform: str, options: dict[str, object]) -> None:

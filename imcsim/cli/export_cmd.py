@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from imcsim.cli import app
-from imcsim.cli.common import InputDtypeOpt, InputShapeOpt, input_spec, warn_unmapped
+from imcsim.cli.common import warn_unmapped
+from imcsim.cli.options import workload_options
+from imcsim.errors import ConfigError
 from imcsim.tables import format_layer_table
-from imcsim.zoo.workloads import load_workload
+from imcsim.zoo.workloads import workload_layers
 
 __all__ = ["export_layers_command"]
 
 
 @app.command("export-layers")
+@workload_options(default_model=None)
 def export_layers_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model, as for imcsim map --model.")],
+    workload: Any,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
-    shape: InputShapeOpt = None,
-    input_dtype: InputDtypeOpt = None,
 ) -> None:
     """Extract a model's layers and write them as a layer table (unmapped operations as
     comments); imcsim map --layers FILE.csv maps exactly the same layers."""
-    work = load_workload(model, None, None, input_spec(shape, input_dtype))
+    if workload is None:
+        raise ConfigError("give --model (as for imcsim map --model)")
+    work = workload_layers(workload)
     warn_unmapped(work)
     comments = [f"layers of {work.name}, extracted by imcsim export-layers (one example)"]
     if work.coverage is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,20 +17,16 @@ from imcsim.cli.common import (
     ContextOpt,
     Format,
     FormatOpt,
-    InputDtypeOpt,
-    InputShapeOpt,
     LayersOpt,
     MatmulOpt,
-    ModelOpt,
     PhaseOpt,
     WeightBitsOpt,
     emit,
-    input_shape,
-    input_spec,
     split_list,
     warn_unmapped,
 )
 from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
+from imcsim.cli.options import workload_options
 from imcsim.conventions import Conventions
 from imcsim.cost import SCHEDULES, estimate_network, with_cost
 from imcsim.errors import ConfigError
@@ -41,7 +37,7 @@ from imcsim.network import map_network
 from imcsim.nodescale import rescale_chip
 from imcsim.report import TABLE_COLUMNS, NetworkReport, format_table, matmul_table
 from imcsim.tokens import digital_summary, token_totals
-from imcsim.zoo.workloads import Workload, load_workload
+from imcsim.zoo.workloads import Workload, load_workload, workload_layers
 
 __all__ = ["COST_COLUMNS", "comparison_table", "map_command"]
 
@@ -83,8 +79,9 @@ COST_COLUMNS = ("latency_ns", "energy_pj", "area_um2", "tops_per_w")
 
 
 @app.command("map")
+@workload_options(default_model=None)
 def map_command(
-    model: ModelOpt = None,
+    workload: Any,
     layers: LayersOpt = None,
     array: ArrayOpt = None,
     mapper: MapperOpt = None,
@@ -94,14 +91,12 @@ def map_command(
     fmt: FormatOpt = Format.table,
     cost: CostOpt = None,
     schedule: ScheduleOpt = "sequential",
-    shape: InputShapeOpt = None,
     matmul: MatmulOpt = None,
     node: NodeOpt = None,
     supply: SupplyOpt = None,
     conventions: ConventionsOpt = None,
     convention: ConventionOpt = None,
     spec: Annotated[Path | None, typer.Option("--spec", help="A point written by 'explore --export': map its compressed model exactly as explore counted it.")] = None,
-    input_dtype: InputDtypeOpt = None,
     phase: PhaseOpt = "prefill",
     context: ContextOpt = None,
     batch: BatchOpt = 1,
@@ -113,14 +108,17 @@ def map_command(
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r} unknown (expected {' or '.join(SCHEDULES)})")
     if spec is not None:
+        model = None if workload is None else workload.model
         _map_point(spec, fmt, (model, layers, array, mapper, chip, conventions, convention, cost))
         return
     mappers = _mappers(mapper, conventions_from(conventions, convention))
     if cost is not None and chip is None:
         chip = cost  # the cost preset's own array bits and precisions
     chip_cfg = with_placement(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), matmul)
-    spec = input_spec(shape, input_dtype, phase, context, batch) if model is not None else None
-    work = load_workload(model, layers, None if spec else input_shape(shape), spec)
+    if workload is not None and layers is not None:
+        raise ConfigError("give exactly one of --model NAME or --layers TABLE.csv")
+    work = (load_workload(None, layers) if workload is None
+            else workload_layers(workload, phase, context, batch))
     warn_unmapped(work)
     reports = [
         map_network(work.layers, m, chip_cfg, model=work.name, unmapped=work.unmapped)

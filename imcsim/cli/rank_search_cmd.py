@@ -25,6 +25,7 @@ from imcsim.cli.common import (
     split_list,
 )
 from imcsim.cli.conventions_opts import ConventionOpt, ConventionsOpt, conventions_from
+from imcsim.cli.options import build_workload, workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -119,13 +120,19 @@ class _Bar:
         self.bar.update(self.tasks[stage], completed=done, total=total)
 
 
-def _base_spec(model, chip, array, mapper, factorization, selector, groups, split, snap, exclude,
+def _base_spec(workload, chip, array, mapper, factorization, selector, groups, split, snap, exclude,
                finetune_epochs, images, calibration_images, heldout_images, seed,
                stable_rank_epochs, stable_rank_weight, search, checkpoint, **budget):
     from imcsim.studies.rank_search import RankSearchSpec
 
+    plain = workload.plain
+    if not plain and checkpoint is not None:
+        raise ConfigError("--checkpoint loads a built-in model's imcsim checkpoint; give "
+                          "--weights FILE for this workload")
     return RankSearchSpec(
-        model=model, chip=build_chip(chip, array), mapper=mapper, factorization=factorization,
+        model=workload.model, workload=None if plain else workload,
+        dataset=workload.data or "mnist5k" if plain else "mnist5k",
+        data_dir=workload.data_dir if plain else None, chip=build_chip(chip, array), mapper=mapper, factorization=factorization,
         selector=selector, groups=_ints(groups, "--groups"), split=split, snap=snap,
         exclude=tuple(split_list(exclude, "--exclude")) if exclude else (),
         finetune_epochs=finetune_epochs, images=images, calibration_images=calibration_images,
@@ -146,8 +153,9 @@ LAYER_COLUMNS = ("name", "factorized", "groups", "rank", "full_rank", "params", 
 
 
 @app.command("rank-search")
+@workload_options()
 def rank_search_command(
-    model: ModelOpt = "resnet20", array: ArrayOpt = None, chip: ChipOpt = None,
+    workload: Any, array: ArrayOpt = None, chip: ChipOpt = None,
     mapper: OneMapperOpt = None, factorization: FactOpt = "svd", selector: SelectorOpt = "uniform",
     budget_cycles: CyclesOpt = None, budget_params: ParamsOpt = None, budget_macs: MacsOpt = None,
     budget_energy: EnergyOpt = None, budget_keep: KeepOpt = None, rank: RankOpt = None,
@@ -183,7 +191,7 @@ def rank_search_command(
                           "R's mapper: r_mapper)")
     mapper = mapper or "sdk"
     search = _search_config(rank, ratio, energy, beam_width, beam_levels, trials, haloc_steps)
-    spec = _base_spec(model, chip, array, mapper, factorization, selector, groups, split, snap,
+    spec = _base_spec(workload, chip, array, mapper, factorization, selector, groups, split, snap,
                       exclude, finetune_epochs, images, calibration_images, heldout_images, seed,
                       stable_rank_epochs, stable_rank_weight, search, checkpoint,
                       budget=_budget(budget_cycles, budget_params, budget_macs, budget_energy),
@@ -192,7 +200,7 @@ def rank_search_command(
         record = run_rank_search(spec, state, bar, parallel=parallel).record
     out = {"layers": record["layers"], "total": record["total"]}
     how = f"mapper {mapper}" if conv is None else f"conventions {conv.name}"
-    title = (f"{model} on {spec.chip.array.label}, {how}, {factorization} + {selector}"
+    title = (f"{spec.model} on {spec.chip.array.label}, {how}, {factorization} + {selector}"
              f"{' (snapped)' if snap else ''}")
     table = format_table(record["layers"], LAYER_COLUMNS, title=title)
     totals = "\n".join(f"{k:26s} {v}" for k, v in record["total"].items())
@@ -234,7 +242,7 @@ def rank_search_study_command(
     if snaps is None:
         raise ConfigError(f"--snap must be off, on or both (got {snap!r})")
     budgets = [Budget(kind="cycles", value=v) for v in _ints(budgets_cycles, "--budgets-cycles")]
-    base = _base_spec(model, chip, array, mapper, "svd", "uniform", groups, "input", False, None,
+    base = _base_spec(build_workload(None, model=model), chip, array, mapper, "svd", "uniform", groups, "input", False, None,
                       finetune_epochs, images, calibration_images, heldout_images, seed, 0, 0.1,
                       SearchConfig(), None)
     specs = grid_specs(base, split_list(selectors, "--selectors"),

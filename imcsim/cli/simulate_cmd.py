@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from imcsim.cli.common import (
     emit,
     run_device,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.hardware import build_chip
 from imcsim.report import format_table
@@ -30,8 +31,9 @@ SIM_COLUMNS = (
 
 
 @app.command("simulate")
+@workload_options(default_model=None)
 def simulate_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Built-in model, e.g. resnet20.")],
+    workload: Any,
     array: ArrayOpt = None,
     mapper: Annotated[str, typer.Option("--mapper", help="Mapper name (vw-sdk, im2col, best...).")] = "vw-sdk",
     chip: Annotated[
@@ -57,13 +59,13 @@ def simulate_command(
     from imcsim.network import map_network
     from imcsim.nn.extract import extract_layers
     from imcsim.nn.simulate import simulate_network
-    from imcsim.zoo.checkpoints import load_model, model_inputs
 
     if images < 1:
         raise ConfigError(f"--images must be >= 1 (got {images})")
+    if workload is None:
+        raise ConfigError("give --model (a built-in, FILE.py:FACTORY, transformers:NAME, ...)")
     chip_cfg = with_cost(build_chip(chip, array, cell_bits=cell_bits, weight_bits=weight_bits), cost)
-    net, weights = load_model(model)
-    inputs, _labels, described = model_inputs(model, images, seed=seed)
+    model, net, weights, inputs, described = _inputs(workload, images, seed)
     extraction = extract_layers(net, inputs[:1])
     report = map_network(extraction.layers, mapper, chip_cfg, model=model, unmapped=extraction.unmapped)
     sim = simulate_network(net, report, inputs, chip_cfg, skip_zero_slices=skip)
@@ -74,3 +76,31 @@ def simulate_command(
         f"({chip_cfg.precision.input_slices} per computing cycle)"
     )
     emit(data, format_table(sim.rows(), SIM_COLUMNS, sim.total(), title=title), fmt)
+
+
+def _inputs(workload: Any, images: int, seed: int) -> tuple[str, Any, str, Any, str]:
+    """(name, model, weights, ``images`` inputs, their description): a built-in's test
+    images, or the workload's test data (its example input without ``--data``)."""
+    import torch
+
+    if workload.plain and workload.data is None:
+        from imcsim.zoo.checkpoints import load_model, model_inputs
+
+        net, weights = load_model(workload.model)
+        inputs, _labels, described = model_inputs(workload.model, images, seed=seed)
+        return workload.model, net, weights, inputs, described
+    from imcsim.zoo.workload import load_workload
+
+    loaded = load_workload(workload)
+    if not isinstance(loaded.example, torch.Tensor):
+        raise ConfigError("simulate feeds one input tensor; this model takes "
+                          f"{type(loaded.example).__name__} inputs")
+    if loaded.data is None:
+        if images != 1:
+            raise ConfigError("--images > 1 needs --data (without it, the example input runs)")
+        return loaded.name, loaded.model, loaded.weights, loaded.example[:1], "example input"
+    test = loaded.data.test_images
+    if images > len(test):
+        raise ConfigError(f"--images {images}: the test split of {loaded.data.name} holds {len(test)}")
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:images]
+    return loaded.name, loaded.model, loaded.weights, test[order], f"test examples of {loaded.data.name}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -20,6 +20,7 @@ from imcsim.cli.common import (
     run_device,
     split_list,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 from imcsim.plotting import CHARTS
 from imcsim.report import format_table
@@ -115,9 +116,11 @@ def axis(text: str | None, what: str, cast=str) -> tuple | None:
 
 
 @app.command("sweep")
+@workload_options(default_model=None)
 def sweep_command(
+    workload: Any,
     out: Annotated[str, typer.Option("--out", "-o", help="Output directory (results.jsonl).")],
-    models: Annotated[str, typer.Option("--model", "--models", "-m", help="Comma list of models (or table:NAME).")] = "resnet20",
+    models: Annotated[str | None, typer.Option("--models", help="Comma list of built-in models (or table:NAME); --model for one model of yours.")] = None,
     arrays: Annotated[str, typer.Option("--arrays", "-a", help="Comma list ROWSxCOLS.")] = "64x64,128x128,256x256,512x512",
     mappers: Annotated[str, typer.Option("--mappers", help="Comma list of mappers.")] = "im2col,sdk,sdk-unconstrained,vw-sdk,sdk-rect",
     compressions: Annotated[str, typer.Option("--compressions", help="Comma list: dense and/or compression methods.")] = "dense",
@@ -136,7 +139,8 @@ def sweep_command(
 
     Rerunning the same command after a kill completes the missing points only.
     """
-    fields = {"models": axis(models, "--model"), "arrays": axis(arrays, "--arrays"),
+    models, workload = _models(models, workload)
+    fields = {"models": models, "workload": workload, "arrays": axis(arrays, "--arrays"),
               "mappers": axis(mappers, "--mappers"), "compressions": axis(compressions, "--compressions"),
               "keep": axis(keep, "--keep", float), "chips": axis(chips, "--chips"),
               "adc_bits": axis(adc_bits, "--adc-bits", int), "cell_bits": axis(cell_bits, "--cell-bits", int),
@@ -148,6 +152,25 @@ def sweep_command(
         for path in write_outputs(records, Path(out), CHARTS):
             typer.echo(f"chart: {path}")
     typer.echo(f"{len(records)} records in {Path(out) / RESULTS}")
+
+
+def _models(models: str | None, workload: Any) -> tuple[tuple[str, ...] | None, Any]:
+    """The models axis and the workload: ``--models a,b`` (built-ins, tables), or ``--model``
+    (one model of yours with its weights and data; a comma list of built-ins or layer
+    tables still works)."""
+    if workload is None:
+        return axis(models or "resnet20", "--models"), None
+    if models is not None:
+        raise ConfigError("give --model (one workload) or --models (a list), not both")
+    from imcsim.zoo.models import MODELS
+
+    names = axis(workload.model, "--model")
+    plain = [n for n in names if n in MODELS or n.startswith("table:") or n.endswith(".csv")]
+    if workload == type(workload)(model=workload.model) and plain == list(names):
+        return names, None  # built-ins and layer tables: a models axis
+    if workload.plain:
+        return (workload.model,), None
+    return (workload.model,), workload
 
 
 @app.command("run")

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,15 +24,10 @@ from imcsim.cli.common import (
     progress_bar,
     run_device,
 )
+from imcsim.cli.options import workload_options
 from imcsim.errors import ConfigError
 
 __all__ = ["train_command"]
-
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Directory with the CIFAR python batches (for cifar10/100)."),
-]
-
 
 def _dataset_name(dataset: str | None, data_dir: Path | None) -> str:
     if dataset is not None:
@@ -41,15 +36,15 @@ def _dataset_name(dataset: str | None, data_dir: Path | None) -> str:
 
 
 @app.command("train")
+@workload_options()
 def train_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Built-in 32x32 model.")] = "resnet20",
+    workload: Any,
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training set.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Initialisation, shuffling, augmentation.")] = 0,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Checkpoint file to write.")] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="mnist5k (default), cifar10 or cifar100.")
     ] = None,
-    data_dir: DataDirOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.05,
     optimizer: Annotated[
@@ -91,7 +86,11 @@ def train_command(
     from imcsim.train.loop import TrainConfig
     from imcsim.zoo.models import get_spec
 
-    name = _dataset_name(dataset, data_dir)
+    user = not workload.plain
+    if user and dataset is not None:
+        raise ConfigError("--dataset names built-in data; give --data for this workload")
+    model, data_dir = workload.model, workload.data_dir
+    name = _dataset_name(dataset or workload.data, data_dir)
     config = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay,
                          warmup_steps=warmup_steps)
@@ -100,17 +99,21 @@ def train_command(
                           f"(got {grad_warmup}, {grad_refresh})")
     parallel = parallel_config(workers, grad_compression, grad_rank, warmup_steps=grad_warmup,
                                refresh_every_steps=grad_refresh, side=grad_side)
-    target = check_output_file(out if out is not None else f"{model}-{name}.pt", "--out")
+    default_out = f"{Path(model.rpartition(':')[0] or model).stem}-trained.pt" if user \
+        else f"{model}-{name}.pt"
+    target = check_output_file(out if out is not None else default_out, "--out")
     state = target.with_name(target.name + ".state")
     check_output_file(state, "training state")
-    get_spec(model)  # an unknown model fails before any data is read
+    if not user:
+        get_spec(model)  # an unknown model fails before any data is read
     target.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(target, "--out checkpoint"):
         if restart and state.exists():
             state.unlink()
         with on_interrupt(lambda: _resume_hint(state)):
-            record = _train(model, name, data_dir, config, train_images, target, state,
-                            parallel)
+            record = _train_user(workload, config, train_images, target, state, parallel) \
+                if user else _train(model, name, data_dir, config, train_images, target, state,
+                                    parallel)
     if record is None:  # torchrun: rank 0 reports and saves
         return
     record.update(_parallel_record(record.pop("result"), grad_compression, grad_rank))
@@ -176,6 +179,40 @@ def _train(model: str, name: str, data_dir: Path | None, config, train_images: i
             "steps": result.steps, "resumed_from_step": result.resumed_from_step,
             "final_loss": result.final_loss, "float_accuracy": accuracy, "checkpoint": str(out),
             "result": result}
+
+
+def _train_user(workload: Any, config, train_images: int | None, out: Path, state: Path,
+                parallel) -> dict | None:
+    """Fine-tune a user's model (from --weights, else its factory's initialisation) on its
+    data, resumably; write its state dict (what --weights reads) to ``out``."""
+    import torch
+
+    from imcsim.train.loop import train
+    from imcsim.zoo.workload import load_workload
+
+    loaded = load_workload(workload)
+    data = loaded.require_data("train")
+    if not loaded.metric.labels:
+        raise ConfigError(f"train fine-tunes a classifier (cross-entropy on class labels); "
+                          f"metric {loaded.metric.name} has none")
+    if data.train_images.dim() != 4:
+        config = config.replace(shift_px=0)  # pixel shifts apply to images only
+    chosen = _subset(data.train_labels, train_images, config.seed, data.name)
+    x, y = (data.train_images, data.train_labels) if chosen is None else (
+        data.train_images[chosen], data.train_labels[chosen])
+    with _progress_bar(f"train {loaded.name} on {data.name}") as report:
+        result = train(loaded.model, x, y, config, state_path=state, progress=report,
+                       keep_state=True, parallel=parallel)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    value = loaded.float_metric(data.test_images, data.test_labels)
+    torch.save(loaded.model.state_dict(), out)
+    state.unlink(missing_ok=True)
+    return {"model": loaded.name, "weights_from": loaded.weights, "dataset": data.description,
+            "train_images": len(x), "epochs": config.epochs, "seed": config.seed,
+            "steps": result.steps, "resumed_from_step": result.resumed_from_step,
+            "final_loss": result.final_loss, "metric_name": loaded.metric.name,
+            "float_metric": value, "weights": str(out), "result": result}
 
 
 class _progress_bar:

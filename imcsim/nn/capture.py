@@ -48,6 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from imcsim.nn.devices import module_device, to_device
+from imcsim.nn.dynamo_free import dynamo_free
 
 __all__ = ["Product", "Recorder", "reference_kernels", "run_capture"]
 
@@ -325,7 +326,7 @@ def run_capture(model: nn.Module, inputs: Any, *, keep_activations: bool = False
         model.eval()
         recorder.mark_inputs(inputs)
         counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS)
-        with torch.no_grad(), reference_kernels(), counter, recorder:
+        with torch.no_grad(), reference_kernels(), dynamo_free(), counter, recorder:
             _call(model, inputs)
     finally:
         model.train(was_training)

@@ -28,6 +28,8 @@ from imcsim.nn.extract import extract_layers
 from imcsim.report import NetworkReport
 from imcsim.train.loop import TrainConfig, evaluate, finetune
 from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
+from imcsim.zoo.metrics import Metric, evaluate_metric, resolve_metric
+from imcsim.zoo.workload import Workload, load_workload
 
 if TYPE_CHECKING:
     from imcsim.train.distributed import DistributedConfig
@@ -72,6 +74,9 @@ class AccuracySpec(StrictModel):
     ``calibration_images`` says how many a calibration uses)."""
     calibration_cache: Path | None = None
     """Directory where calibration statistics are cached (None: not cached)."""
+    workload: Workload | None = None
+    """A user's model, weights, inputs, data and metric (``imcsim.zoo.workload``); when set,
+    it replaces ``model``/``checkpoint``/``dataset``/``data_dir``."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,13 @@ class Prepared:
     calibration: torch.Tensor
     weights: str
     data: str
-    float_accuracy: float
+    float_accuracy: float | None
+    """Top-1 of the float model (None when the metric is another)."""
+    metric: Metric = resolve_metric("top1")
+    float_metric: float | None = None
+    """The metric of the float model (= ``float_accuracy`` for top-1)."""
+    example: Any = None
+    """The example input the layers were extracted with (None: the first test image)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,11 @@ class AccuracyResult:
             "model": spec.model, "method": spec.method,
             "keep": None if spec.method == "dense" else spec.keep,
             "mapper": spec.mapper, "array": p.report.chip.array.label, "chip": p.report.chip.name,
-            "matmul_placement": p.report.chip.matmul.placement, "accuracy": self.accuracy, "float_accuracy": p.float_accuracy,
+            "matmul_placement": p.report.chip.matmul.placement,
+            "accuracy": self.accuracy if p.metric.name == "top1" else None,
+            "float_accuracy": p.float_accuracy, "metric_name": p.metric.name,
+            "float_metric": p.float_accuracy if p.float_metric is None else p.float_metric,
+            "metric": self.accuracy,
             "images": len(p.images), "data": p.data, "weights": p.weights,
             "params": p.report.total()["params"], "cycles": p.report.cycles,
             "ideal": s.ideal, "slicing": self.config.slicing, "weight_bits": s.weight_bits,
@@ -172,9 +187,31 @@ def _compress(model: nn.Module, spec: AccuracySpec, data: Dataset,
     return model.eval()
 
 
+def _prepare_workload(spec: AccuracySpec, parallel: DistributedConfig | None) -> Prepared:
+    """``prepare`` for a user's workload: its model, weights, example input, data, metric."""
+    loaded = load_workload(spec.workload)  # type: ignore[arg-type]
+    data = loaded.require_data("accuracy")
+    if spec.method != "dense" and spec.finetune_epochs and not loaded.metric.labels:
+        raise ConfigError(f"fine-tuning after --method {spec.method} trains a classifier; "
+                          f"metric {loaded.metric.name} has no class labels (--finetune-epochs 0)")
+    model = _compress(loaded.model, spec, data, parallel)
+    images, labels = _subset(data, min(spec.images, len(data.test_images)), spec.seed)
+    extraction = extract_layers(model, loaded.example)
+    report = map_network(extraction.layers, spec.mapper, spec.chip, model=loaded.name,
+                         unmapped=extraction.unmapped)
+    value = evaluate_metric(model, loaded.metric, images, labels)
+    return Prepared(spec=spec, model=model, report=report, images=images, labels=labels,
+                    calibration=data.train_images[: spec.calibration_images],
+                    weights=loaded.weights, data=f"{len(images)} test examples of {data.description}",
+                    float_accuracy=value if loaded.metric.name == "top1" else None,
+                    metric=loaded.metric, float_metric=value, example=loaded.example)
+
+
 def prepare(spec: AccuracySpec, parallel: DistributedConfig | None = None) -> Prepared:
     """Load, compress, fine-tune (data-parallel with ``parallel``) and map the model; pick the
     test and calibration images."""
+    if spec.workload is not None:
+        return _prepare_workload(spec, parallel)
     model, weights, meta = _load(spec)
     data = load_data(spec.model, spec.dataset, spec.data_dir)
     if int(meta.get("num_classes", data.num_classes)) != data.num_classes:
@@ -198,7 +235,11 @@ def evaluate_on_chip(prepared: Prepared, config: CrossbarConfig, batch_size: int
     sim = to_crossbar(prepared.model, prepared.report, config,
                       calibration=prepared.calibration if config.needs_calibration else None,
                       calibration_cache=prepared.spec.calibration_cache)
-    accuracy = evaluate(sim, prepared.images, prepared.labels, batch_size)
+    if prepared.metric.name == "top1":
+        accuracy = evaluate(sim, prepared.images, prepared.labels, batch_size)
+    else:
+        accuracy = evaluate_metric(sim, prepared.metric, prepared.images, prepared.labels,
+                                   batch_size)
     counts = adc_clipping(sim)
     conversions = sum(c.conversions for c in counts.values())
     layers = [m for m in sim.modules() if isinstance(m, CrossbarConv2d)]
@@ -220,6 +261,8 @@ def run_accuracy(
     config = config if config is not None else CrossbarConfig()
     prepared = prepare(spec, parallel)
     if chip_in_loop_epochs > 0 and not config.ideal:
+        if spec.workload is not None:
+            raise ConfigError("--chip-in-loop-epochs runs on the built-in models and data only")
         data = load_data(spec.model, spec.dataset, spec.data_dir)
         train_config = TrainConfig(epochs=chip_in_loop_epochs, lr=0.005, warmup_steps=0,
                                    seed=spec.seed)

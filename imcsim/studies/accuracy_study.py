@@ -72,7 +72,10 @@ def _row(prepared: Prepared, config: CrossbarConfig, varied: str, value: Any) ->
             "wire_resistance_ohm": data["wire_resistance_ohm"],
             "ir_drop_compensation": data["ir_drop_compensation"],
             "drift_time_s": data["drift_time_s"], "drift_compensation": data["drift_compensation"],
-            "accuracy": result.accuracy, "float_accuracy": prepared.float_accuracy,
+            "accuracy": data["accuracy"], "float_accuracy": prepared.float_accuracy,
+            **({} if prepared.metric.name == "top1" else
+               {data["metric_name"]: data["metric"], f"float_{data['metric_name']}":
+                data["float_metric"]}),
             "calibration_images": data["calibration_images"], "adc_clipped": data["adc_clipped"]}
 
 

@@ -223,19 +223,21 @@ def compare_workloads(
 
 def compare_methods(
     model: Any, array: ChipConfig | ArrayConfig | str, keep: float = 0.5, *,
-    example_input: Any = None, **options: Any,
+    example_input: Any = None, name: str | None = None, weights: str | None = None,
+    **options: Any,
 ) -> Comparison:
     """Compress ``model`` (built-in name or ``nn.Module``) every way and compare (needs torch).
 
     ``options`` are the other ``CompareOptions`` fields (methods, groups, split, l_mode,
     schedule, rank, taps, pattern_library, pattern_share, r_mapper, pruned_mapper,
-    dense_layers, seed).
+    dense_layers, seed); ``name`` and ``weights`` describe a given module in the report.
     """
     opts = CompareOptions(keep=keep, **options)
     chip = parse_array(array) if isinstance(array, str) else array
     from imcsim.studies.variants import Knobs, build_workloads, resolve_model
 
-    name, module, x, weights = resolve_model(model, example_input)
+    found, module, x, described = resolve_model(model, example_input)
+    name, weights = name or found, weights or described
     transforms = ["dense", *(METHODS[m].transform for m in opts.methods)]
     workloads = build_workloads(module, x, transforms, opts.keep, opts.groups, opts.split,
                                 Knobs(**opts.knobs()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -67,18 +68,38 @@ def resolve_workload(model: str, content: str | None = None) -> Workload:
     return Workload(name.removesuffix(".csv"), tuple(parse_layer_table(text, source=name)))
 
 
+def _user(spec: str, content: str | None) -> Any:
+    """The ``imcsim.zoo.workload.Workload`` a point carries (JSON); its content must match."""
+    from imcsim.zoo.workload import Workload as UserWorkload
+
+    user = UserWorkload.model_validate_json(spec)
+    if content is not None and user.key() != content:
+        raise _changed("workload", user.model)
+    return user
+
+
 @lru_cache(maxsize=16)
 def cached_workload(model: str, compression: str, keep: float,
-                    content: str | None = None) -> Workload:
+                    content: str | None = None, user: str | None = None) -> Workload:
     """Layers of ``model`` after ``compression``, memoised per worker and per input
     content (``content``: the digest the sweep read, so an edited file is never served
-    from the cache)."""
+    from the cache); ``user``: a user's workload as JSON (its model, weights, inputs)."""
     if compression == "dense":
+        if user is not None:
+            from imcsim.zoo.workloads import spec_workload
+
+            return spec_workload(_user(user, content))
         return resolve_workload(model, content)
     from imcsim.nn.extract import extract_layers
     from imcsim.studies.variants import compressed, resolve_model
 
-    name, module, x, _weights = resolve_model(model, None)
+    if user is not None:
+        from imcsim.zoo.workload import load_workload as load_user
+
+        loaded = load_user(_user(user, content), with_data=False)
+        name, module, x = loaded.name, loaded.model, loaded.example
+    else:
+        name, module, x, _weights = resolve_model(model, None)
     variant = compressed(module, compression, keep, groups=2, split="input")
     return Workload(name, extract_layers(variant, x).layers)
 
@@ -99,9 +120,10 @@ def point_chip(point: Record) -> ChipConfig:
 
 
 @lru_cache(maxsize=256)
-def dense_im2col_cycles(model: str, chip: ChipConfig, content: str | None = None) -> int:
+def dense_im2col_cycles(model: str, chip: ChipConfig, content: str | None = None,
+                        user: str | None = None) -> int:
     """The speedup reference: the dense model mapped with im2col on the same chip."""
-    return map_network(cached_workload(model, "dense", 1.0, content).layers, "im2col",
+    return map_network(cached_workload(model, "dense", 1.0, content, user).layers, "im2col",
                        chip).cycles
 
 
@@ -112,14 +134,15 @@ COST_KEYS = ("latency_ns", "interval_ns", "energy_pj", "area_um2", "tops", "tops
 def evaluate_point(point: Record) -> Record:
     """Map (and cost, and optionally simulate) one point; return inputs + results."""
     content = point.get("model_digest")
-    work = cached_workload(point["model"], point["compression"], point["keep"], content)
-    dense = cached_workload(point["model"], "dense", 1.0, content)
+    user = None if point.get("workload") is None else json.dumps(point["workload"], sort_keys=True)
+    work = cached_workload(point["model"], point["compression"], point["keep"], content, user)
+    dense = cached_workload(point["model"], "dense", 1.0, content, user)
     chip = point_chip(point)
     options = MapperOptions.parse(point.get("mapper_options", {}))
     report = map_network(work.layers, point["mapper"], chip, model=work.name, options=options)
     if chip.cost is not None:
         report = estimate_network(report, chip, point["schedule"])
-    dense_im2col = dense_im2col_cycles(point["model"], chip, content)
+    dense_im2col = dense_im2col_cycles(point["model"], chip, content, user)
     record = dict(point)
     totals = report.summary_record()
     record.update(
@@ -146,14 +169,15 @@ ACCURACY_FINETUNE_EPOCHS = 1
 
 @lru_cache(maxsize=8)
 def cached_prepared(model: str, compression: str, keep: float, images: int,
-                    content: str | None = None) -> Prepared:
+                    content: str | None = None, user: str | None = None) -> Prepared:
     """The trained model, compressed and fine-tuned once per worker and per weights file
     (``content``); any chip re-maps it."""
     from imcsim.studies.accuracy import AccuracySpec, prepare
 
     spec = AccuracySpec(model=model, chip=ChipConfig(array={"rows": 128, "cols": 128}),
                         mapper="im2col", images=images, method=compression,
-                        keep=keep, finetune_epochs=ACCURACY_FINETUNE_EPOCHS)
+                        keep=keep, finetune_epochs=ACCURACY_FINETUNE_EPOCHS,
+                        workload=None if user is None else _user(user, content))
     return prepare(spec)
 
 
@@ -163,8 +187,13 @@ def accuracy_fields(point: Record, chip: ChipConfig) -> Record:
     from imcsim.studies.accuracy import evaluate_on_chip
     from imcsim.studies.accuracy_study import remap
 
+    user = None if point.get("workload") is None else json.dumps(point["workload"], sort_keys=True)
     prepared = cached_prepared(point["model"], point["compression"], point["keep"],
-                               point["images"], point.get("model_digest"))
+                               point["images"], point.get("model_digest"), user)
     spec = prepared.spec.replace(chip=chip, mapper=point["mapper"])
     result = evaluate_on_chip(remap(prepared, spec), CrossbarConfig(adc_range="calibrated"))
-    return {"accuracy": result.accuracy, "float_accuracy": prepared.float_accuracy}
+    top1 = prepared.metric.name == "top1"
+    return {"accuracy": result.accuracy if top1 else None, "float_accuracy": prepared.float_accuracy,
+            "metric_name": prepared.metric.name, "metric": result.accuracy,
+            "float_metric": prepared.float_metric if prepared.float_metric is not None
+            else prepared.float_accuracy}

@@ -47,6 +47,7 @@ from imcsim.studies.outputs import check_output_dir, exclusive
 from imcsim.studies.results import DIGEST_FIELD, check_seal, code_version, record_digest
 from imcsim.train.loop import TrainConfig, TrainProgress, evaluate, finetune
 from imcsim.zoo.checkpoints import Dataset, checkpoint_path, load_checkpoint, load_data
+from imcsim.zoo.workload import Workload, load_workload
 
 if TYPE_CHECKING:
     from imcsim.train.distributed import DistributedConfig
@@ -91,6 +92,9 @@ class RankSearchSpec(StrictModel):
     checkpoint: Path | None = None
     dataset: str = "mnist5k"
     data_dir: Path | None = None
+    workload: Workload | None = None
+    """A user's model, weights and data (``imcsim.zoo.workload``); replaces ``model``,
+    ``checkpoint``, ``dataset`` and ``data_dir`` when set."""
     conventions: Conventions | None = None
     """Counting conventions (``imcsim.conventions``): R's mapper and L's schedule replace
     ``mapper``, their cycle count is the budget's, their snapping and dense layers add to
@@ -123,6 +127,12 @@ class RankSearchResult:
 
 
 def _load(spec: RankSearchSpec) -> tuple[nn.Module, Dataset]:
+    if spec.workload is not None:
+        loaded = load_workload(spec.workload)
+        if not loaded.metric.labels:
+            raise ConfigError(f"rank-search measures top-1 accuracy on class labels; metric "
+                              f"{loaded.metric.name} has none")
+        return loaded.model, loaded.require_data("rank-search")
     path = spec.checkpoint or checkpoint_path(spec.model)
     if spec.checkpoint is None and not path.exists():
         raise ConfigError(f"model {spec.model!r} has no shipped weights; pass --checkpoint")
@@ -151,7 +161,9 @@ class _State:
         self.root = root
         if root is None:
             return
-        mine = json.dumps({"spec": json.loads(spec.model_dump_json()), "code": code_version()})
+        content = None if spec.workload is None else spec.workload.content()
+        mine = json.dumps({"spec": json.loads(spec.model_dump_json()), "code": code_version(),
+                           "workload": content})
         saved = root / "spec.json"
         if saved.exists() and saved.read_text() != mine:
             raise ConfigError(f"state dir {str(root)!r} holds another rank search (other spec "
@@ -222,7 +234,8 @@ def _statistics(model: nn.Module, images: dict[str, torch.Tensor], spec: RankSea
     model, images and excluded layers filled it (regularised models are never cached)."""
     if cache is None or spec.stable_rank_epochs:
         return None
-    key = (spec.model, str(spec.checkpoint), spec.dataset, spec.seed, spec.calibration_images,
+    key = (spec.model, spec.workload and spec.workload.key(), str(spec.checkpoint), spec.dataset,
+           spec.seed, spec.calibration_images,
            spec.heldout_images, spec.exclude)
     if key not in cache:
         names = [n for n, _ in targets(model, spec.exclude)]
@@ -283,13 +296,14 @@ def _run(spec: RankSearchSpec, state: _State, progress: Progress | None,
     if spec.finetune_epochs:
         _train(compressed, data, spec.finetune_epochs, spec, state, "finetune", progress,
                parallel=parallel)
-    record = _record(spec, result, seconds, float_accuracy, before, _accuracy(compressed, images))
+    record = _record(spec, result, seconds, float_accuracy, before, _accuracy(compressed, images),
+                     len(images["test"]))
     state.write("result.json", record)
     return RankSearchResult(record=record, model=compressed.eval())
 
 
 def _record(spec: RankSearchSpec, result: SearchResult, seconds: float, float_accuracy: float | None,
-            before: float | None, after: float | None) -> dict[str, Any]:
+            before: float | None, after: float | None, images: int) -> dict[str, Any]:
     total, dense = result.total, result.dense
     summary: dict[str, Any] = {
         "params": total.params, "macs": total.macs, "cycles": total.cycles,
@@ -303,7 +317,7 @@ def _record(spec: RankSearchSpec, result: SearchResult, seconds: float, float_ac
     }
     if float_accuracy is not None:
         summary.update(float_accuracy=float_accuracy, accuracy_before_finetune=before,
-                       accuracy=after, images=spec.images)
+                       accuracy=after, images=images)
     return {"spec": json.loads(spec.model_dump_json()),
             "layers": [c.to_dict() for c in result.layers], "total": summary}
 

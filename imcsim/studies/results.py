@@ -7,12 +7,14 @@ the ones that were written: ``append_record`` seals every record with the imcsim
 version and a digest of all its fields (``record_digest``); a record whose digest does
 not match (a hand edit, a bit flip, a bad merge) is reported and recomputed, never
 reused.  A record without a digest was written by an imcsim before record digests: its
-content key holds another code version, so it is stale anyway and is recomputed (with a
-notice); ``imcsim sweep plot`` still shows such records, marked unverified.  The key hashes the
-point's inputs, the *content* of every file the point reads (layer table, chip file and
-the chip files it borrows from, shipped weights) and the code version, so an edited
-input or a new imcsim never reuses an old number.  Nothing on disk is deleted: an
-ignored line stays in the file and is reported once as a one-line notice.
+content key holds another semantics version, so it is stale anyway and is recomputed (with
+a notice); ``imcsim sweep plot`` still shows such records, marked unverified.  The key
+hashes the point's inputs, the *content* of every file the point reads (layer table, chip file and
+the chip files it borrows from, shipped weights, a user's model source, weights and data)
+and the semantics version of the record format (``RESULT_SEMANTICS``), so an edited input
+never reuses an old number and a new commit does not invalidate every shipped output.
+Nothing on disk is deleted: an ignored line stays in the file and is reported once as a
+one-line notice.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcsim._config import one_line
 from imcsim.errors import ConfigError
 
-__all__ = ["CODE_FIELD", "DIGEST_FIELD", "RESULTS", "Results", "SweepRecord", "append_record",
-           "check_seal", "code_version", "content_key", "digest", "load_results", "record_digest",
-           "repair_torn_line", "seal"]
+__all__ = ["CODE_FIELD", "DIGEST_FIELD", "RESULTS", "RESULT_SEMANTICS", "Results", "SweepRecord",
+           "append_record", "check_seal", "code_version", "content_key", "digest", "load_results",
+           "record_digest", "repair_torn_line", "seal"]
 
 Record = dict[str, Any]
 RESULTS = "results.jsonl"
+RESULT_SEMANTICS = 2
+"""Version of what a sweep record's numbers mean.  Bump it in the change that alters a
+result (a counting convention, a cost formula, a new field a reader relies on); the
+package version and unrelated edits do not touch it, so shipped study outputs stay valid
+across commits.  2: records carry the workload (model, weights, data digests)."""
 MAX_RESULTS_BYTES = 2**31
 """Largest results file read (2 GiB ≈ 2 million records)."""
 _SHOWN = 3
@@ -65,8 +72,8 @@ def code_version() -> str:
 
 
 def content_key(inputs: Record, contents: dict[str, str]) -> str:
-    """Key of a point: its inputs, the digests of what it reads, the code version."""
-    payload = {"inputs": inputs, "contents": contents, "code": code_version()}
+    """Key of a point: its inputs, the digests of what it reads, ``RESULT_SEMANTICS``."""
+    payload = {"inputs": inputs, "contents": contents, "semantics": RESULT_SEMANTICS}
     return digest(json.dumps(payload, sort_keys=True))
 
 

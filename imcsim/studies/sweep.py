@@ -3,8 +3,8 @@
 Records are appended to ``results.jsonl`` as each point finishes (one JSON object per
 line, flushed), so a sweep that is interrupted or killed and restarted skips the points
 already done and loses nothing.  A record is reused only if its content key matches
-(``imcsim.studies.results``): editing a layer table or chip file, or upgrading imcsim,
-recomputes the points it affects.  One sweep at a time may write into a folder (an OS
+(``imcsim.studies.results``): editing a layer table, a chip file, a user's weights or data,
+or a change of the records' meaning (``RESULT_SEMANTICS``) recomputes the points it affects.  One sweep at a time may write into a folder (an OS
 lock), and the size of a sweep is checked before anything is expanded.  Points run on
 an executor from ``imcsim.studies.executors`` (local processes by default, or Ray).
 """
@@ -35,6 +35,7 @@ from imcsim.studies.results import (
     repair_torn_line,
 )
 from imcsim.tables import table_names
+from imcsim.zoo.workload import Workload
 
 __all__ = ["AXES", "MAX_AXIS_VALUES", "MAX_POINTS", "RESULTS", "SweepPlan", "SweepSpec",
            "count_points", "input_digests", "pending", "plan", "point_key", "points",
@@ -80,6 +81,9 @@ class SweepSpec(StrictModel):
     """Also measure on-chip accuracy (slow: a functional simulation per point)."""
     images: int = Field(default=200, ge=1, le=100_000)
     """Test images per accuracy point."""
+    workload: Workload | None = None
+    """A user's model, weights, inputs and data (``imcsim.zoo.workload``); ``models`` is
+    then its one model.  Records are keyed by its content."""
 
     @field_validator("models", "arrays", "mappers", "compressions", "keep", "chips",
                      "adc_bits", "cell_bits")
@@ -102,6 +106,8 @@ class SweepSpec(StrictModel):
                     raise ValueError(f"unknown layer table {name!r} (known: {', '.join(table_names())})")
             elif name.endswith(".csv"):
                 _must_exist(name, "layer table")
+            elif ":" in name or Path(name).is_dir():
+                continue  # a user's model: checked against ``workload`` below
             else:
                 from imcsim.zoo.models import get_spec
 
@@ -151,6 +157,31 @@ class SweepSpec(StrictModel):
                 raise ValueError(f"unknown chip preset {chip!r} (known: {', '.join(chip_presets())})")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _models_of_workload(cls, data: Any) -> Any:
+        """A recipe's ``[sweep.workload]`` table alone names the models axis."""
+        if isinstance(data, dict) and data.get("workload") is not None and "models" not in data:
+            w = data["workload"]
+            data = {**data, "models": ((w.get("model", "resnet20") if isinstance(w, dict)
+                                        else w.model),)}
+        return data
+
+    @model_validator(mode="after")
+    def _user_model(self) -> SweepSpec:
+        from imcsim.zoo.models import MODELS
+
+        if self.workload is not None:
+            if self.models != (self.workload.model,):
+                raise ValueError(f"models must be ({self.workload.model!r},), the workload's")
+        else:
+            user = [m for m in self.models if ":" in m and not m.startswith("table:")
+                    and m not in MODELS]
+            if user:
+                raise ValueError(f"model {user[0]!r} is a user's model: give it as the "
+                                 "workload (weights, inputs, data)")
+        return self
+
     @model_validator(mode="after")
     def _size(self) -> SweepSpec:
         if "keep" in self.model_fields_set and set(self.compressions) == {"dense"}:
@@ -180,6 +211,7 @@ def count_points(spec: SweepSpec) -> int:
 def points(spec: SweepSpec) -> list[Record]:
     """Every point of the sweep, in a stable order."""
     compressed = [(c, k) for c in spec.compressions for k in (spec.keep if c != "dense" else (1.0,))]
+    workload = None if spec.workload is None else spec.workload.model_dump(mode="json")
     out = []
     for model, (comp, keep), chip, array, mapper, adc, cell in itertools.product(
         spec.models, compressed, spec.chips, spec.arrays, spec.mappers, spec.adc_bits,
@@ -189,11 +221,11 @@ def points(spec: SweepSpec) -> list[Record]:
                     "array": array, "mapper": mapper, "adc_bits": adc, "cell_bits": cell,
                     "schedule": spec.schedule, "measure_accuracy": spec.accuracy,
                     "mapper_options": spec.mapper_options.model_dump(),
-                    "images": spec.images})
+                    "images": spec.images, "workload": workload})
     return out
 
 
-_INPUTS = (*AXES, "schedule", "measure_accuracy", "images", "mapper_options")
+_INPUTS = (*AXES, "schedule", "measure_accuracy", "images", "mapper_options", "workload")
 
 
 def point_key(point: Record) -> str:
@@ -205,7 +237,10 @@ def input_digests(spec: SweepSpec) -> dict[str, str]:
     """``{"model:NAME": digest, "chip:NAME": digest}``; reads (and validates) every input."""
     from imcsim.studies.evaluate import chip_digest, model_digest
 
-    found = {f"model:{m}": model_digest(m) for m in spec.models}
+    if spec.workload is not None:
+        found = {f"model:{spec.workload.model}": spec.workload.key()}
+    else:
+        found = {f"model:{m}": model_digest(m) for m in spec.models}
     found.update({f"chip:{c}": chip_digest(c) for c in spec.chips})
     return found
 

@@ -124,7 +124,8 @@ def build_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.builder(num_classes=classes, in_channels=in_channels)
-    return model.to(current_device())
+    device = current_device()  # built on the CPU: a fake-tensor capture cannot move it
+    return model if device == torch.device("cpu") else model.to(device)
 
 
 def example_input(name: str, batch: int = 1, in_channels: int = 3) -> torch.Tensor:

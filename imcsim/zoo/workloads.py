@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from imcsim.nn.extract import Coverage
     from imcsim.zoo.inference import InputSpec
 
-__all__ = ["Workload", "capture_workload", "load_workload", "model_workload"]
+__all__ = ["Workload", "capture_workload", "load_workload", "model_workload", "spec_workload",
+           "workload_layers"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,56 @@ def model_workload(name: str, input_shape: tuple[int, ...] | None = None,
         raise ConfigError(
             f"model {name!r} {where}: {type(exc).__name__}: {' '.join(str(exc).split())}"
         ) from None
+
+
+def spec_workload(spec: Any) -> Workload:
+    """The layers of a user's ``imcsim.zoo.workload.Workload``, extracted on its example input."""
+    from imcsim.nn.extract import extract_layers
+    from imcsim.nn.user_code import user_code
+    from imcsim.zoo.workload import load_workload as load_spec
+
+    loaded = load_spec(spec, with_data=spec.data is not None)
+    with user_code(loaded.name, "forward pass", loaded.example):
+        extraction = extract_layers(loaded.model, loaded.example)
+    return Workload(loaded.name, extraction.layers, extraction.unmapped, extraction.coverage)
+
+
+def workload_layers(spec: Any, phase: str = "prefill", context: int | None = None,
+                    batch: int = 1) -> Workload:
+    """The layers of a user's ``imcsim.zoo.workload.Workload`` for a shape-only verb.
+
+    A model given by name alone (no ``--weights``, ``--model-arg``, ``--data`` or
+    ``--metric``) is captured on fake tensors (``capture_workload``: any size, prefill or
+    decode); otherwise the workload is loaded for real (``spec_workload``: its weights
+    decide pruning masks, its factory arguments the architecture) and captured in prefill.
+    """
+    from imcsim.zoo.inference import InputSpec
+
+    if phase not in ("prefill", "decode"):
+        raise ConfigError(f"--phase {phase!r}: expected prefill or decode")
+    by_name = (spec.weights is None and not spec.model_args and spec.data is None
+               and spec.metric is None and spec.input_dtype in (None, "int64", "float32")
+               and _captured_by_name(spec.model))
+    if by_name:
+        return model_workload(spec.model, spec=InputSpec(
+            shape=spec.input_shape, dtype=spec.input_dtype, phase=phase, context=context,
+            batch=batch))
+    if phase != "prefill" or context is not None or batch != 1:
+        raise ConfigError("--phase decode, --context and --batch capture a model given by name "
+                          "only (no --weights, --model-arg, --data or --metric)")
+    return spec_workload(spec)
+
+
+def _captured_by_name(model: str) -> bool:
+    """Names ``user_models.resolve_model`` builds without weights: built-ins, factories,
+    ``timm:``/``torchvision:`` and ``transformers:`` config classes or config files (a
+    Hugging Face folder, a model type or a model class go through ``imcsim.zoo.sources``)."""
+    from pathlib import Path
+
+    if Path(model).is_dir():
+        return False
+    zoo, _, name = model.partition(":")
+    return zoo != "transformers" or name.endswith(("Config", ".json"))
 
 
 def load_workload(

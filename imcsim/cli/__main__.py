@@ -1,0 +1,7 @@
+"""``python -m imcsim.cli``: the ``imcsim`` command."""
+
+from imcsim.cli import main
+
+__all__: list[str] = []
+
+main()
