@@ -90,8 +90,9 @@ def test_shape_only_capture_equals_a_real_one_on_plain_models(name: str) -> None
 @pytest.mark.parametrize("name", ["resnet20", "tiny-vit", "vgg-cifar", "wrn16-4"])
 def test_shape_only_capture_equals_a_real_one_on_the_built_in_models(name: str) -> None:
     real = model_workload(name, spec=InputSpec(shape_only=False))
-    fake = model_workload(name, spec=InputSpec())
+    fake = model_workload(name, spec=InputSpec(shape_only=True))
     assert fake.inference["shape_only"] and not real.inference["shape_only"]
+    assert not model_workload(name, spec=InputSpec()).inference["shape_only"]  # small: real
     assert signature(fake.layers) == signature(real.layers)
     assert fake.coverage == real.coverage and fake.unmapped == real.unmapped
 

@@ -45,8 +45,11 @@ class InputSpec(StrictModel):
     """Decode: positions already in the KV cache."""
     batch: int = Field(default=1, ge=1, le=2**16)
     """Decode: sequences decoded together (one new token each per step)."""
-    shape_only: bool = True
-    """Build and capture on fake tensors (no weights allocated)."""
+    shape_only: bool | None = None
+    """Build and capture on fake tensors (no weights allocated): ``True``; for real:
+    ``False``; ``None`` (default): on fake tensors, except a built-in CIFAR-size network,
+    built for real in milliseconds where fake tensors cost the import of ``torch._dynamo``
+    (about 1 s of start-up); user factories are always built for real."""
 
     @model_validator(mode="after")
     def _check(self) -> InputSpec:

@@ -121,6 +121,15 @@ def load_workload(
     return model_workload(model, input_shape, spec)  # type: ignore[arg-type]
 
 
+def _small_builtin(name: str) -> bool:
+    """A built-in CIFAR-size network (at most 2.7M weights, WRN-16-4): built for real in a
+    few milliseconds, while fake tensors cost the import of ``torch._dynamo`` (about 1 s of
+    start-up); ``tests/test_llm.py`` checks that both captures give the same layers."""
+    from imcsim.zoo.models import MODELS
+
+    return name in MODELS and MODELS[name].input_size == (32, 32)
+
+
 def _is_factory(name: str) -> bool:
     """``FILE.py:FACTORY`` / ``module:FACTORY``: user code that may load trained (pruned)
     weights, so it is built for real (a fake weight has no zeros to find)."""
@@ -152,7 +161,7 @@ def _tokens(example: Any) -> int | None:
 
 def capture_workload(name: str, spec: InputSpec) -> Workload:
     """Resolve ``--model name``, build its example input (``spec``) and extract its layers
-    — on fake tensors when ``spec.shape_only`` and the model is not user code."""
+    — on fake tensors as ``spec.shape_only`` says (``InputSpec``), never for user code."""
     import contextlib
 
     from imcsim.nn.extract import extract_layers
@@ -161,7 +170,8 @@ def capture_workload(name: str, spec: InputSpec) -> Workload:
     from imcsim.zoo.inference import cache_elements, cache_keyword
     from imcsim.zoo.user_models import resolve_model
 
-    fake = spec.shape_only and not _is_factory(name)
+    small = spec.shape_only is None and _small_builtin(name)
+    fake = spec.shape_only is not False and not _is_factory(name) and not small
     with shape_only() if fake else contextlib.nullcontext():
         user = resolve_model(name, spec.shape if spec.phase == "prefill" else None)
         example = _example(user, spec)
