@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ import pytest
 from imcsim.cli import main
 from imcsim.studies.explore import open_study
 
-from cli_helpers import gate_env
+from cli_helpers import gate_env, run
 
 QUICK = ["explore", "--model", "resnet20", "--array", "64x64", "--seeds", "none",
          "--calibration-images", "8", "--proxy-images", "16", "--population", "2"]
@@ -181,3 +182,20 @@ def test_selector_seeds_become_the_first_trials() -> None:
     point = point_of(spec, bench, {k: v for k, v in seeds[2].items() if k != "_seed"})
     assert all(p.family in ("dense", "low-rank") for p in point.layers.values())
     assert any(p.family == "low-rank" and p.rank for p in point.layers.values())
+
+
+def test_an_exploration_folder_verifies_and_a_changed_trial_is_found(explored, capsys,
+                                                                     tmp_path) -> None:
+    out, _ = explored
+    verdict = run(capsys, "verify", str(out), "--format", "json")
+    assert verdict.code == 0 and verdict.json()["ok"], verdict.out
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    log = copy / "trials.jsonl"
+    lines = log.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["cycles"] = 7
+    log.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    tampered = run(capsys, "verify", str(copy), "--format", "json")
+    assert tampered.code == 1
+    assert [f["status"] for f in tampered.json()["findings"]] == ["tampered"]
