@@ -29,7 +29,6 @@ really compute, so every mapper, the cost model and the simulators read one geom
 
 from __future__ import annotations
 
-import numbers
 from functools import cached_property
 from typing import Literal
 
@@ -38,61 +37,16 @@ from pydantic import Field, field_validator, model_validator
 
 from imcsim._config import StrictModel
 from imcsim.errors import ConfigError
-from imcsim.layer_text import describe
+from imcsim.layer_fields import MAX_CHANNELS, MAX_SIDE, Pair, Transposed, as_pair
 
 __all__ = ["MAX_CHANNELS", "MAX_SIDE", "LayerKind", "LayerShape", "Pair", "as_pair"]
 
-Pair = tuple[int, int]
 _CACHED = ("effective_kernel", "padded_input", "output_size", "nonzero_params")
 LayerKind = Literal["conv2d", "linear", "conv1d", "conv_transpose2d", "rnn", "matmul"]
 KINDS: tuple[str, ...] = ("conv2d", "linear", "conv1d", "conv_transpose2d", "rnn", "matmul")
 RnnCell = Literal["lstm", "gru", "rnn"]
 GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
 """Gate matrices per cell type (LSTM: i, f, g, o; GRU: r, z, n; plain RNN: one)."""
-
-MAX_CHANNELS = 2**24
-"""Largest channel (feature) count accepted: the channels of an activation product are
-groups × per-group size, and a decode step of a batch reaches 16 sequences × 32 heads ×
-2,049 cached keys = 1,049,088 (weight layers stay far below: a 256k-token vocabulary
-head); small enough to keep every count an exact machine integer."""
-MAX_SIDE = 2**20
-"""Largest input side, padding, stride or dilation accepted (pixels, or tokens of a
-Linear layer): the mapping searches allocate arrays of this length."""
-
-
-def _integer(value: object) -> int:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
-def as_pair(value: int | tuple[int, int] | list[int]) -> Pair:
-    """``3`` → ``(3, 3)``; ``(3, 5)`` stays; anything but integers is refused (no
-    truncation of ``3.9``, no ``True``, no ``"3"``)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"expected an int or an (h, w) pair, got {value!r}")
-        return _integer(value[0]), _integer(value[1])
-    number = _integer(value)
-    return number, number
-
-
-class Transposed(StrictModel):
-    """PyTorch geometry of a transposed convolution (the layer's fields hold its array form)."""
-
-    out_channels: int = Field(gt=0)
-    kernel_size: Pair
-    stride: Pair = (1, 1)
-    padding: Pair = (0, 0)
-    output_padding: Pair = (0, 0)
-    dilation: Pair = (1, 1)
-
-    @field_validator("kernel_size", "stride", "padding", "output_padding", "dilation",
-                     mode="before")
-    @classmethod
-    def _pair(cls, value: object) -> Pair:
-        return as_pair(value)  # type: ignore[arg-type]
-
 
 class LayerShape(StrictModel):
     """Geometry of one layer as the arrays compute it, plus an optional mask of its nonzero weights."""
@@ -359,5 +313,47 @@ class LayerShape(StrictModel):
         return int(np.unpackbits(np.frombuffer(self.nonzero, dtype=np.uint8), count=self.params).sum())
 
     def describe(self) -> str:
-        """Short geometry string, e.g. ``3x3 64->64 @56x56 s1 p1`` (``imcsim.layer_text``)."""
-        return describe(self)
+        """Short geometry string, e.g. ``3x3 64->64 @56x56 s1 p1``."""
+        (kh, kw), (ih, iw) = self.kernel_size, self.input_size
+        if self.kind in _DESCRIBE:
+            return _DESCRIBE[self.kind](self)
+        text = f"{kh}x{kw} {self.in_channels}->{self.out_channels} @{ih}x{iw}"
+        text += f" s{self.stride[0]} p{self.padding[0]}"
+        if self.dilation != (1, 1):
+            text += f" d{self.dilation[0]}"
+        if self.groups > 1:
+            text += f" g{self.groups}"
+        return text
+
+
+def _describe_transposed(layer: LayerShape) -> str:
+    t = layer.transposed
+    assert t is not None
+    (kh, kw), (ih, iw) = t.kernel_size, layer.input_size
+    text = f"T{kh}x{kw} {layer.in_channels}->{t.out_channels} @{ih}x{iw} s{t.stride[0]} p{t.padding[0]}"
+    return text + (f" g{layer.groups}" if layer.groups > 1 else "")
+
+
+def _describe_rnn(layer: LayerShape) -> str:
+    hidden = layer.hidden_size
+    return (f"{layer.cell} {layer.in_channels - hidden}+{hidden}->{layer.out_channels}"
+            f" x{layer.input_size[1]} steps")
+
+
+def _describe_matmul(layer: LayerShape) -> str:
+    g = layer.groups
+    return (f"matmul {layer.input_size[1]}x{layer.in_per_group}·"
+            f"{layer.in_per_group}x{layer.out_per_group}" + (f" x{g}" if g > 1 else ""))
+
+
+def _describe_conv1d(layer: LayerShape) -> str:
+    text = (f"1x{layer.kernel_size[1]} {layer.in_channels}->{layer.out_channels} "
+            f"@1x{layer.input_size[1]} s{layer.stride[1]} p{layer.padding[1]}")
+    text += f" d{layer.dilation[1]}" if layer.dilation[1] > 1 else ""
+    return text + (f" g{layer.groups}" if layer.groups > 1 else "")
+
+
+_DESCRIBE = {
+    "conv1d": _describe_conv1d, "conv_transpose2d": _describe_transposed, "rnn": _describe_rnn,
+    "matmul": _describe_matmul,
+}

@@ -199,7 +199,8 @@ def run_command(
     charts = write_outputs(records, target, study.charts)
     total = len(study.compression.methods) if study.compression is not None else 0
     with _bar("compression", total) as advance:
-        extras = run_extras(study, target, records, on_record=advance)
+        extras = run_extras(study.charts, study.compression, study.pictures, target, records,
+                            on_record=advance)
     if extras.table:
         typer.echo("\n" + extras.table)
     for path in charts + extras.charts:

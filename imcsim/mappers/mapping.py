@@ -13,24 +13,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from imcsim.hardware import ArrayConfig
 from imcsim.layers import LayerShape, Pair
 
-if TYPE_CHECKING:
-    from imcsim.mappers.placement import Placement
-
-__all__ = ["Layout", "LayerMapping", "Role"]
+__all__ = ["Layout", "LayerMapping", "Role", "TileSet"]
 
 Role = Literal["layer", "R", "L"]
 """``layer``: an ordinary layer; ``R``/``L``: the two factors of a low-rank pair."""
 
 
-class Layout(Protocol):
-    """Anything that lays a layer's weights out as an explicit ``Placement``."""
+class TileSet(Protocol):
+    """What a mapping's explicit placement offers the code that reads it.
 
-    def placement(self, layer: LayerShape, array: ArrayConfig) -> Placement: ...
+    :class:`~imcsim.mappers.placement.Placement` is the implementation; the record declares
+    only what it hands on, so it needs nothing from the module that builds placements (and
+    builds ``LayerMapping`` records from them: ``Placement.to_mapping``).
+    """
+
+    window: Pair
+    tiles: tuple[Any, ...]
+    """Every tile: ``Tile(rows (n, 3) (channel, dy, dx), cols (m, 2) (copy, filter))``."""
+
+    @property
+    def counts(self) -> Any:
+        """The counts the tiles define (``PlacementCounts``), checked against the record's."""
+
+    def locate(self) -> tuple[Any, Any, Any]: ...
+
+    def reduction_partition(self) -> Any: ...
+
+
+class Layout(Protocol):
+    """Anything that lays a layer's weights out as an explicit placement."""
+
+    def placement(self, layer: LayerShape, array: ArrayConfig) -> TileSet: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -106,8 +124,9 @@ class LayerMapping:
         return self.driven_cols / (self.tiles * self.array.cols)
 
     @cached_property
-    def placement(self) -> Placement:
-        """Every tile of the mapping, explicitly (built once, on first use)."""
+    def placement(self) -> TileSet:
+        """Every tile of the mapping, explicitly (built once, on first use): a
+        ``Placement`` for every layout in this package."""
         return self.layout.placement(self.layer, self.array)
 
     def summary(self) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def default_cache_dir() -> Path:
 
 _SOURCES = ("__init__.py", "_irdrop.py", "nn/adc.py", "nn/crossbar.py", "nn/crossbar_config.py",
             "nn/crossbar_conv.py", "nn/device_models.py", "nn/functional.py", "nn/mvm.py",
-            "nn/mvm_convs.py", "nn/nonideal.py", "nn/tileplan.py", "nn/calibration.py",
+            "nn/mvm_convs.py", "nn/mvm_data.py", "nn/nonideal.py", "nn/tileplan.py", "nn/calibration.py",
             "nn/calibration_cache.py")
 """The sources that decide what a calibration pass computes, relative to the package (read
 as files: importing them here would make the cache depend on the layers it serves)."""

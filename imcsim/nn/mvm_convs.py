@@ -23,16 +23,13 @@ import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from imcsim.nn import functional as xf
 from imcsim.nn.devices import EXACT_FLOAT32
-
-if TYPE_CHECKING:
-    from imcsim.nn.mvm import Cells, InputSlices, Layout, _Slices
+from imcsim.nn.mvm_data import Cells, InputParts, InputSlices, Layout
 
 __all__ = ["BlockConvs", "Packed", "copy_view", "float_conv", "int8_available", "integer_path",
            "keep_packed", "spread"]
@@ -145,7 +142,7 @@ class BlockConvs:
                  for s in lay.selectors],
                 None if cells.presence is None else [pack(p) for p in cells.presence])
 
-    def rows(self, xp: torch.Tensor, source: _Slices, copy: int) -> torch.Tensor:
+    def rows(self, xp: torch.Tensor, source: InputParts, copy: int) -> torch.Tensor:
         """Σx over each block's weight rows (the offset correction), (N, B_h, B_w, K·R):
         int8 convolutions of the u8 input magnitudes (signed: positive minus negative
         part) on the integer path, else a float convolution of ``xp``."""

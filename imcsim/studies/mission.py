@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +32,7 @@ from imcsim.report import NetworkReport, format_table
 from imcsim.studies.results import append_record, content_key, load_results, repair_torn_line
 
 if TYPE_CHECKING:
-    from imcsim.studies.pictures import Picture
-    from imcsim.studies.recipes import Recipe
+    from imcsim.studies.pictures import Picture, PictureSpec
 
 __all__ = ["RESULTS", "CompressionStudy", "StudyExtras", "compression_table", "highlights",
            "mapper_of", "method_points", "run_compression", "run_extras", "tile_reports"]
@@ -305,24 +304,26 @@ class StudyExtras:
 
 
 def run_extras(
-    recipe: Recipe, out_dir: Path, sweep_records: list[Record],
+    charts: Sequence[str], compression: CompressionStudy | None, pictures: PictureSpec | None,
+    out_dir: Path, sweep_records: list[Record],
     on_record: Callable[[Record, int, int], None] | None = None,
 ) -> StudyExtras:
     """The tile-cycles chart, the compression part, the mapping pictures and the summary
-    of a recipe whose sweep gave ``sweep_records`` (files under ``out_dir``)."""
+    of a recipe (its ``charts``, ``[compression]`` and ``[pictures]``) whose sweep gave
+    ``sweep_records`` (files under ``out_dir``)."""
     from imcsim.studies.pictures import draw_picture
 
     extras = StudyExtras()
-    if "tile_cycles" in recipe.charts and sweep_records:
+    if "tile_cycles" in charts and sweep_records:
         extras.charts += render_charts(tile_reports(sweep_records), out_dir, ["tile_cycles"])
-    if recipe.compression is not None:
-        extras.compressed = run_compression(recipe.compression, out_dir, on_record)
+    if compression is not None:
+        extras.compressed = run_compression(compression, out_dir, on_record)
         extras.table = compression_table(extras.compressed)
         (out_dir / "compression.txt").write_text(extras.table + "\n")
-        wanted = [c for c in recipe.charts if c in ("compression", "pareto")]
+        wanted = [c for c in charts if c in ("compression", "pareto")]
         extras.charts += render_charts(extras.compressed, out_dir, wanted)
-    if recipe.pictures is not None and "placement" in recipe.charts:
-        extras.picture = draw_picture(recipe.pictures, out_dir)
+    if pictures is not None and "placement" in charts:
+        extras.picture = draw_picture(pictures, out_dir)
         extras.charts.append(extras.picture.path)
     extras.highlights = highlights(sweep_records, extras.compressed, extras.picture)
     (out_dir / "highlights.txt").write_text("\n".join(extras.highlights) + "\n")
